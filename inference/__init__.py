@@ -1,0 +1,1 @@
+"""OpenLoRA: many LoRA adapters on one base model, with verifiable activation commitments."""

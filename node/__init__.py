@@ -1,0 +1,1 @@
+"""The node process: storage, mempool, block production, RPC, p2p, blob store, CLI."""

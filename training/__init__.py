@@ -1,0 +1,1 @@
+"""ModelFactory: deterministic LoRA training runs on Datanet versions."""
