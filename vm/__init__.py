@@ -1,1 +1,5 @@
-"""The state machine: a py-evm Prague chain with chain-id enforcement, fee rules and native modules."""
+"""The state machine: our py-evm Prague chain (chain-id enforcement, fee sink, native modules)."""
+from vm.chain import build_chain_class, genesis_params, genesis_state, validate_chain_id
+from vm.errors import WrongChainId
+
+__all__ = ["WrongChainId", "build_chain_class", "genesis_params", "genesis_state", "validate_chain_id"]

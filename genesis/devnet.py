@@ -1,0 +1,57 @@
+"""The single-validator development network: the same ten dev accounts anvil and hardhat use.
+
+Keys come from the well-known "test test ... junk" mnemonic (BIP-44 m/44'/60'/0'/0/i), so wallets
+and tools that know anvil's accounts recognise ours. They are public: never use them elsewhere.
+"""
+import functools
+
+from eth_account import Account
+from eth_utils import keccak, to_canonical_address
+
+from genesis.params import (
+    ALLOCATION_SHARES_PPM, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Genesis, Validator,
+)
+
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_CHAIN_ID = 7167
+DEV_ACCOUNT_COUNT = 10
+DEV_ACCOUNT_BALANCE = 10_000 * 10**18  # like anvil's default
+
+
+def _named_address(label: str) -> bytes:
+    """A keyless address for an allocation group that has no real holder on a devnet."""
+    return keccak(b"openledger/genesis/" + label.encode())[12:]
+
+
+@functools.cache
+def dev_accounts() -> tuple[tuple[str, str], ...]:
+    """(checksum address, 0x private key) of the ten dev accounts, in anvil's order."""
+    Account.enable_unaudited_hdwallet_features()
+    out = []
+    for i in range(DEV_ACCOUNT_COUNT):
+        acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        out.append((acct.address, "0x" + bytes(acct.key).hex()))
+    return tuple(out)
+
+
+def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: str = "burn") -> Genesis:
+    """A valid devnet genesis: dev account 0 validates; the dev balances come out of liquidity."""
+    share = {g: TOTAL_SUPPLY * ppm // PPM for g, ppm in ALLOCATION_SHARES_PPM.items()}
+    devs = [to_canonical_address(a) for a, _ in dev_accounts()]
+    accounts = {
+        RESERVE_ADDRESS: GenesisAccount(share["reserve"], "reserve"),
+        _named_address("investors"): GenesisAccount(share["investors"], "investors"),
+        _named_address("team"): GenesisAccount(share["team"], "team"),
+        _named_address("liquidity"): GenesisAccount(share["liquidity"] - DEV_ACCOUNT_BALANCE * len(devs), "liquidity"),
+    }
+    accounts.update({d: GenesisAccount(DEV_ACCOUNT_BALANCE, "liquidity") for d in devs})
+    return Genesis(
+        chain_id=chain_id,
+        gas_limit=30_000_000,
+        base_fee=10**9,
+        block_time=block_time,
+        base_fee_sink=base_fee_sink,
+        treasury=_named_address("treasury"),
+        accounts=accounts,
+        validators=(Validator(devs[0], 1),),
+    )

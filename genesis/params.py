@@ -1,0 +1,293 @@
+"""The chain's genesis: parameters, OPEN supply and allocations, validator set, economics.
+
+Our own JSON format (not go-ethereum's) because the chain carries data geth's format has no
+place for: allocation groups that must add up to the fixed OPEN supply, the validator set, the
+base-fee sink and the economics parameters native modules read. Only integers are stored.
+"""
+import dataclasses
+import json
+import pathlib
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
+
+DECIMALS = 18
+TOTAL_SUPPLY = 10**9 * 10**DECIMALS
+"""1,000,000,000 OPEN in wei: minted once at genesis, never beyond."""
+
+PPM = 1_000_000
+ALLOCATION_SHARES_PPM: Mapping[str, int] = MappingProxyType({
+    "reserve": 617_100,  # community & ecosystem reserve, released per block
+    "investors": 182_900,
+    "team": 150_000,
+    "liquidity": 50_000,
+})
+"""Each group's share of TOTAL_SUPPLY in parts per million (61.71 / 18.29 / 15 / 5 %)."""
+
+RESERVE_ADDRESS = to_canonical_address("0x00000000000000000000000000000000000e0000")
+"""System account holding the ecosystem reserve (no key; only block hooks move its funds)."""
+
+FORBIDDEN_CHAIN_IDS = frozenset({1612, 161201})  # OpenLedger's own networks
+BASE_FEE_SINKS = ("burn", "treasury")
+
+
+class GenesisError(ValueError):
+    """A genesis file or value that cannot start a chain; the message names the bad field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Validator:
+    address: bytes
+    power: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Economics:
+    """Integer parameters the OPEN economics modules read (fee split in parts per million)."""
+
+    fee_split_contributors_ppm: int = 500_000
+    fee_split_model_owners_ppm: int = 200_000
+    fee_split_validators_ppm: int = 200_000
+    fee_split_treasury_ppm: int = 100_000
+    reserve_release_months: int = 48
+    vesting_cliff_months: int = 12
+    vesting_linear_months: int = 36
+    unbonding_period_s: int = 21 * 24 * 3600
+
+    def fee_split_ppm(self) -> tuple[int, int, int, int]:
+        return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
+                self.fee_split_validators_ppm, self.fee_split_treasury_ppm)
+
+
+@dataclasses.dataclass(frozen=True)
+class Account:
+    """One genesis account: OPEN balance in wei, optional code/storage/nonce, its group."""
+
+    balance: int
+    group: str = ""
+    nonce: int = 0
+    code: bytes = b""
+    storage: Mapping[int, int] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Genesis:
+    chain_id: int
+    gas_limit: int
+    base_fee: int
+    block_time: float
+    base_fee_sink: str
+    treasury: bytes
+    accounts: Mapping[bytes, Account]
+    validators: tuple[Validator, ...]
+    economics: Economics = Economics()
+    timestamp: int = 0
+    extra_data: bytes = b""
+    fork: str = "prague"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def allocations(self) -> dict[bytes, int]:
+        """address -> wei at genesis."""
+        return {a: acct.balance for a, acct in self.accounts.items()}
+
+    def group_total(self, group: str) -> int:
+        return sum(a.balance for a in self.accounts.values() if a.group == group)
+
+    def to_json(self) -> str:
+        return json.dumps(_to_dict(self), indent=2)
+
+
+def _int(d: Mapping[str, Any], key: str, default: Any = None) -> int:
+    value = d.get(key, default)
+    if value is None:
+        raise GenesisError(f"genesis: missing field {key!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value, 0)
+        except ValueError:
+            raise GenesisError(f"genesis: {key} {value!r} is not an integer") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GenesisError(f"genesis: {key} {value!r} is not an integer")
+    return value
+
+
+def _address(value: Any, where: str) -> bytes:
+    if not isinstance(value, str) or not is_hex_address(value):
+        raise GenesisError(f"genesis: {where} {value!r} is not a 20-byte hex address")
+    return to_canonical_address(value)
+
+
+def _hexbytes(value: Any, where: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise GenesisError(f"genesis: {where} {value!r} is not 0x-prefixed hex")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise GenesisError(f"genesis: {where} {value!r} is not valid hex") from None
+
+
+def validate(g: Genesis) -> None:
+    """Reject a genesis no honest network would start from; each error names the bad value."""
+    if g.chain_id <= 0 or g.chain_id >= 2**64:
+        raise GenesisError(f"genesis: chainId {g.chain_id} out of range")
+    if g.chain_id in FORBIDDEN_CHAIN_IDS:
+        raise GenesisError(f"genesis: chainId {g.chain_id} belongs to OpenLedger's own networks")
+    if g.fork != "prague":
+        raise GenesisError(f"genesis: fork {g.fork!r} unsupported (only 'prague')")
+    if not 5000 <= g.gas_limit < 2**63:
+        raise GenesisError(f"genesis: gasLimit {g.gas_limit} out of range")
+    if not 0 < g.base_fee < 2**256:
+        raise GenesisError(f"genesis: baseFeePerGas {g.base_fee} must be positive")
+    if not 0 <= g.block_time <= 3600:
+        raise GenesisError(f"genesis: blockTime {g.block_time} out of range [0, 3600]")
+    if g.base_fee_sink not in BASE_FEE_SINKS:
+        raise GenesisError(f"genesis: baseFeeSink {g.base_fee_sink!r} must be 'burn' or 'treasury'")
+    if len(g.treasury) != 20:
+        raise GenesisError("genesis: treasury must be a 20-byte address")
+    if not g.validators:
+        raise GenesisError("genesis: validators must not be empty")
+    for v in g.validators:
+        if v.power <= 0:
+            raise GenesisError(f"genesis: validator {to_checksum_address(v.address)} power {v.power} must be positive")
+    for addr, acct in g.accounts.items():
+        if len(addr) != 20:
+            raise GenesisError(f"genesis: allocation address {addr.hex()} is not 20 bytes")
+        if acct.balance < 0:
+            raise GenesisError(f"genesis: balance of {to_checksum_address(addr)} is negative")
+        if acct.group and acct.group not in ALLOCATION_SHARES_PPM:
+            raise GenesisError(f"genesis: allocation group {acct.group!r} of {to_checksum_address(addr)} unknown "
+                               f"(known: {', '.join(ALLOCATION_SHARES_PPM)})")
+    total = sum(a.balance for a in g.accounts.values())
+    if total != TOTAL_SUPPLY:
+        raise GenesisError(f"genesis: allocations sum to {total} wei, must equal the OPEN supply {TOTAL_SUPPLY}")
+    for group, ppm in ALLOCATION_SHARES_PPM.items():
+        want = TOTAL_SUPPLY * ppm // PPM
+        if g.group_total(group) != want:
+            raise GenesisError(f"genesis: group {group!r} holds {g.group_total(group)} wei, must hold {want}")
+    if g.accounts.get(RESERVE_ADDRESS, Account(0)).group != "reserve" or \
+            g.accounts[RESERVE_ADDRESS].balance != TOTAL_SUPPLY * ALLOCATION_SHARES_PPM["reserve"] // PPM:
+        raise GenesisError(f"genesis: the whole reserve must sit at {to_checksum_address(RESERVE_ADDRESS)}")
+    if sum(g.economics.fee_split_ppm()) != PPM:
+        raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
+    for f in dataclasses.fields(Economics):
+        if getattr(g.economics, f.name) < 0:
+            raise GenesisError(f"genesis: economics.{f.name} must not be negative")
+    if len(g.extra_data) > 32:
+        raise GenesisError("genesis: extraData longer than 32 bytes")
+
+
+_ECONOMICS_KEYS = {
+    "feeSplitContributorsPpm": "fee_split_contributors_ppm",
+    "feeSplitModelOwnersPpm": "fee_split_model_owners_ppm",
+    "feeSplitValidatorsPpm": "fee_split_validators_ppm",
+    "feeSplitTreasuryPpm": "fee_split_treasury_ppm",
+    "reserveReleaseMonths": "reserve_release_months",
+    "vestingCliffMonths": "vesting_cliff_months",
+    "vestingLinearMonths": "vesting_linear_months",
+    "unbondingPeriodSeconds": "unbonding_period_s",
+}
+
+
+def _to_dict(g: Genesis) -> dict[str, Any]:
+    def account(a: Account) -> dict[str, Any]:
+        d: dict[str, Any] = {"balance": hex(a.balance)}
+        if a.group:
+            d["group"] = a.group
+        if a.nonce:
+            d["nonce"] = hex(a.nonce)
+        if a.code:
+            d["code"] = "0x" + a.code.hex()
+        if a.storage:
+            d["storage"] = {hex(k): hex(v) for k, v in a.storage.items()}
+        return d
+
+    return {
+        "chainId": g.chain_id,
+        "fork": g.fork,
+        "gasLimit": hex(g.gas_limit),
+        "baseFeePerGas": hex(g.base_fee),
+        "blockTime": g.block_time,
+        "baseFeeSink": g.base_fee_sink,
+        "treasury": to_checksum_address(g.treasury),
+        "timestamp": hex(g.timestamp),
+        "extraData": "0x" + g.extra_data.hex(),
+        "validators": [{"address": to_checksum_address(v.address), "power": v.power} for v in g.validators],
+        "economics": {k: getattr(g.economics, f) for k, f in _ECONOMICS_KEYS.items()},
+        "alloc": {to_checksum_address(a): account(acct) for a, acct in g.accounts.items()},
+    }
+
+
+def from_dict(d: Any) -> Genesis:
+    """Parse our JSON genesis format (see docs/genesis.md); errors name the bad field."""
+    if not isinstance(d, dict):
+        raise GenesisError("genesis: top level must be a JSON object")
+    alloc = d.get("alloc")
+    if not isinstance(alloc, dict):
+        raise GenesisError("genesis: missing object 'alloc'")
+    accounts = {}
+    for key, a in alloc.items():
+        addr = _address(key, "alloc address")
+        if addr in accounts:
+            raise GenesisError(f"genesis: alloc address {key} appears twice")
+        if not isinstance(a, dict):
+            raise GenesisError(f"genesis: alloc[{key}] must be an object")
+        storage = a.get("storage", {})
+        if not isinstance(storage, dict):
+            raise GenesisError(f"genesis: alloc[{key}].storage must be an object")
+        accounts[addr] = Account(
+            balance=_int(a, "balance"),
+            group=str(a.get("group", "")),
+            nonce=_int(a, "nonce", 0),
+            code=_hexbytes(a.get("code", "0x"), f"alloc[{key}].code"),
+            storage={_int({"slot": k}, "slot"): _int(storage, k) for k in storage},
+        )
+    vals = d.get("validators")
+    if not isinstance(vals, list):
+        raise GenesisError("genesis: missing list 'validators'")
+    validators = []
+    for i, v in enumerate(vals):
+        if not isinstance(v, dict):
+            raise GenesisError(f"genesis: validators[{i}] must be an object")
+        validators.append(Validator(_address(v.get("address"), f"validators[{i}].address"), _int(v, "power", 1)))
+    econ = d.get("economics", {})
+    if not isinstance(econ, dict):
+        raise GenesisError("genesis: economics must be an object")
+    unknown = set(econ) - set(_ECONOMICS_KEYS)
+    if unknown:
+        raise GenesisError(f"genesis: unknown economics field(s) {sorted(unknown)}")
+    block_time = d.get("blockTime", 1)
+    if isinstance(block_time, bool) or not isinstance(block_time, (int, float)):
+        raise GenesisError(f"genesis: blockTime {block_time!r} is not a number")
+    return Genesis(
+        chain_id=_int(d, "chainId"),
+        fork=str(d.get("fork", "prague")),
+        gas_limit=_int(d, "gasLimit"),
+        base_fee=_int(d, "baseFeePerGas"),
+        block_time=block_time,
+        base_fee_sink=d.get("baseFeeSink", "burn"),
+        treasury=_address(d.get("treasury"), "treasury"),
+        timestamp=_int(d, "timestamp", 0),
+        extra_data=_hexbytes(d.get("extraData", "0x"), "extraData"),
+        validators=tuple(validators),
+        economics=Economics(**{f: _int(econ, k) for k, f in _ECONOMICS_KEYS.items() if k in econ}),
+        accounts=accounts,
+    )
+
+
+def load(path: str | pathlib.Path) -> Genesis:
+    """Read a genesis JSON file; a missing file or bad JSON is a GenesisError naming the path."""
+    p = pathlib.Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise GenesisError(f"genesis: cannot read {str(p)!r}: {e.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GenesisError(f"genesis: {str(p)!r} is not valid JSON: {e}") from None
+    return from_dict(data)

@@ -1,0 +1,388 @@
+"""`Node`: the chain on disk. Block production and import, reads, calls, logs.
+
+Every block commits in ONE plyvel write batch: the py-evm chain for a block is built over an
+`AtomicDB` wrapping the batch, so py-evm's own writes (trie nodes, header, body, receipts, tx
+index, canonical head) and our log index land together or not at all.
+
+Synchronous and thread-safe: writes (produce/import) hold one lock; reads use the committed
+database and a cached head header, so they never see half a block.
+"""
+import dataclasses
+import os
+import pathlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.db.chain import ChainDB
+from eth.estimators.gas import binary_gas_search
+from eth.exceptions import BlockNotFound, CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
+from eth.vm.chain_context import ChainContext
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+from eth.vm.spoof import SpoofTransaction
+from eth_utils import ValidationError
+
+import genesis as genesis_mod
+import vm
+from node.mempool import TxPool
+from node.storage import LevelDB, Schema
+
+GENESIS_FILE = "genesis.json"
+CHAINDATA_DIR = "chaindata"
+ZERO_ADDRESS = b"\x00" * 20
+
+
+class UnknownBlock(LookupError):
+    """A block tag, number or hash this node does not have."""
+
+
+class CallError(ValueError):
+    """eth_call / eth_estimateGas input the EVM refuses before executing (nonce, funds, gas)."""
+
+
+class DataDirError(RuntimeError):
+    """A data directory that cannot be opened as asked (missing, or another chain's)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LogRecord:
+    """One log with its position, as eth_getLogs reports it."""
+
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: bytes
+    transaction_hash: bytes
+    transaction_index: int
+    log_index: int  # position within the block
+
+
+def _topic_bytes(topic: int) -> bytes:
+    return topic.to_bytes(32, "big")
+
+
+class Node:
+    """One chain in one data directory. Build with `Node.init` or `Node.open`."""
+
+    def __init__(self, datadir: pathlib.Path, genesis: genesis_mod.Genesis, db: LevelDB) -> None:
+        self.datadir = datadir
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self._db = db
+        self._chain_class = vm.build_chain_class(genesis)
+        self._vm_class = self._chain_class.get_vm_class_for_block_number(0)
+        self.block_class = self._vm_class.get_block_class()
+        self._receipt_builder = self._vm_class.get_receipt_builder()
+        self._chaindb = ChainDB(db)
+        self._context = ChainContext(self.chain_id)
+        self._write_lock = threading.RLock()
+        self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
+        self._head = self._chaindb.get_canonical_head()
+        self.mempool = TxPool(
+            chain_id=self.chain_id,
+            tx_builder=self._vm_class.get_transaction_builder(),
+            head_state=lambda: self.state_at(self._head),
+            next_base_fee=lambda: calculate_expected_base_fee_per_gas(self._head),
+            gas_limit=genesis.gas_limit,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, datadir: str | os.PathLike, genesis: genesis_mod.Genesis) -> "Node":
+        """Open `datadir`, creating the chain from `genesis` if it is new. An existing data dir
+        must hold the same genesis (DataDirError otherwise)."""
+        path = pathlib.Path(datadir)
+        path.mkdir(parents=True, exist_ok=True)
+        stored = path / GENESIS_FILE
+        if stored.exists():
+            existing = genesis_mod.load(stored)
+            if existing != genesis:
+                raise DataDirError(f"data dir {str(path)!r} holds another genesis (chain id {existing.chain_id}); "
+                                   "use a fresh --datadir")
+        else:
+            tmp = stored.with_suffix(".tmp")
+            tmp.write_text(genesis.to_json())
+            os.replace(tmp, stored)  # atomic: a crash leaves the old state or the whole file
+        return cls._open(path, genesis)
+
+    @classmethod
+    def open(cls, datadir: str | os.PathLike) -> "Node":
+        """Open an initialised data dir (see `openledger init`)."""
+        path = pathlib.Path(datadir)
+        if not (path / GENESIS_FILE).exists():
+            raise DataDirError(f"data dir {str(path)!r} is not initialised (no {GENESIS_FILE}); "
+                               "run `openledger init GENESIS --datadir DIR` first")
+        return cls._open(path, genesis_mod.load(path / GENESIS_FILE))
+
+    @classmethod
+    def _open(cls, path: pathlib.Path, genesis: genesis_mod.Genesis) -> "Node":
+        db = LevelDB(path / CHAINDATA_DIR)
+        try:
+            try:
+                ChainDB(db).get_canonical_head()
+            except CanonicalHeadNotFound:  # new, or killed before the genesis batch landed
+                chain_class = vm.build_chain_class(genesis)
+                with db.atomic_batch() as batch:
+                    chain_class.from_genesis(AtomicDB(batch), vm.genesis_params(genesis), vm.genesis_state(genesis))
+            return cls(path, genesis, db)
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        with self._write_lock:
+            if not self._db.closed:
+                self._db.close()
+
+    def __enter__(self) -> "Node":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_listener(self, fn: Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]) -> None:
+        """Call fn(block, receipts) after each committed block (subscriptions, filters)."""
+        self._listeners.append(fn)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def head(self) -> BlockHeaderAPI:
+        return self._head
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI | None:
+        if not 0 <= number <= self._head.block_number:
+            return None
+        try:
+            return self._chaindb.get_canonical_block_header_by_number(number)
+        except HeaderNotFound:
+            return None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        try:
+            header = self._chaindb.get_block_header_by_hash(block_hash)
+        except (HeaderNotFound, ValidationError):
+            return None
+        return header if header.block_number <= self._head.block_number else None
+
+    def _block(self, header: BlockHeaderAPI | None) -> BlockAPI | None:
+        if header is None:
+            return None
+        try:
+            return self.block_class.from_header(header, self._chaindb)
+        except (BlockNotFound, HeaderNotFound):
+            return None
+
+    def block_by_number(self, number: int) -> BlockAPI | None:
+        return self._block(self.header_by_number(number))
+
+    def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
+        return self._block(self.header_by_hash(block_hash))
+
+    def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        return self._chaindb.get_receipts(header, self._receipt_builder)
+
+    def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(block number, index in block) of a mined transaction, or None."""
+        try:
+            number, index = self._chaindb.get_transaction_index(tx_hash)
+        except (TransactionNotFound, ValidationError):
+            return None
+        return (number, index) if number <= self._head.block_number else None
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after `header` (archive: every block's state stays readable)."""
+        return self._vm_class.build_state(self._db, header, self._context)
+
+    def resolve_block(self, tag: str | int | bytes) -> BlockHeaderAPI:
+        """A block tag (latest/earliest/pending/safe/finalized), number or 32-byte hash.
+
+        One validator with instant finality: safe, finalized and pending are the head."""
+        if isinstance(tag, str):
+            if tag in ("latest", "pending", "safe", "finalized"):
+                return self._head
+            if tag == "earliest":
+                return self.header_by_number(0)
+            raise UnknownBlock(f"unknown block tag {tag!r}")
+        if isinstance(tag, bool):
+            raise UnknownBlock(f"invalid block {tag!r}")
+        if isinstance(tag, int):
+            header = self.header_by_number(tag)
+        elif isinstance(tag, bytes) and len(tag) == 32:
+            header = self.header_by_hash(tag)
+        else:
+            raise UnknownBlock(f"invalid block {tag!r}")
+        if header is None:
+            raise UnknownBlock("header not found")
+        return header
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def _spoof(self, tx: dict[str, Any], header: BlockHeaderAPI, state: StateAPI) -> SignedTransactionAPI:
+        sender = tx.get("from") or ZERO_ADDRESS
+        unsigned = self._vm_class.create_unsigned_transaction(
+            nonce=tx.get("nonce", state.get_nonce(sender)),
+            gas_price=0,
+            gas=tx.get("gas") or header.gas_limit,
+            to=tx.get("to") or b"",
+            value=tx.get("value", 0),
+            data=tx.get("data") or tx.get("input") or b"",
+        )
+        return SpoofTransaction(unsigned, from_=sender, chain_id=self.chain_id)
+
+    def _costless_state(self, header: BlockHeaderAPI) -> Any:
+        reader = self._chain_class(self._db)
+        return reader.get_vm(header).in_costless_state()
+
+    def call(self, tx: dict[str, Any], header: BlockHeaderAPI) -> ComputationAPI:
+        """Execute `tx` on the state after `header` without committing anything (eth_call).
+
+        `tx` holds decoded JSON-RPC fields: from/to (20 bytes or None), gas, value, nonce (int),
+        data or input (bytes). Gas is free (base fee 0), as go-ethereum does for eth_call.
+        Raises CallError for a transaction the EVM refuses to start."""
+        with self._costless_state(header) as state:
+            try:
+                return state.apply_transaction(self._spoof(tx, header, state))
+            except ValidationError as e:
+                raise CallError(str(e)) from None
+
+    def estimate_gas(self, tx: dict[str, Any], header: BlockHeaderAPI) -> int:
+        """Least gas that lets `tx` succeed (binary search). Raises py-evm's VMError (a
+        `eth.exceptions.Revert` carries the revert data in args[0]) or CallError."""
+        with self._costless_state(header) as state:
+            spoof = self._spoof({**tx, "gas": tx.get("gas") or header.gas_limit}, header, state)
+            try:
+                return binary_gas_search(state, spoof, tolerance=1)
+            except ValidationError as e:
+                raise CallError(str(e)) from None
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def _indexed_numbers(self, prefix: bytes, first: int, last: int) -> set[int]:
+        keys = self._db.keys_between(prefix + Schema.number(first), prefix + Schema.number(last + 1))
+        return {int.from_bytes(k[-8:], "big") for k in keys}
+
+    def logs(
+        self,
+        from_number: int,
+        to_number: int,
+        addresses: Sequence[bytes] | None = None,
+        topics: Sequence[bytes | Sequence[bytes] | None] | None = None,
+    ) -> list[LogRecord]:
+        """Logs of blocks from..to (inclusive) matching eth_getLogs filter semantics: any of
+        `addresses`; topic position i matches any of topics[i] (None = anything).
+
+        Candidate blocks come from the key index (per address, per topic, per block with logs),
+        so only blocks that can match are read."""
+        to_number = min(to_number, self._head.block_number)
+        if from_number > to_number:
+            return []
+        topic_sets = [
+            None if t is None else ({t} if isinstance(t, bytes) else set(t)) for t in (topics or ())
+        ]
+        candidates: set[int] | None = None
+        if addresses:
+            candidates = set().union(*(self._indexed_numbers(Schema.LOG_ADDRESS + a, from_number, to_number)
+                                       for a in addresses))
+        for alts in topic_sets:
+            if alts:
+                found = set().union(*(self._indexed_numbers(Schema.LOG_TOPIC + t, from_number, to_number)
+                                      for t in alts))
+                candidates = found if candidates is None else candidates & found
+        if candidates is None:
+            candidates = self._indexed_numbers(Schema.LOG_BLOCK, from_number, to_number)
+        address_set = set(addresses) if addresses else None
+        out: list[LogRecord] = []
+        for number in sorted(candidates):
+            header = self.header_by_number(number)
+            if header is None:
+                continue
+            out.extend(r for r in self._block_logs(header)
+                       if (address_set is None or r.address in address_set)
+                       and all(alts is None or not alts or (i < len(r.topics) and r.topics[i] in alts)
+                               for i, alts in enumerate(topic_sets)))
+        return out
+
+    def _block_logs(self, header: BlockHeaderAPI) -> list[LogRecord]:
+        tx_hashes = self._chaindb.get_block_transaction_hashes(header)
+        out, log_index = [], 0
+        for tx_index, receipt in enumerate(self.receipts(header)):
+            for log in receipt.logs:
+                out.append(LogRecord(log.address, tuple(_topic_bytes(t) for t in log.topics), log.data,
+                                     header.block_number, header.hash, tx_hashes[tx_index], tx_index, log_index))
+                log_index += 1
+        return out
+
+    @staticmethod
+    def _index_logs(batch: Any, number: int, receipts: Iterable[ReceiptAPI]) -> None:
+        for receipt in receipts:
+            for log in receipt.logs:
+                batch[Schema.log_block(number)] = b""
+                batch[Schema.log_address(log.address, number)] = b""
+                for topic in log.topics:
+                    batch[Schema.log_topic(_topic_bytes(topic), number)] = b""
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _commit(self, build: Callable[[MiningChain], tuple[BlockAPI, tuple[ReceiptAPI, ...]]]) -> BlockAPI:
+        """Run `build` on a chain over one atomic batch, index its logs, and commit it all."""
+        with self._db.atomic_batch() as batch:
+            chain = self._chain_class(AtomicDB(batch))
+            block, receipts = build(chain)
+            self._index_logs(batch, block.number, receipts)
+            head = chain.chaindb.get_canonical_head()
+        self._head = head
+        self.mempool.remove_mined(self.state_at(head))
+        for listener in self._listeners:
+            listener(block, receipts)
+        return block
+
+    def produce_block(self, timestamp: int | None = None) -> BlockAPI:
+        """Build, execute and commit the next block from the pool's best transactions (an empty
+        block when there are none). Applied as one batch with `mine_all`."""
+        with self._write_lock:
+            parent = self._head
+            ts = max(int(time.time()) if timestamp is None else timestamp, parent.timestamp + 1)
+            base_fee = calculate_expected_base_fee_per_gas(parent)
+            txs = self.mempool.select(base_fee, parent.gas_limit)
+
+            def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+                chain.set_header_timestamp(ts)
+                result, receipts, _ = chain.mine_all(txs, coinbase=self.genesis.validators[0].address)
+                return result.imported_block, receipts
+
+            try:
+                return self._commit(build)
+            except ValidationError:
+                # A pooled tx became invalid (e.g. its sender's balance went to an earlier tx in
+                # the block): nothing was written; drop the pool's invalid txs and build again.
+                self._drop_invalid(txs)
+                txs = self.mempool.select(base_fee, parent.gas_limit)
+                return self._commit(build)
+
+    def _drop_invalid(self, txs: Sequence[SignedTransactionAPI]) -> None:
+        state = self.state_at(self._head)
+        spent: dict[bytes, int] = {}
+        for tx in txs:
+            cost = tx.gas * tx.max_fee_per_gas + tx.value + spent.get(tx.sender, 0)
+            if state.get_balance(tx.sender) < cost:
+                self.mempool.remove(tx.hash)
+            spent[tx.sender] = cost
+
+    def import_block(self, block: BlockAPI) -> BlockAPI:
+        """Validate and execute a block built elsewhere (every tx's chain id first), then commit
+        it like a produced block. Raises WrongChainId or py-evm's ValidationError."""
+        for tx in block.transactions:
+            vm.validate_chain_id(tx, self.chain_id)
+        with self._write_lock:
+            def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+                imported = chain.import_block(block).imported_block
+                return imported, chain.chaindb.get_receipts(imported.header, self._receipt_builder)
+
+            return self._commit(build)
+

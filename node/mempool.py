@@ -1,0 +1,262 @@
+"""The transaction pool: admission checks with go-ethereum's error text, replacement, limits.
+
+Only executable transactions are kept (nonces contiguous from the account's state nonce): a
+nonce gap is refused with geth's "nonce too high" instead of being queued, which keeps
+selection and eviction simple and tells a wallet at once that it skipped a nonce.
+"""
+import dataclasses
+import heapq
+import threading
+from collections.abc import Callable
+
+import rlp
+from eth.abc import SignedTransactionAPI, StateAPI, TransactionBuilderAPI
+from eth_utils import ValidationError, to_checksum_address
+
+from vm import WrongChainId, validate_chain_id
+
+MAX_TX_SIZE = 128 * 1024  # go-ethereum's txMaxSize (4 slots of 32 KiB)
+PRICE_BUMP_PERCENT = 10  # go-ethereum's default --txpool.pricebump
+CODE_SERVER = -32000  # what geth answers for every txpool refusal
+CODE_REJECTED = -32003  # EIP-1474 "transaction rejected": anvil's code for a wrong chain id
+
+
+class TxPoolError(Exception):
+    """A refused transaction: `code` and `message` are the JSON-RPC error to send back."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclasses.dataclass
+class _Account:
+    base_nonce: int  # state nonce when the first pending tx was admitted
+    txs: list[SignedTransactionAPI]  # txs[i].nonce == base_nonce + i
+
+
+def _cost(tx: SignedTransactionAPI) -> int:
+    return tx.gas * tx.max_fee_per_gas + tx.value
+
+
+def _tip(tx: SignedTransactionAPI, base_fee: int) -> int:
+    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
+
+
+class TxPool:
+    """Pending transactions by sender, checked against the head state the node supplies.
+
+    `head_state()` returns the state after the head block; `next_base_fee()` the base fee of
+    the block being built; both are called under the pool's lock."""
+
+    def __init__(
+        self,
+        chain_id: int,
+        tx_builder: type[TransactionBuilderAPI],
+        head_state: Callable[[], StateAPI],
+        next_base_fee: Callable[[], int],
+        gas_limit: int,
+        max_per_sender: int = 1024,
+        max_total: int = 8192,
+    ) -> None:
+        self.chain_id = chain_id
+        self._builder = tx_builder
+        self._head_state = head_state
+        self._next_base_fee = next_base_fee
+        self._gas_limit = gas_limit
+        self.max_per_sender = max_per_sender
+        self.max_total = max_total
+        self._accounts: dict[bytes, _Account] = {}
+        self._by_hash: dict[bytes, SignedTransactionAPI] = {}
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        return self._by_hash.get(tx_hash)
+
+    def decode(self, raw: bytes) -> SignedTransactionAPI:
+        """Decode and check the signature (stateless checks only)."""
+        if not isinstance(raw, bytes) or not raw:
+            raise TxPoolError(CODE_SERVER, "typed transaction too short")
+        if len(raw) > MAX_TX_SIZE:
+            raise TxPoolError(CODE_SERVER, "oversized data")
+        try:
+            tx = self._builder.decode(raw)
+        except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as e:
+            raise TxPoolError(CODE_SERVER, f"rlp: {e}") from None
+        try:
+            tx.validate()  # field ranges and signature values (py-evm)
+        except (ValidationError, ValueError) as e:
+            raise TxPoolError(CODE_SERVER, f"invalid transaction: {e}") from None
+        if tx.chain_id is None:
+            raise TxPoolError(CODE_SERVER, "only replay-protected (EIP-155) transactions allowed over RPC")
+        try:
+            validate_chain_id(tx, self.chain_id)
+        except WrongChainId:
+            raise TxPoolError(CODE_REJECTED, "invalid chain id") from None
+        try:
+            tx.sender
+        except Exception:  # eth_keys raises several types for an unrecoverable signature
+            raise TxPoolError(CODE_SERVER, "invalid sender") from None
+        return tx
+
+    def add_raw(self, raw: bytes) -> bytes:
+        """Admit a signed raw transaction; return its hash or raise TxPoolError."""
+        return self.add(self.decode(raw))
+
+    def add(self, tx: SignedTransactionAPI) -> bytes:
+        with self._lock:
+            if tx.hash in self._by_hash:
+                raise TxPoolError(CODE_SERVER, "already known")
+            self._check_static(tx)
+            state = self._head_state()
+            sender = tx.sender
+            state_nonce = state.get_nonce(sender)
+            acct = self._accounts.get(sender)
+            if acct is not None and acct.base_nonce < state_nonce:  # mined meanwhile
+                self._drop_mined(sender, state_nonce)
+                acct = self._accounts.get(sender)
+            if tx.nonce < state_nonce:
+                raise TxPoolError(CODE_SERVER, "nonce too low")
+            pending = acct.txs if acct else []
+            next_nonce = state_nonce + len(pending)
+            if tx.nonce > next_nonce:
+                raise TxPoolError(CODE_SERVER, "nonce too high")
+            replaced = pending[tx.nonce - state_nonce] if tx.nonce < next_nonce else None
+            if replaced is not None:
+                self._check_bump(replaced, tx)
+            elif len(pending) >= self.max_per_sender:
+                raise TxPoolError(CODE_SERVER, "account limit exceeded")
+            balance = state.get_balance(sender)
+            others = sum(_cost(p) for p in pending if p is not replaced)
+            if balance < others + _cost(tx):
+                raise TxPoolError(
+                    CODE_SERVER,
+                    f"insufficient funds for gas * price + value: balance {balance}, "
+                    f"tx cost {_cost(tx)}, overshot {others + _cost(tx) - balance}",
+                )
+            if replaced is None and len(self._by_hash) >= self.max_total:
+                self._evict_for(tx)
+            if replaced is not None:
+                del self._by_hash[replaced.hash]
+                pending[tx.nonce - state_nonce] = tx
+            elif acct is None:
+                self._accounts[sender] = _Account(state_nonce, [tx])
+            else:
+                acct.txs.append(tx)
+            self._by_hash[tx.hash] = tx
+            return tx.hash
+
+    def _check_static(self, tx: SignedTransactionAPI) -> None:
+        if tx.gas > self._gas_limit:
+            raise TxPoolError(CODE_SERVER, "exceeds block gas limit")
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise TxPoolError(CODE_SERVER, "max priority fee per gas higher than max fee per gas")
+        if tx.gas < tx.intrinsic_gas:
+            raise TxPoolError(CODE_SERVER, "intrinsic gas too low")
+        base_fee = self._next_base_fee()
+        if tx.max_fee_per_gas < base_fee:
+            raise TxPoolError(
+                CODE_SERVER,
+                f"max fee per gas less than block base fee: address {to_checksum_address(tx.sender)}, "
+                f"maxFeePerGas: {tx.max_fee_per_gas}, baseFee: {base_fee}",
+            )
+
+    @staticmethod
+    def _check_bump(old: SignedTransactionAPI, new: SignedTransactionAPI) -> None:
+        """geth's rule: fee cap AND tip must each rise by at least PRICE_BUMP_PERCENT."""
+        def bumped(x: int) -> int:
+            return x * (100 + PRICE_BUMP_PERCENT) // 100
+
+        if new.max_fee_per_gas < bumped(old.max_fee_per_gas) or \
+                new.max_priority_fee_per_gas < bumped(old.max_priority_fee_per_gas):
+            raise TxPoolError(CODE_SERVER, "replacement transaction underpriced")
+
+    def _evict_for(self, tx: SignedTransactionAPI) -> None:
+        """Pool full: drop the cheapest tail transaction (lowest tip; tails only, so no sender
+        is left with a nonce gap) if it pays less than `tx`, else refuse `tx`."""
+        base_fee = self._next_base_fee()
+        sender, victim = min(
+            ((s, a.txs[-1]) for s, a in self._accounts.items() if s != tx.sender),
+            key=lambda item: _tip(item[1], base_fee),
+            default=(None, None),
+        )
+        if victim is None or _tip(victim, base_fee) >= _tip(tx, base_fee):
+            raise TxPoolError(CODE_SERVER, "txpool is full")
+        self._accounts[sender].txs.pop()
+        if not self._accounts[sender].txs:
+            del self._accounts[sender]
+        del self._by_hash[victim.hash]
+
+    def _drop_mined(self, sender: bytes, state_nonce: int) -> None:
+        acct = self._accounts[sender]
+        keep = [t for t in acct.txs if t.nonce >= state_nonce]
+        for t in acct.txs[: len(acct.txs) - len(keep)]:
+            del self._by_hash[t.hash]
+        if keep:
+            acct.base_nonce, acct.txs = state_nonce, keep
+        else:
+            del self._accounts[sender]
+
+    def pending_nonce(self, address: bytes) -> int:
+        """The nonce the sender's next transaction should use (eth_getTransactionCount pending)."""
+        with self._lock:
+            state_nonce = self._head_state().get_nonce(address)
+            acct = self._accounts.get(address)
+            if acct is None:
+                return state_nonce
+            return max(state_nonce, acct.base_nonce + len(acct.txs))
+
+    def pending(self) -> list[SignedTransactionAPI]:
+        """All pending transactions, each sender's in nonce order."""
+        with self._lock:
+            return [t for a in self._accounts.values() for t in a.txs]
+
+    def content(self) -> dict[bytes, list[SignedTransactionAPI]]:
+        """sender -> pending transactions in nonce order (txpool_content)."""
+        with self._lock:
+            return {s: list(a.txs) for s, a in self._accounts.items()}
+
+    def select(self, base_fee: int, gas_limit: int) -> list[SignedTransactionAPI]:
+        """Transactions for the next block: best tip first across senders, nonce order within a
+        sender (geth's price-and-nonce order); a sender stops at its first tx below base fee."""
+        with self._lock:
+            heads = [(-_tip(a.txs[0], base_fee), i, s, 0) for i, (s, a) in enumerate(self._accounts.items())
+                     if a.txs[0].max_fee_per_gas >= base_fee]
+            heapq.heapify(heads)
+            chosen, gas = [], 0
+            while heads:
+                _, i, sender, k = heapq.heappop(heads)
+                tx = self._accounts[sender].txs[k]
+                if gas + tx.gas > gas_limit:
+                    continue  # this sender's later nonces cannot go before this one
+                chosen.append(tx)
+                gas += tx.gas
+                txs = self._accounts[sender].txs
+                if k + 1 < len(txs) and txs[k + 1].max_fee_per_gas >= base_fee:
+                    heapq.heappush(heads, (-_tip(txs[k + 1], base_fee), i, sender, k + 1))
+            return chosen
+
+    def remove_mined(self, state: StateAPI) -> None:
+        """After a new head: drop every transaction whose nonce the new state has used."""
+        with self._lock:
+            for sender in list(self._accounts):
+                state_nonce = state.get_nonce(sender)
+                if self._accounts[sender].base_nonce < state_nonce:
+                    self._drop_mined(sender, state_nonce)
+
+    def remove(self, tx_hash: bytes) -> None:
+        """Drop one transaction and its sender's later ones (they would have a nonce gap)."""
+        with self._lock:
+            tx = self._by_hash.get(tx_hash)
+            if tx is None:
+                return
+            acct = self._accounts[tx.sender]
+            k = acct.txs.index(tx)
+            for t in acct.txs[k:]:
+                del self._by_hash[t.hash]
+            del acct.txs[k:]
+            if not acct.txs:
+                del self._accounts[tx.sender]

@@ -1,0 +1,104 @@
+"""Our py-evm Prague chain, built from genesis data.
+
+Three overrides, each a clean subclass hook (no patching of py-evm):
+- the computation merges `registry.PRECOMPILES` into Prague's precompiles;
+- the state rejects transactions for another chain id (py-evm itself does not check it);
+- the VM keeps the genesis gas limit, sends the base fee to the treasury when genesis says so,
+  and runs `registry.BLOCK_HOOKS` when a block is finalised (both when built and imported).
+"""
+from collections.abc import Callable
+from typing import Any
+
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI
+from eth.chains.base import MiningChain
+from eth.constants import POST_MERGE_DIFFICULTY, POST_MERGE_MIX_HASH, POST_MERGE_NONCE
+from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.prague.state import PragueState
+
+from genesis import Genesis
+from vm import registry
+from vm.errors import WrongChainId
+
+
+def validate_chain_id(tx: SignedTransactionAPI, chain_id: int) -> None:
+    """Raise WrongChainId unless `tx` is replay-protected for `chain_id`.
+
+    Pre-EIP-155 legacy transactions carry no chain id and are refused too, as go-ethereum
+    refuses them over RPC by default."""
+    if tx.chain_id != chain_id:
+        raise WrongChainId(tx.chain_id, chain_id)
+
+
+class OpenLedgerComputation(PragueComputation):
+    """Prague computation plus our native modules. `_precompiles` is merged once per chain class
+    (see build_chain_class) so that modules registered before the chain is built are seen."""
+
+
+class OpenLedgerState(PragueState):
+    computation_class = OpenLedgerComputation
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        validate_chain_id(transaction, self.execution_context.chain_id)
+        super().validate_transaction(transaction)
+
+
+class OpenLedgerVM(PragueVM):
+    fork = "openledger-prague"
+    _state_class = OpenLedgerState
+    genesis: Genesis = None  # set by build_chain_class
+    block_hooks: tuple[Callable[[Any, Any, Any], None], ...] = ()
+
+    @classmethod
+    def create_header_from_parent(cls, parent_header: BlockHeaderAPI, **header_params: Any) -> BlockHeaderAPI:
+        # A fixed gas limit: py-evm's default frontier rule lets it decay on empty blocks.
+        if parent_header is not None:
+            header_params.setdefault("gas_limit", parent_header.gas_limit)
+        return PragueVM.create_header_from_parent(parent_header, **header_params)
+
+    def _assign_block_rewards(self, block: BlockAPI) -> None:
+        """Finalisation hook (py-evm calls it before the state root is computed, when building
+        and when importing): our fee sink and the registered block hooks, in that order."""
+        super()._assign_block_rewards(block)  # zero in PoS, but touches the coinbase (EIP-161)
+        header = block.header
+        if self.genesis.base_fee_sink == "treasury" and header.gas_used:
+            self.state.delta_balance(self.genesis.treasury, header.gas_used * header.base_fee_per_gas)
+        for hook in self.block_hooks:
+            hook(self.state, header, self.genesis)
+
+
+def build_chain_class(genesis: Genesis) -> type[MiningChain]:
+    """A MiningChain class for `genesis`: our VM from block 0, chain id from genesis, and the
+    native modules and block hooks registered in `vm.registry` at the time of the call."""
+    computation = type("OpenLedgerComputation", (OpenLedgerComputation,), {
+        "_precompiles": {**PragueComputation._precompiles, **registry.PRECOMPILES},
+    })
+    state = type("OpenLedgerState", (OpenLedgerState,), {"computation_class": computation})
+    vm_class = OpenLedgerVM.configure(
+        __name__="OpenLedgerVM", _state_class=state, genesis=genesis, block_hooks=tuple(registry.BLOCK_HOOKS),
+    )
+    return MiningChain.configure(
+        __name__="OpenLedgerChain", vm_configuration=((0, vm_class),), chain_id=genesis.chain_id,
+    )
+
+
+def genesis_params(genesis: Genesis) -> dict[str, Any]:
+    """Header fields of block 0 (py-evm's `Chain.from_genesis` genesis_params)."""
+    return {
+        "coinbase": genesis.validators[0].address,
+        "difficulty": POST_MERGE_DIFFICULTY,
+        "gas_limit": genesis.gas_limit,
+        "timestamp": genesis.timestamp,
+        "extra_data": genesis.extra_data,
+        "mix_hash": POST_MERGE_MIX_HASH,
+        "nonce": POST_MERGE_NONCE,
+        "base_fee_per_gas": genesis.base_fee,
+    }
+
+
+def genesis_state(genesis: Genesis) -> dict[bytes, dict[str, Any]]:
+    """Accounts of block 0 (py-evm's `Chain.from_genesis` genesis_state)."""
+    return {
+        addr: {"balance": a.balance, "nonce": a.nonce, "code": a.code, "storage": dict(a.storage)}
+        for addr, a in genesis.accounts.items()
+    }
