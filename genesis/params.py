@@ -86,6 +86,11 @@ class Genesis:
     timestamp: int = 0
     extra_data: bytes = b""
     fork: str = "prague"
+    forks: tuple[tuple[int, str], ...] = ((0, "prague"),)
+    """Fork schedule as (first block, py-evm fork name); our chains run Prague from block 0."""
+    ethereum: Any = None
+    """`genesis.geth.EthereumParams` when imported from a go-ethereum genesis (then the OPEN
+    supply, validator and economics rules do not apply), else None."""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -99,6 +104,9 @@ class Genesis:
         return sum(a.balance for a in self.accounts.values() if a.group == group)
 
     def to_json(self) -> str:
+        if self.ethereum is not None:
+            from genesis import geth  # geth builds on this module
+            return geth.to_json(self)
         return json.dumps(_to_dict(self), indent=2)
 
 
@@ -135,6 +143,9 @@ def validate(g: Genesis) -> None:
     """Reject a genesis no honest network would start from; each error names the bad value."""
     if g.chain_id <= 0 or g.chain_id >= 2**64:
         raise GenesisError(f"genesis: chainId {g.chain_id} out of range")
+    if g.ethereum is not None:
+        _validate_imported(g)
+        return
     if g.chain_id in FORBIDDEN_CHAIN_IDS:
         raise GenesisError(f"genesis: chainId {g.chain_id} belongs to OpenLedger's own networks")
     if g.fork != "prague":
@@ -179,6 +190,17 @@ def validate(g: Genesis) -> None:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")
     if len(g.extra_data) > 32:
         raise GenesisError("genesis: extraData longer than 32 bytes")
+
+
+def _validate_imported(g: Genesis) -> None:
+    """An imported Ethereum chain keeps its own supply and has no validator set of ours."""
+    if not 5000 <= g.gas_limit < 2**63:
+        raise GenesisError(f"genesis: gasLimit {g.gas_limit} out of range")
+    if not g.forks or g.forks[0][0] != 0 or any(a[0] >= b[0] for a, b in zip(g.forks, g.forks[1:])):
+        raise GenesisError(f"genesis: fork schedule {g.forks} must start at block 0 and increase")
+    for addr, acct in g.accounts.items():
+        if len(addr) != 20 or acct.balance < 0:
+            raise GenesisError(f"genesis: bad allocation for {addr.hex()}")
 
 
 _ECONOMICS_KEYS = {
@@ -290,4 +312,5 @@ def load(path: str | pathlib.Path) -> Genesis:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise GenesisError(f"genesis: {str(p)!r} is not valid JSON: {e}") from None
-    return from_dict(data)
+    from genesis import geth  # geth builds on this module
+    return geth.from_geth(data) if geth.is_geth_format(data) else from_dict(data)

@@ -19,6 +19,7 @@ from eth.vm.forks.prague.state import PragueState
 from genesis import Genesis
 from vm import registry
 from vm.errors import WrongChainId
+from vm.forks import build_ethereum_chain_class, ethereum_genesis_params
 
 
 def validate_chain_id(tx: SignedTransactionAPI, chain_id: int) -> None:
@@ -69,7 +70,10 @@ class OpenLedgerVM(PragueVM):
 
 def build_chain_class(genesis: Genesis) -> type[MiningChain]:
     """A MiningChain class for `genesis`: our VM from block 0, chain id from genesis, and the
-    native modules and block hooks registered in `vm.registry` at the time of the call."""
+    native modules and block hooks registered in `vm.registry` at the time of the call.
+    A chain imported from a go-ethereum genesis runs py-evm's mainnet forks (`vm.forks`)."""
+    if genesis.ethereum is not None:
+        return build_ethereum_chain_class(genesis)
     computation = type("OpenLedgerComputation", (OpenLedgerComputation,), {
         "_precompiles": {**PragueComputation._precompiles, **registry.PRECOMPILES},
     })
@@ -84,6 +88,8 @@ def build_chain_class(genesis: Genesis) -> type[MiningChain]:
 
 def genesis_params(genesis: Genesis) -> dict[str, Any]:
     """Header fields of block 0 (py-evm's `Chain.from_genesis` genesis_params)."""
+    if genesis.ethereum is not None:
+        return ethereum_genesis_params(genesis)
     return {
         "coinbase": genesis.validators[0].address,
         "difficulty": POST_MERGE_DIFFICULTY,

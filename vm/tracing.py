@@ -1,0 +1,535 @@
+"""Transaction tracing for py-evm: go-ethereum's struct logger and callTracer.
+
+py-evm has no tracer hooks, so a trace re-executes the block through a VM subclass whose
+computation class wraps each opcode function (struct logger) or only the call-family opcodes
+(callTracer) and records call frames in `apply_computation`. Writes go to a throw-away
+`BatchDB` overlay, so tracing never changes the chain. Each call runs under `TraceLimits`
+(wall time, opcode steps, bytes of captured output). Pure: the caller passes the chain.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from eth.abc import ChainAPI, ComputationAPI, MessageAPI, SignedTransactionAPI
+from eth.db.atomic import AtomicDB
+from eth.db.batch import BatchDB
+from eth.db.chain import ChainDB
+from eth.exceptions import (
+    InsufficientFunds,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+    Revert,
+    StackDepthLimit,
+    FullStack,
+    Halt,
+    WriteProtection,
+    ContractCreationCollision,
+    OutOfBoundsRead,
+)
+from eth.vm.chain_context import ChainContext
+from eth_abi import decode as abi_decode
+
+TRACERS = ("", "callTracer", "noopTracer")
+_CALL_OPS = {0xF0: "CREATE", 0xF1: "CALL", 0xF2: "CALLCODE", 0xF4: "DELEGATECALL", 0xF5: "CREATE2", 0xFA: "STATICCALL"}
+_SLOAD, _SSTORE = 0x54, 0x55
+_GETH_NAMES = {"SHA3": "KECCAK256", "DIFFICULTY": "PREVRANDAO", "SUICIDE": "SELFDESTRUCT"}
+_ERROR_SELECTOR = bytes.fromhex("08c379a0")
+
+
+class TraceError(Exception):
+    """A trace request that cannot be served (bad tracer name or config, limits exceeded)."""
+
+
+class TraceLimitExceeded(TraceError):
+    """The trace ran past its time, step or output budget; no partial result is returned."""
+
+
+@dataclass(frozen=True)
+class TraceLimits:
+    """Per-call budget; geth's default tracer timeout is 5 s."""
+
+    timeout_s: float = 5.0
+    max_steps: int = 2_000_000
+    max_output_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TraceConfig:
+    """geth's TraceConfig: which tracer, and what the struct logger captures."""
+
+    tracer: str = ""
+    disable_stack: bool = False
+    disable_storage: bool = False
+    enable_memory: bool = False
+    enable_return_data: bool = False
+    limit: int = 0
+    only_top_call: bool = False
+    with_log: bool = False
+    timeout_s: float | None = None
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "TraceConfig":
+        """Parse the JSON-RPC TraceConfig object; raises TraceError naming the bad field."""
+        if obj is None:
+            return cls()
+        if not isinstance(obj, dict):
+            raise TraceError("trace config must be an object")
+        tracer = obj.get("tracer") or ""
+        if not isinstance(tracer, str):
+            raise TraceError("tracer must be a string")
+        if tracer not in TRACERS:
+            raise TraceError(f"tracer not found: {tracer!r} (supported: callTracer, noopTracer, struct logger)")
+        flags = {}
+        for wire, name in (("disableStack", "disable_stack"), ("disableStorage", "disable_storage"),
+                           ("enableMemory", "enable_memory"), ("enableReturnData", "enable_return_data")):
+            value = obj.get(wire, False)
+            if not isinstance(value, bool):
+                raise TraceError(f"{wire} must be a boolean")
+            flags[name] = value
+        limit = obj.get("limit", 0)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise TraceError("limit must be a non-negative integer")
+        tracer_config = obj.get("tracerConfig")
+        tracer_config = {} if tracer_config is None else tracer_config
+        if not isinstance(tracer_config, dict):
+            raise TraceError("tracerConfig must be an object")
+        timeout = obj.get("timeout")
+        return cls(tracer=tracer, limit=limit, only_top_call=bool(tracer_config.get("onlyTopCall", False)),
+                   with_log=bool(tracer_config.get("withLog", False)),
+                   timeout_s=None if timeout is None else parse_duration(timeout), **flags)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: Any) -> float:
+    """Go's time.ParseDuration subset geth accepts for `timeout` ("5s", "300ms", "1m30s")."""
+    if not isinstance(text, str) or not text:
+        raise TraceError(f"invalid timeout {text!r}")
+    parts = _DURATION.findall(text)
+    if "".join(a + b for a, b in parts) != text:
+        raise TraceError(f"time: invalid duration {text!r}")
+    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+
+
+def _hex(value: int) -> str:
+    return hex(value)
+
+
+def _as_int(item: int | bytes) -> int:
+    return item if isinstance(item, int) else int.from_bytes(item, "big")
+
+
+def _geth_error(exc: BaseException) -> str:
+    """go-ethereum's wording for EVM errors (vm/errors.go)."""
+    if isinstance(exc, Revert):
+        return "execution reverted"
+    if isinstance(exc, OutOfGas):
+        text = str(exc)
+        return "contract creation code storage out of gas" if "code storage" in text.lower() else "out of gas"
+    if isinstance(exc, InsufficientStack):
+        return "stack underflow"
+    if isinstance(exc, FullStack):
+        return "stack limit reached 1024 (1023)"
+    if isinstance(exc, InvalidJumpDestination):
+        return "invalid jump destination"
+    if isinstance(exc, InvalidInstruction):
+        return f"invalid opcode: {exc}"
+    if isinstance(exc, WriteProtection):
+        return "write protection"
+    if isinstance(exc, InsufficientFunds):
+        return "insufficient balance for transfer"
+    if isinstance(exc, StackDepthLimit):
+        return "max call depth exceeded"
+    if isinstance(exc, ContractCreationCollision):
+        return "contract address collision"
+    if isinstance(exc, OutOfBoundsRead):
+        return "return data out of bounds"
+    return str(exc) or type(exc).__name__
+
+
+def revert_reason(output: bytes) -> str | None:
+    """Decode Solidity's Error(string) revert data, as geth's `abi.UnpackRevert` does."""
+    if len(output) < 4 or output[:4] != _ERROR_SELECTOR:
+        return None
+    try:
+        (reason,) = abi_decode(["string"], output[4:])
+    except Exception:  # malformed revert data is just not decodable; geth leaves the reason out
+        return None
+    return reason
+
+
+class _Budget:
+    """Shared step/time/output budget of one trace call."""
+
+    def __init__(self, limits: TraceLimits, timeout_s: float | None) -> None:
+        self.limits = limits
+        timeout = limits.timeout_s if timeout_s is None else min(timeout_s, limits.timeout_s)
+        self.deadline = time.monotonic() + timeout
+        self.steps = 0
+        self.output_bytes = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise TraceLimitExceeded(f"trace exceeded {self.limits.max_steps} steps")
+        if self.steps & 1023 == 0 and time.monotonic() > self.deadline:
+            raise TraceLimitExceeded("execution timeout")
+
+    def output(self, nbytes: int) -> None:
+        self.output_bytes += nbytes
+        if self.output_bytes > self.limits.max_output_bytes:
+            raise TraceLimitExceeded(f"trace output exceeded {self.limits.max_output_bytes} bytes")
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TraceLimitExceeded("execution timeout")
+
+
+class Tracer:
+    """Receives execution events for one transaction; `result` gives its JSON answer."""
+
+    wants_steps = False
+
+    def __init__(self, config: TraceConfig, budget: _Budget) -> None:
+        self.config = config
+        self.budget = budget
+        self.frames: list[ComputationAPI] = []
+        self.pending_call_type: str | None = None
+
+    def enter(self, message: MessageAPI, call_type: str) -> None:
+        pass
+
+    def exit(self, computation: ComputationAPI) -> None:
+        pass
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str) -> None:
+        pass
+
+    def log(self, address: bytes, topics: tuple[int, ...], data: bytes) -> None:
+        pass
+
+    def step_done(self, computation: ComputationAPI, error: BaseException | None) -> None:
+        pass
+
+    def result(self, tx: SignedTransactionAPI, computation: ComputationAPI, gas_used: int) -> Any:
+        return {}
+
+
+class StructLogger(Tracer):
+    """geth's default opcode logger (eth/tracers/logger/logger.go), JSON as the spec defines."""
+
+    wants_steps = True
+
+    def __init__(self, config: TraceConfig, budget: _Budget) -> None:
+        super().__init__(config, budget)
+        self.logs: list[dict] = []
+        self.storage: dict[bytes, dict[str, str]] = {}
+        self._open: dict | None = None
+        self._gas_before = 0
+        self._child_gas: tuple[int, int] | None = None  # (gas given, gas returned) of the last child
+        self._next_pc: dict[int, int] = {}  # depth -> pc after the last step: spots py-evm's implicit STOP
+
+    def _refund(self, computation: ComputationAPI) -> int:
+        """geth's refund counter is transaction-wide: add up the live frames' refunds."""
+        depth = computation.msg.depth
+        del self.frames[depth:]
+        self.frames.append(computation)
+        return sum(frame.get_gas_refund() for frame in self.frames)
+
+    def enter(self, message: MessageAPI, call_type: str) -> None:
+        self._child_gas = None
+        self._next_pc[message.depth] = 0
+
+    def exit(self, computation: ComputationAPI) -> None:
+        self._child_gas = (computation.msg.gas, computation.get_gas_remaining())
+
+    def step(self, computation: ComputationAPI, opcode: int, mnemonic: str) -> None:
+        self.budget.step()
+        if not len(computation.code):
+            self._open = None  # geth runs no interpreter for code-less accounts: no STOP step
+            return
+        if self.config.limit and len(self.logs) >= self.config.limit:
+            self._open = None
+            return
+        values = computation._stack.values  # py-evm exposes no public stack view
+        pc = computation.code.program_counter
+        if opcode != 0 or pc != self._next_pc.get(computation.msg.depth, 0):
+            pc -= 1  # the code stream has moved past the opcode, except for the STOP past the end
+        entry: dict[str, Any] = {
+            "pc": pc,
+            "op": mnemonic,
+            "gas": computation.get_gas_remaining(),
+            "gasCost": 0,
+            "depth": computation.msg.depth + 1,
+        }
+        size = 64
+        refund = self._refund(computation)
+        if refund:
+            entry["refund"] = refund
+        if not self.config.disable_stack:
+            entry["stack"] = [_hex(_as_int(v)) for v in values]
+            size += 24 * len(values)
+        if self.config.enable_memory:
+            memory = bytes(computation._memory._bytes)
+            entry["memory"] = ["0x" + memory[i:i + 32].hex() for i in range(0, len(memory), 32)]
+            size += 2 * len(memory)
+        if self.config.enable_return_data and computation.return_data:
+            entry["returnData"] = "0x" + bytes(computation.return_data).hex()
+            size += 2 * len(computation.return_data)
+        if not self.config.disable_storage and opcode in (_SLOAD, _SSTORE):
+            slots = self.storage.setdefault(computation.msg.storage_address, {})
+            if opcode == _SLOAD and len(values) >= 1:
+                key = _as_int(values[-1])
+                value = computation.state.get_storage(computation.msg.storage_address, key)
+                slots[f"0x{key:064x}"] = f"0x{value:064x}"
+                entry["storage"] = dict(slots)
+            elif opcode == _SSTORE and len(values) >= 2:
+                slots[f"0x{_as_int(values[-1]):064x}"] = f"0x{_as_int(values[-2]):064x}"
+                entry["storage"] = dict(slots)
+            size += 140 * len(slots)
+        self.budget.output(size)
+        self.logs.append(entry)
+        self._open = entry
+        self._gas_before = entry["gas"]
+        self._child_gas = None
+
+    def step_done(self, computation: ComputationAPI, error: BaseException | None) -> None:
+        self._next_pc[computation.msg.depth] = computation.code.program_counter
+        entry = self._open
+        if entry is None:
+            return
+        self._open = None
+        if error is not None and not isinstance(error, Revert):
+            # geth reports the failing step's own cost; py-evm burns all remaining gas on error.
+            entry["error"] = _geth_error(error)
+            return
+        cost = self._gas_before - computation.get_gas_remaining()
+        if self._child_gas is not None:
+            given, returned = self._child_gas
+            if entry["op"] in ("CREATE", "CREATE2"):
+                cost = cost - given + returned  # geth charges the forwarded gas inside the op
+            else:
+                cost += returned  # geth's CALL cost includes all gas forwarded to the callee
+        entry["gasCost"] = max(cost, 0)
+
+    def result(self, tx: SignedTransactionAPI, computation: ComputationAPI, gas_used: int) -> Any:
+        output = computation.output if (not computation.is_error or isinstance(computation.error, Revert)) else b""
+        return {"gas": gas_used, "failed": computation.is_error, "returnValue": "0x" + bytes(output).hex(),
+                "structLogs": self.logs}
+
+
+class CallTracer(Tracer):
+    """geth's callTracer (eth/tracers/native/call.go): the tree of call frames."""
+
+    def __init__(self, config: TraceConfig, budget: _Budget) -> None:
+        super().__init__(config, budget)
+        self.stack: list[dict] = []
+        self.root: dict | None = None
+
+    def enter(self, message: MessageAPI, call_type: str) -> None:
+        self.budget.check_time()
+        if self.config.only_top_call and self.stack:
+            self.stack.append({})  # placeholder so exit() pairs up; never reported
+            return
+        frame: dict[str, Any] = {
+            "type": call_type,
+            "from": "0x" + bytes(message.sender).hex(),
+            "gas": _hex(message.gas),
+            "gasUsed": "0x0",
+            "to": "0x" + bytes(message.storage_address if message.is_create else message.to).hex(),
+            "input": "0x" + bytes(message.code if message.is_create else message.data).hex(),
+        }
+        if call_type != "STATICCALL":
+            frame["value"] = _hex(message.value)
+        self.budget.output(200 + len(frame["input"]))
+        if self.stack and self.stack[-1]:
+            self.stack[-1].setdefault("calls", []).append(frame)
+        self.stack.append(frame)
+
+    def exit(self, computation: ComputationAPI) -> None:
+        frame = self.stack.pop()
+        if not frame:
+            return
+        msg = computation.msg
+        frame["gasUsed"] = _hex(msg.gas - computation.get_gas_remaining())
+        self._process_output(frame, computation)
+        if computation.is_error:
+            frame.pop("logs", None)  # geth drops the logs of reverted frames
+        if not self.stack:
+            self.root = frame
+
+    def log(self, address: bytes, topics: tuple[int, ...], data: bytes) -> None:
+        if not self.config.with_log or not self.stack or not self.stack[-1]:
+            return
+        frame = self.stack[-1]
+        frame.setdefault("logs", []).append({
+            "address": "0x" + bytes(address).hex(), "topics": [f"0x{t:064x}" for t in topics],
+            "data": "0x" + bytes(data).hex(), "position": _hex(len(frame.get("calls", ())))})
+
+    @staticmethod
+    def _process_output(frame: dict, computation: ComputationAPI) -> None:
+        output = bytes(computation.output)
+        if not computation.is_error:
+            if output:
+                frame["output"] = "0x" + output.hex()
+            return
+        error = computation.error
+        frame["error"] = _geth_error(error)
+        if frame["type"] in ("CREATE", "CREATE2"):
+            del frame["to"]
+        if isinstance(error, Revert) and output:
+            frame["output"] = "0x" + output.hex()
+            reason = revert_reason(output)
+            if reason is not None:
+                frame["revertReason"] = reason
+
+    def result(self, tx: SignedTransactionAPI, computation: ComputationAPI, gas_used: int) -> Any:
+        root = self.root or {}
+        if root:
+            root["gas"] = _hex(tx.gas)
+            root["gasUsed"] = _hex(gas_used)
+        return root
+
+
+def make_tracer(config: TraceConfig, budget: _Budget) -> Tracer:
+    if config.tracer == "callTracer":
+        return CallTracer(config, budget)
+    if config.tracer == "noopTracer":
+        return Tracer(config, budget)
+    return StructLogger(config, budget)
+
+
+class _Session:
+    """The tracer of the transaction being executed now (None: run untraced)."""
+
+    def __init__(self) -> None:
+        self.tracer: Tracer | None = None
+
+
+def _traced_computation_class(base: type, session: _Session, all_steps: bool) -> type:
+    """A subclass of `base` that reports opcodes and call frames to `session.tracer`."""
+
+    def wrap(opcode: int, fn: Callable, mnemonic: str) -> Callable:
+        call_type = _CALL_OPS.get(opcode)
+
+        def traced(computation: ComputationAPI) -> None:
+            tracer = session.tracer
+            if tracer is None:
+                return fn(computation=computation)
+            if call_type is not None:
+                tracer.pending_call_type = call_type
+            if not tracer.wants_steps:
+                return fn(computation=computation)
+            tracer.step(computation, opcode, mnemonic)
+            try:
+                fn(computation=computation)
+            except Halt:  # STOP, RETURN, SELFDESTRUCT end the frame normally
+                tracer.step_done(computation, None)
+                raise
+            except BaseException as exc:
+                tracer.step_done(computation, exc)
+                raise
+            tracer.step_done(computation, None)
+
+        return traced
+
+    wanted = base.opcodes if all_steps else {k: v for k, v in base.opcodes.items() if k in _CALL_OPS}
+    opcodes = dict(base.opcodes)
+    for opcode, fn in wanted.items():
+        mnemonic = getattr(fn, "mnemonic", None) or getattr(getattr(fn, "__wrapped__", None), "mnemonic", "UNKNOWN")
+        opcodes[opcode] = wrap(opcode, fn, _GETH_NAMES.get(mnemonic, mnemonic))
+
+    def apply_computation(cls, state, message, transaction_context, parent_computation=None):
+        tracer = session.tracer
+        if tracer is None:
+            return super(traced_cls, cls).apply_computation(state, message, transaction_context, parent_computation)
+        if message.depth == 0:
+            call_type = "CREATE" if message.is_create else "CALL"
+        else:
+            call_type = tracer.pending_call_type or ("CREATE" if message.is_create else "CALL")
+        tracer.pending_call_type = None
+        tracer.enter(message, call_type)
+        computation = super(traced_cls, cls).apply_computation(state, message, transaction_context, parent_computation)
+        tracer.exit(computation)
+        return computation
+
+    def add_log_entry(self, account, topics, data):
+        super(traced_cls, self).add_log_entry(account, topics, data)
+        if session.tracer is not None:
+            session.tracer.log(account, topics, data)
+
+    traced_cls = type(f"Traced{base.__name__}", (base,), {"opcodes": opcodes, "add_log_entry": add_log_entry,
+                                                           "apply_computation": classmethod(apply_computation)})
+    return traced_cls
+
+
+def _sandbox_vm(chain: ChainAPI, block: Any, session: _Session, all_steps: bool):
+    """A VM for `block` on its parent's state, over a write overlay so nothing is persisted."""
+    vm_class = chain.get_vm_class(block.header)
+    state_class = vm_class._state_class
+    computation_class = _traced_computation_class(state_class.computation_class, session, all_steps)
+    traced_vm = vm_class.configure(_state_class=state_class.configure(computation_class=computation_class))
+    chaindb = ChainDB(AtomicDB(BatchDB(chain.chaindb.db)))
+    parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
+    return traced_vm(header=chain.create_header_from_parent(parent), chaindb=chaindb,
+                     chain_context=ChainContext(chain.chain_id), consensus_context=chain.consensus_context)
+
+
+class _StopReplay(Exception):
+    """Raised from the per-transaction hook once the wanted transactions are traced."""
+
+
+def trace_block(chain: ChainAPI, block: Any, config: TraceConfig, limits: TraceLimits = TraceLimits(),
+                only_index: int | None = None) -> list[Any]:
+    """Replay `block` on its parent state and trace its transactions (or only `only_index`).
+
+    Returns one result per traced transaction, in block order. Raises TraceLimitExceeded.
+    """
+    if block.header.block_number == 0:
+        raise TraceError("genesis is not traceable")
+    budget = _Budget(limits, config.timeout_s)
+    session = _Session()
+    results: list[Any] = []
+    transactions = block.transactions
+
+    def begin(index: int) -> None:
+        session.tracer = make_tracer(config, budget) if only_index is None or index == only_index else None
+
+    vm = _sandbox_vm(chain, block, session, all_steps=config.tracer == "")
+
+    # Receipts carry cumulative gas; the hook needs each transaction's own gas.
+    cumulative = {"previous": 0}
+
+    def hook_with_gas(transaction_index, transactions_, base_header, partial_header, computation, receipt):
+        own = receipt.gas_used - cumulative["previous"]
+        cumulative["previous"] = receipt.gas_used
+        tracer = session.tracer
+        if tracer is not None:
+            results.append(tracer.result(transactions_[transaction_index], computation, own))
+        if only_index is not None and transaction_index >= only_index:
+            raise _StopReplay
+        begin(transaction_index + 1)
+        budget.check_time()
+
+    vm.transaction_applied_hook = hook_with_gas
+    begin(0)
+    if not transactions:
+        return []
+    try:
+        vm.import_block(block)
+    except _StopReplay:
+        pass
+    return results
+
+
+def trace_transaction(chain: ChainAPI, block: Any, index: int, config: TraceConfig,
+                      limits: TraceLimits = TraceLimits()) -> Any:
+    """Trace transaction `index` of `block` after replaying the ones before it."""
+    return trace_block(chain, block, config, limits, only_index=index)[0]
