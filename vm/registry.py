@@ -1,14 +1,18 @@
 """The single table of system addresses: native modules (stateful precompiles) and block hooks.
 
-The VM subclass merges `PRECOMPILES` into its computation's precompile table and runs every
-`BLOCK_HOOKS` entry at block finalisation (the same in building and import), so genesis, RPC,
-tests and the state machine all read one list instead of repeating addresses.
+The VM subclass in `vm.chain` reads both tables, so native modules plug in by adding entries
+here, without touching the VM. Addresses themselves are named in `vm.modules.system`.
 """
 from collections.abc import Callable
 from typing import Any
 
-PRECOMPILES: dict[bytes, Callable[[Any], None]] = {}
-"""address -> fn(computation): each native module, called like any precompile."""
+from eth_typing import Address
 
-BLOCK_HOOKS: tuple[Callable[[Any, Any, Any], None], ...] = ()
-"""fn(state, header, genesis) run once per block at finalisation (OPEN economics)."""
+from vm.modules import MODULES, economics
+
+PRECOMPILES: dict[Address, Callable[[Any], Any]] = {m.address: m for m in MODULES}
+"""address -> fn(computation): a stateful precompile (see NOTES.md on py-evm precompiles)."""
+
+BLOCK_HOOKS: tuple[Callable[[Any, Any, Any], None], ...] = (economics.release_block_reward,)
+"""fn(state, header, genesis), run in order at block finalisation before the state root is
+computed, identically when building and when importing a block."""

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.20;
+
+/// Staking native module: the validator set consensus reads. ABI: vm/abi/Staking.json.
+interface IStaking {
+    event ValidatorRegistered(address indexed validator, uint256 stake, uint32 commissionPpm, uint8 capabilities);
+    event Delegated(address indexed delegator, address indexed validator, uint256 amount);
+    event Undelegated(address indexed delegator, address indexed validator, uint256 amount, uint256 releaseTime);
+    event Withdrawn(address indexed account, uint256 amount);
+    event Slashed(address indexed validator, uint256 amount, bytes32 reason);
+
+    function registerValidator(uint32 commissionPpm, uint8 capabilities) external payable;
+    function delegate(address validator) external payable;
+    function undelegate(address validator, uint256 amount) external;
+    function withdraw() external returns (uint256 amount);
+
+    function validatorCount() external view returns (uint256);
+    function validatorAt(uint256 index) external view returns (address);
+    function getValidator(address validator) external view returns (uint256 selfStake, uint256 delegatedStake,
+        uint32 commissionPpm, uint8 capabilities, bool active, uint256 slashed);
+    function delegation(address delegator, address validator) external view returns (uint256);
+    function unbonding(address account) external view returns (uint256 amount, uint256 releaseTime);
+    function totalStake() external view returns (uint256);
+}

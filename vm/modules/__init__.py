@@ -1,0 +1,33 @@
+"""Native modules: stateful precompiles at system addresses with Solidity ABIs (vm/abi/*.json).
+
+Datanets, ModelFactory (Models), OpenLoRA inference jobs, Proof of Attribution, Staking and OPEN
+economics keep their state in their own accounts' storage; `vm.registry` maps their addresses
+to them. See docs/native-modules.md for every function, event, storage layout and rule.
+"""
+from genesis import Account
+
+from vm.modules import attribution, datanets, economics, inference_jobs, models, staking
+from vm.modules.abi import NativeModule, load_abi
+from vm.modules.system import VESTING, Params, params_from_genesis, params_storage
+
+MODULES: tuple[NativeModule, ...] = (
+    datanets.MODULE, models.MODULE, inference_jobs.MODULE, attribution.MODULE, staking.MODULE, economics.MODULE,
+)
+
+
+def genesis_accounts(genesis) -> dict[bytes, Account]:
+    """Accounts to lay over `genesis.accounts` in the genesis state: module accounts with nonce 1
+    (never cleared as empty), the parameters in the economics account, and the team and
+    investor allocations moved into the vesting account with their schedules."""
+    vesting, locked = economics.vesting_storage(genesis)
+    out = {m.address: Account(0, nonce=1) for m in MODULES}
+    out[economics.MODULE.address] = Account(0, nonce=1, storage={**params_storage(params_from_genesis(genesis)),
+                                                                  **vesting})
+    for addr in locked:
+        acct = genesis.accounts[addr]
+        out[addr] = Account(0, acct.group, acct.nonce, acct.code, acct.storage)
+    out[VESTING] = Account(sum(locked.values()), nonce=1)
+    return out
+
+
+__all__ = ["MODULES", "NativeModule", "Params", "genesis_accounts", "load_abi"]

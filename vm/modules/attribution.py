@@ -1,0 +1,158 @@
+"""Proof of Attribution on chain: a staked validator posts which accepted contributions shaped a
+succeeded inference job (weights in parts per million summing to 1,000,000); other validators
+may dispute it within `dispute_window_s`; afterwards anyone finalises it and the job's escrowed
+fee is split.
+
+Fee split (the rule other implementations must reproduce; parts always sum exactly to the fee):
+  contributors = fee * contributorsPpm // 1e6, modelOwner = fee * ownerPpm // 1e6,
+  validators = fee * validatorsPpm // 1e6, treasury = fee - the three above;
+  contributor i gets contributors * weight_i // 1e6; the validators' part is shared equally by
+  the result's submitter and its valid attesters; every integer remainder goes to the treasury.
+
+Storage (slots in the Attribution account):
+  0  proofs[jobId] -> p: p+0 poster | status << 160 | methodId << 168; p+1 proofHash;
+     p+2 disputeDeadline; p+3 entryCount
+  1  entries[jobId][index] -> e: e+0 contentHash; e+1 contributor | weightPpm << 160
+"""
+from vm.modules import datanets, economics, inference_jobs, models, staking
+from vm.modules.abi import Call, NativeModule
+from vm.modules.storage import pack, require, slot_of, unpack
+from vm.modules.system import ATTRIBUTION, DATANETS, ECONOMICS, INFERENCE_JOBS, MODELS, PPM, STAKING, read_param
+
+PROOFS, ENTRIES = range(2)
+NONE, POSTED, PAID = 0, 1, 2
+MAX_ENTRIES = 16
+CONTRIBUTOR, MODEL_OWNER, VALIDATOR, TREASURY = range(4)
+HEAD_WIDTHS = (160, 8, 32)
+
+
+def split_fee(fee: int, split_ppm: tuple[int, int, int, int], weights_ppm: list[int], validators: int
+              ) -> tuple[list[int], int, list[int], int]:
+    """(per-contributor amounts, model owner, per-validator amounts, treasury) for `fee`.
+
+    Pure integer arithmetic; the result always sums to `fee` (property-tested)."""
+    contributors_part = fee * split_ppm[0] // PPM
+    owner_part = fee * split_ppm[1] // PPM
+    validators_part = fee * split_ppm[2] // PPM
+    per_contributor = [contributors_part * w // PPM for w in weights_ppm]
+    per_validator = [validators_part // validators] * validators if validators else []
+    treasury = fee - sum(per_contributor) - owner_part - sum(per_validator)
+    return per_contributor, owner_part, per_validator, treasury
+
+
+def proof_slot(job_id: int) -> int:
+    return slot_of(PROOFS, job_id)
+
+
+def _succeeded_job(call: Call, job_id: int) -> int:
+    jobs = call.store_of(INFERENCE_JOBS)
+    j = inference_jobs.existing(jobs, job_id)
+    require(inference_jobs.status_of(jobs, j)[0] == inference_jobs.SUCCEEDED, f"job {job_id} has not succeeded")
+    return j
+
+
+def post_proof(call: Call, job_id, proof_hash, method_id, content_hashes, weights):
+    st = call.store
+    require(proof_hash != bytes(32), "proofHash is zero")
+    require(0 < len(content_hashes) <= MAX_ENTRIES, f"1..{MAX_ENTRIES} contributions per proof")
+    require(len(weights) == len(content_hashes), "contentHashes and weightsPpm differ in length")
+    require(len(set(content_hashes)) == len(content_hashes), "duplicate contentHash in proof")
+    require(all(w > 0 for w in weights), "every weight must be positive")
+    require(sum(weights) == PPM, f"weights sum to {sum(weights)}, must be {PPM}")
+    econ = call.store_of(ECONOMICS)
+    require(staking.is_active(call.store_of(STAKING), econ, call.sender), "sender is not an active validator")
+    j = _succeeded_job(call, job_id)
+    p = proof_slot(job_id)
+    require(unpack(st.read(p), HEAD_WIDTHS)[1] == NONE, "proof already posted for this job")
+    adapter_id = call.store_of(INFERENCE_JOBS).read(j + 1)
+    _, _, datanet_id = models.adapter_lineage(call.store_of(MODELS), adapter_id)
+    dn = call.store_of(DATANETS)
+    contributors = []
+    for h in content_hashes:
+        contributor, _, status, _, _ = datanets.contribution_record(dn, datanet_id, h)
+        require(status == datanets.ACCEPTED, f"0x{h.hex()} is not an accepted contribution of datanet {datanet_id}")
+        contributors.append(contributor)
+    deadline = call.timestamp + read_param(econ, "dispute_window_s")
+    st.write(p, pack([(int.from_bytes(call.sender, "big"), 160), (POSTED, 8), (method_id, 32)]))
+    st.write(p + 1, int.from_bytes(proof_hash, "big"))
+    st.write(p + 2, deadline)
+    st.write(p + 3, len(content_hashes))
+    for i, (h, contributor, w) in enumerate(zip(content_hashes, contributors, weights)):
+        e = slot_of(ENTRIES, job_id, i)
+        st.write(e, int.from_bytes(h, "big"))
+        st.write(e + 1, contributor | w << 160)
+    call.emit("ProofPosted", jobId=job_id, poster=call.sender, proofHash=proof_hash, methodId=method_id,
+              disputeDeadline=deadline)
+
+
+def dispute_proof(call: Call, job_id, reason_hash):
+    st = call.store
+    require(staking.is_active(call.store_of(STAKING), call.store_of(ECONOMICS), call.sender),
+            "sender is not an active validator")
+    p = proof_slot(job_id)
+    poster, status, _ = unpack(st.read(p), HEAD_WIDTHS)
+    require(status == POSTED, "no open proof for this job")
+    require(poster.to_bytes(20, "big") != call.sender, "the poster may not dispute its own proof")
+    require(call.timestamp < st.read(p + 2), "dispute window closed")
+    st.write(p, 0)  # the job awaits a new proof; the rejected one stays in the logs
+    call.emit("ProofDisputed", jobId=job_id, disputer=call.sender, reasonHash=reason_hash)
+
+
+def finalise_proof(call: Call, job_id):
+    st = call.store
+    p = proof_slot(job_id)
+    poster, status, method_id = unpack(st.read(p), HEAD_WIDTHS)
+    require(status == POSTED, "no open proof for this job")
+    deadline = st.read(p + 2)
+    require(call.timestamp >= deadline, f"dispute window open until {deadline}")
+    jobs, econ = call.store_of(INFERENCE_JOBS), call.store_of(ECONOMICS)
+    j = inference_jobs.job_slot(job_id)
+    fee = jobs.read(j + 3)
+    owner, _, _ = models.adapter_lineage(call.store_of(MODELS), jobs.read(j + 1))
+    validators = [jobs.read(j + 5).to_bytes(20, "big")] + inference_jobs.valid_attesters(
+        jobs, job_id, jobs.read(j + 8) & (2**128 - 1))
+    entries = []
+    for i in range(st.read(p + 3)):
+        word = st.read(slot_of(ENTRIES, job_id, i) + 1)
+        entries.append(((word & (2**160 - 1)).to_bytes(20, "big"), word >> 160))
+    split = tuple(read_param(econ, f"fee_split_{k}_ppm") for k in ("contributors", "model_owners", "validators", "treasury"))
+    per_contributor, owner_part, per_validator, treasury_part = split_fee(fee, split, [w for _, w in entries],
+                                                                          len(validators))
+    st.write(p, pack([(poster, 160), (PAID, 8), (method_id, 32)]))
+    treasury = read_param(econ, "treasury").to_bytes(20, "big")
+    payees = ([(a, CONTRIBUTOR, x) for (a, _), x in zip(entries, per_contributor)] + [(owner, MODEL_OWNER, owner_part)]
+              + [(v, VALIDATOR, x) for v, x in zip(validators, per_validator)] + [(treasury, TREASURY, treasury_part)])
+    call.emit("FeeSplit", jobId=job_id, contributors=sum(per_contributor), modelOwner=owner_part,
+              validators=sum(per_validator), treasury=treasury_part)
+    for account, role, amount in payees:
+        if amount:
+            jobs.pay(account, amount)
+            economics.credit_reward(econ, account, amount)
+            call.emit("RewardPaid", account=account, jobId=job_id, role=role, amount=amount)
+
+
+def get_proof(call: Call, job_id):
+    st = call.store
+    p = proof_slot(job_id)
+    poster, status, method_id = unpack(st.read(p), HEAD_WIDTHS)
+    require(status != NONE, f"no proof for job {job_id}")
+    return poster.to_bytes(20, "big"), st.read(p + 1).to_bytes(32, "big"), method_id, status, st.read(p + 2), st.read(p + 3)
+
+
+def proof_entry(call: Call, job_id, index):
+    st = call.store
+    p = proof_slot(job_id)
+    require(unpack(st.read(p), HEAD_WIDTHS)[1] != NONE, f"no proof for job {job_id}")
+    require(index < st.read(p + 3), f"entry index {index} out of range")
+    e = slot_of(ENTRIES, job_id, index)
+    word = st.read(e + 1)
+    return st.read(e).to_bytes(32, "big"), (word & (2**160 - 1)).to_bytes(20, "big"), word >> 160
+
+
+MODULE = NativeModule("Attribution", ATTRIBUTION, {
+    "postProof": post_proof,
+    "disputeProof": dispute_proof,
+    "finaliseProof": finalise_proof,
+    "getProof": get_proof,
+    "proofEntry": proof_entry,
+})

@@ -1,0 +1,78 @@
+"""System addresses of the native modules and the parameters they read from chain state.
+
+Parameters live in the economics account's storage (written at genesis by
+`vm.modules.genesis_accounts`), so every node executes with the values the state root commits
+to; a chain whose genesis did not write them runs on `Params()` defaults.
+"""
+import dataclasses
+
+from eth_utils import to_canonical_address
+
+from vm.modules.storage import Store
+
+DATANETS = to_canonical_address("0x00000000000000000000000000000000004f4c01")
+MODELS = to_canonical_address("0x00000000000000000000000000000000004f4c02")
+INFERENCE_JOBS = to_canonical_address("0x00000000000000000000000000000000004f4c03")
+ATTRIBUTION = to_canonical_address("0x00000000000000000000000000000000004f4c04")
+STAKING = to_canonical_address("0x00000000000000000000000000000000004f4c05")
+ECONOMICS = to_canonical_address("0x00000000000000000000000000000000004f4c06")
+VESTING = to_canonical_address("0x00000000000000000000000000000000000e0001")
+"""Keyless account holding the locked team and investor allocations until they vest."""
+
+PPM = 1_000_000
+MONTH_S = 30 * 24 * 3600
+"""A schedule month: 30 days (documented in docs/native-modules.md)."""
+
+OPEN = 10**18
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """Integers every module reads; the first fields mirror `genesis.Economics`."""
+
+    fee_split_contributors_ppm: int = 500_000
+    fee_split_model_owners_ppm: int = 200_000
+    fee_split_validators_ppm: int = 200_000
+    fee_split_treasury_ppm: int = 100_000
+    reserve_release_months: int = 48
+    vesting_cliff_months: int = 12
+    vesting_linear_months: int = 36
+    unbonding_period_s: int = 21 * 24 * 3600
+    attestation_quorum: int = 2
+    job_timeout_s: int = 600
+    dispute_window_s: int = 600
+    min_validator_stake: int = 100 * OPEN
+    slash_ppm: int = 100_000
+    work_reward_ppm: int = 300_000
+    treasury: int = 0  # address as an integer
+    block_time_ms: int = 1000
+    reserve_initial: int = 0
+    genesis_timestamp: int = 0
+
+
+PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params))
+PARAMS_CONFIGURED_SLOT = 0
+PARAMS_BASE_SLOT = 1  # field i of Params at slot PARAMS_BASE_SLOT + i of the economics account
+
+
+def params_from_genesis(genesis) -> Params:
+    """Params for a `genesis.Genesis`: its economics fields where present, defaults elsewhere."""
+    econ = genesis.economics
+    known = {f: getattr(econ, f) for f in PARAM_FIELDS if hasattr(econ, f)}
+    reserve = sum(a.balance for a in genesis.accounts.values() if a.group == "reserve")
+    return Params(**known, treasury=int.from_bytes(genesis.treasury, "big"),
+                  block_time_ms=max(1, int(genesis.block_time * 1000)), reserve_initial=reserve,
+                  genesis_timestamp=genesis.timestamp)
+
+
+def params_storage(params: Params) -> dict[int, int]:
+    out = {PARAMS_CONFIGURED_SLOT: 1}
+    out.update({PARAMS_BASE_SLOT + i: getattr(params, f) for i, f in enumerate(PARAM_FIELDS)})
+    return out
+
+
+def read_param(store: Store, name: str) -> int:
+    """One parameter from the economics account (`store` must be that account's Store)."""
+    if store.read(PARAMS_CONFIGURED_SLOT) == 0:
+        return getattr(Params(), name)
+    return store.read(PARAMS_BASE_SLOT + PARAM_FIELDS.index(name))
