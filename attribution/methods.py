@@ -1,0 +1,45 @@
+"""The method registry: one config, one implementation and one registration line per method.
+
+Verifiers look a proof's method id up here, so a new method is added by writing its config and
+attributor and adding one line below.
+"""
+from dataclasses import dataclass
+
+from attribution.errors import MalformedProof
+from attribution.gradient import DataInfConfig, GradDotConfig, GradientAttributor
+from attribution.proof import AttributionProof
+from attribution.ranking import Verdict
+from attribution.spans import SpanAttributor, SpanConfig
+
+
+@dataclass(frozen=True)
+class Method:
+    config: type
+    attributor: type
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(config: type, attributor: type) -> None:
+    METHODS[config.method] = Method(config, attributor)
+
+
+register(GradDotConfig, GradientAttributor)
+register(DataInfConfig, GradientAttributor)
+register(SpanConfig, SpanAttributor)
+
+
+def verify(proof: AttributionProof | bytes, attributor: object, prompt: bytes, output: bytes) -> Verdict:
+    """Re-check a proof (object or canonical bytes) with an attributor for the index it names."""
+    if isinstance(proof, bytes):
+        try:
+            proof = AttributionProof.decode(proof)
+        except MalformedProof as exc:
+            return Verdict(False, str(exc))
+    method = METHODS.get(proof.method)
+    if method is None:
+        return Verdict(False, f"unknown attribution method {proof.method!r}; known: {sorted(METHODS)}")
+    if not isinstance(attributor, method.attributor):
+        return Verdict(False, f"method {proof.method!r} needs a {method.attributor.__name__}, got {type(attributor).__name__}")
+    return attributor.verify(proof, prompt, output)

@@ -1,0 +1,65 @@
+"""A tiny LoRA classifier on a synthetic labelled set with one planted mislabel (real torch + peft)."""
+import dataclasses
+
+import numpy as np
+import torch
+from eth_utils import keccak
+from peft import LoraConfig, get_peft_model
+
+from attribution import Contribution
+
+N_ROWS = 60
+DIM = 8
+PLANTED = 17  # row whose label is flipped
+
+
+def per_example_loss(model, batch):
+    x, y = batch
+    return torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+
+
+def encode(prompt: bytes, output: bytes):
+    """Query = features (float32 bytes) as prompt, the predicted label as output."""
+    x = torch.from_numpy(np.frombuffer(prompt, dtype="<f4").copy())[None]
+    return x, torch.tensor([int(output)])
+
+
+@dataclasses.dataclass
+class Tiny:
+    model: torch.nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    contributions: list
+    batches: list
+
+    def query(self, row: int) -> tuple[bytes, bytes]:
+        return self.x[row].numpy().astype("<f4").tobytes(), str(int(self.y[row])).encode()
+
+
+def contribution(i: int, owner: int | None = None) -> Contribution:
+    owner = i if owner is None else owner
+    return Contribution(keccak(b"row %d" % i), keccak(b"owner %d" % owner)[:20])
+
+
+def make_tiny(x: torch.Tensor, y: torch.Tensor, owners=None, steps: int = 150) -> Tiny:
+    torch.manual_seed(0)
+    base = torch.nn.Sequential(torch.nn.Linear(DIM, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["0", "2"], init_lora_weights=False))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.03)
+    for _ in range(steps):
+        opt.zero_grad()
+        per_example_loss(model, (x, y)).mean().backward()
+        opt.step()
+    model.eval()
+    owners = owners or list(range(len(x)))
+    contributions = [contribution(i, owners[i]) for i in range(len(x))]
+    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, len(x), 16)]
+    return Tiny(model, x, y, contributions, batches)
+
+
+def synthetic(n: int = N_ROWS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    centres = torch.randn(2, DIM, generator=gen) * 1.5
+    x = centres[y] + torch.randn(n, DIM, generator=gen)
+    return x, y
