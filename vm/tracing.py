@@ -36,7 +36,7 @@ from eth_abi import decode as abi_decode
 
 TRACERS = ("", "callTracer", "noopTracer")
 _CALL_OPS = {0xF0: "CREATE", 0xF1: "CALL", 0xF2: "CALLCODE", 0xF4: "DELEGATECALL", 0xF5: "CREATE2", 0xFA: "STATICCALL"}
-_SLOAD, _SSTORE = 0x54, 0x55
+_SLOAD, _SSTORE, _SELFDESTRUCT = 0x54, 0x55, 0xFF
 _GETH_NAMES = {"SHA3": "KECCAK256", "DIFFICULTY": "PREVRANDAO", "SUICIDE": "SELFDESTRUCT"}
 _ERROR_SELECTOR = bytes.fromhex("08c379a0")
 
@@ -215,6 +215,9 @@ class Tracer:
     def log(self, address: bytes, topics: tuple[int, ...], data: bytes) -> None:
         pass
 
+    def selfdestruct(self, computation: ComputationAPI) -> None:
+        pass
+
     def step_done(self, computation: ComputationAPI, error: BaseException | None) -> None:
         pass
 
@@ -365,6 +368,18 @@ class CallTracer(Tracer):
         if not self.stack:
             self.root = frame
 
+    def selfdestruct(self, computation: ComputationAPI) -> None:
+        """geth reports SELFDESTRUCT as a frame: contract -> beneficiary, with its balance."""
+        values = computation._stack.values  # py-evm exposes no public stack view
+        if self.config.only_top_call or not self.stack or not self.stack[-1] or not values:
+            return
+        contract = computation.msg.storage_address
+        beneficiary = _as_int(values[-1]).to_bytes(32, "big")[-20:]
+        self.stack[-1].setdefault("calls", []).append({
+            "type": "SELFDESTRUCT", "from": "0x" + bytes(contract).hex(), "gas": "0x0", "gasUsed": "0x0",
+            "to": "0x" + beneficiary.hex(), "input": "0x",
+            "value": _hex(computation.state.get_balance(contract))})
+
     def log(self, address: bytes, topics: tuple[int, ...], data: bytes) -> None:
         if not self.config.with_log or not self.stack or not self.stack[-1]:
             return
@@ -425,6 +440,8 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
                 return fn(computation=computation)
             if call_type is not None:
                 tracer.pending_call_type = call_type
+            elif opcode == _SELFDESTRUCT:
+                tracer.selfdestruct(computation)
             if not tracer.wants_steps:
                 return fn(computation=computation)
             tracer.step(computation, opcode, mnemonic)
@@ -440,7 +457,8 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
 
         return traced
 
-    wanted = base.opcodes if all_steps else {k: v for k, v in base.opcodes.items() if k in _CALL_OPS}
+    wanted = base.opcodes if all_steps else {k: v for k, v in base.opcodes.items()
+                                             if k in _CALL_OPS or k == _SELFDESTRUCT}
     opcodes = dict(base.opcodes)
     for opcode, fn in wanted.items():
         mnemonic = getattr(fn, "mnemonic", None) or getattr(getattr(fn, "__wrapped__", None), "mnemonic", "UNKNOWN")
