@@ -1,0 +1,394 @@
+"""The `eth_` namespace: chain, state, execution, transactions, blocks, logs and filters.
+
+Cheap reads run inline on the event loop (the Node guards itself with one lock and answers from
+LevelDB); EVM execution and transaction admission go to worker threads behind capacity limiters
+so a slow `eth_call` cannot stall other clients.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import trio
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+from eth.exceptions import Revert, VMError
+from eth_abi import decode as abi_decode
+
+from node.chain import CallError, UnknownBlock
+from node.mempool import TxPoolError
+
+from node.rpc import format as F
+from node.rpc import params as P
+from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
+from node.rpc.namespaces import RpcContext, register_namespace
+
+DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
+MAX_FEE_HISTORY = 1024
+STATE_CACHE = 8  # recent state roots kept open for reads  # geth's maxBlockCount
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+
+
+def revert_reason(output: bytes) -> str | None:
+    """Solidity's `Error(string)` payload, decoded; None for custom errors and panics."""
+    if output[:4] != ERROR_SELECTOR:
+        return None
+    try:
+        return abi_decode(["string"], output[4:])[0]
+    except Exception:  # malformed revert data from the contract: no reason to show
+        return None
+
+
+def _percentiles(value: object) -> list[float]:
+    if not isinstance(value, list) or any(isinstance(p, bool) or not isinstance(p, (int, float)) for p in value):
+        raise ValueError("rewardPercentiles must be an array of numbers")
+    for i, p in enumerate(value):
+        if not 0 <= p <= 100 or (i and p < value[i - 1]):
+            raise ValueError(f"invalid reward percentile: {p}")
+    return [float(p) for p in value]
+
+
+def _block_count(value: object) -> int:
+    """geth accepts the count as a hex quantity or a plain JSON number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError("block count must not be negative")
+        return value
+    return P.uint64(value)
+
+
+class Eth:
+    def __init__(self, ctx: RpcContext) -> None:
+        self.ctx = ctx
+        self.node = ctx.node
+        self.config = ctx.config
+
+    # -- helpers -------------------------------------------------------------------
+    def _resolve(self, ref) -> object | None:
+        """The header a block reference names, or None when unknown."""
+        target = ref.hash if isinstance(ref, P.BlockHash) else ref
+        try:
+            header = self.node.resolve_block(target)
+        except UnknownBlock:
+            return None
+        if isinstance(ref, P.BlockHash) and ref.require_canonical:
+            canonical = self.node.header_by_number(header.block_number)
+            if canonical is None or canonical.hash != header.hash:
+                raise RpcError(f"hash {F.hexdata(ref.hash)} is not currently canonical")
+        return header
+
+    def _header(self, ref) -> object:
+        """Like `_resolve`, but an unknown block is an error (state reads), in geth's words."""
+        header = self._resolve(ref)
+        if header is None:
+            if isinstance(ref, P.BlockHash):
+                raise RpcError("header for hash not found")
+            raise RpcError("header not found")
+        return header
+
+    def _state(self, header):
+        """A read-only state at `header`, shared by requests for the same state root.
+
+        State under a root never changes (archive trie), so one py-evm AccountDB per recent root
+        keeps its decoded-account cache warm across requests: a wallet polling balances hits it."""
+        cache = self.ctx.states
+        state = cache.get(header.state_root)
+        if state is None:
+            state = self.node.state_at(header)
+            if len(cache) >= STATE_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[header.state_root] = state
+        return state
+
+    def _block(self, header):
+        return self.node.block_by_hash(header.hash)
+
+    async def _run_heavy(self, fn, *args):
+        return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.ctx.call_limiter)
+
+    # -- chain ----------------------------------------------------------------------
+    def chain_id(self) -> str:
+        return F.qty(self.node.chain_id)
+
+    def block_number(self) -> str:
+        return F.qty(self.node.head().block_number)
+
+    def syncing(self) -> bool:
+        return False
+
+    def gas_price(self) -> str:
+        return F.qty(self._next_base_fee() + DEFAULT_TIP)
+
+    def max_priority_fee(self) -> str:
+        return F.qty(DEFAULT_TIP)
+
+    def _next_base_fee(self) -> int:
+        return calculate_expected_base_fee_per_gas(self.node.head())
+
+    def fee_history(self, count: Annotated[int, _block_count], newest: Annotated[object, P.block_number],
+                    percentiles: Annotated[list, _percentiles] = None) -> dict:
+        newest_header = self._header(newest)
+        count = min(count, MAX_FEE_HISTORY, newest_header.block_number + 1)
+        oldest = newest_header.block_number - count + 1
+        base_fees, ratios, blob_fees, blob_ratios, rewards = [], [], [], [], []
+        for number in range(oldest, newest_header.block_number + 1):
+            header = self.node.header_by_number(number)
+            base_fees.append(F.qty(header.base_fee_per_gas))
+            ratios.append(header.gas_used / header.gas_limit if header.gas_limit else 0.0)
+            blob_fees.append("0x1")
+            blob_ratios.append(0.0)
+            if percentiles:
+                rewards.append(self._rewards(header, percentiles))
+        base_fees.append(F.qty(calculate_expected_base_fee_per_gas(newest_header)))
+        blob_fees.append("0x1")
+        out = {"oldestBlock": F.qty(oldest), "baseFeePerGas": base_fees, "gasUsedRatio": ratios,
+               "baseFeePerBlobGas": blob_fees, "blobGasUsedRatio": blob_ratios}
+        if percentiles:
+            out["reward"] = rewards
+        return out
+
+    def _rewards(self, header, percentiles: list[float]) -> list[str]:
+        """Effective tips at gas-weighted percentiles, as geth's oracle computes them."""
+        block = self._block(header)
+        if block is None or not block.transactions:
+            return ["0x0"] * len(percentiles)
+        receipts = self.node.receipts(header)
+        used, previous = [], 0
+        for receipt in receipts:
+            used.append(receipt.gas_used - previous)
+            previous = receipt.gas_used
+        base = header.base_fee_per_gas
+        tips = sorted((F.effective_gas_price(tx, base) - base, gas) for tx, gas in zip(block.transactions, used))
+        out, index, cumulative = [], 0, tips[0][1]
+        for p in percentiles:
+            threshold = header.gas_used * p / 100
+            while cumulative < threshold and index < len(tips) - 1:
+                index += 1
+                cumulative += tips[index][1]
+            out.append(F.qty(tips[index][0]))
+        return out
+
+    # -- state ----------------------------------------------------------------------
+    def get_balance(self, address: Annotated[bytes, P.address], block: Annotated[object, P.block_id] = "latest") -> str:
+        return F.qty(self._state(self._header(block)).get_balance(address))
+
+    def get_code(self, address: Annotated[bytes, P.address], block: Annotated[object, P.block_id] = "latest") -> str:
+        return F.hexdata(self._state(self._header(block)).get_code(address))
+
+    def get_storage_at(self, address: Annotated[bytes, P.address], slot: Annotated[int, P.storage_slot],
+                       block: Annotated[object, P.block_id] = "latest") -> str:
+        value = self._state(self._header(block)).get_storage(address, slot)
+        return "0x%064x" % value
+
+    def get_transaction_count(self, address: Annotated[bytes, P.address],
+                              block: Annotated[object, P.block_id] = "latest") -> str:
+        if block == "pending":
+            return F.qty(self.node.mempool.pending_nonce(address))
+        return F.qty(self._state(self._header(block)).get_nonce(address))
+
+    # -- execution ----------------------------------------------------------------------
+    def _call_args(self, tx: dict) -> dict:
+        gas = tx.get("gas")
+        if gas is not None and gas > self.config.call_gas_cap:
+            tx = dict(tx, gas=self.config.call_gas_cap)
+        return tx
+
+    async def call(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest") -> str:
+        header = self._header(block)
+        computation = await self._run_heavy(self._execute, self._call_args(tx), header)
+        return F.hexdata(computation.output)
+
+    def _execute(self, tx: dict, header):
+        try:
+            computation = self.node.call(tx, header)
+        except CallError as exc:  # bad call object (e.g. gas below intrinsic, insufficient funds)
+            raise RpcError(str(exc)) from None
+        if computation.is_error:
+            if isinstance(computation.error, Revert):
+                raise ExecutionReverted(revert_reason(computation.output), computation.output)
+            raise RpcError(str(computation.error) or type(computation.error).__name__)
+        return computation
+
+    async def estimate_gas(self, tx: Annotated[dict, P.call_request],
+                           block: Annotated[object, P.block_id] = "latest") -> str:
+        header = self._header(block)
+        return F.qty(await self._run_heavy(self._estimate, self._call_args(tx), header))
+
+    def _estimate(self, tx: dict, header) -> int:
+        try:
+            return self.node.estimate_gas(tx, header)
+        except Revert as exc:
+            data = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
+            raise ExecutionReverted(revert_reason(data), data) from None
+        except VMError:  # fails even with all the gas allowed
+            raise RpcError(f"gas required exceeds allowance ({tx.get('gas') or header.gas_limit})") from None
+        except CallError as exc:
+            raise RpcError(str(exc)) from None
+
+    async def send_raw_transaction(self, raw: Annotated[bytes, P.data]) -> str:
+        if not raw:
+            raise InvalidParams("typed transaction too short")
+        try:
+            tx_hash = await trio.to_thread.run_sync(self.node.mempool.add_raw, raw, limiter=self.ctx.submit_limiter)
+        except TxPoolError as exc:
+            raise RpcError(exc.message, code=exc.code) from None
+        if self.ctx.hub is not None:
+            self.ctx.hub.on_pending(tx_hash)
+        if self.ctx.on_transaction is not None:
+            self.ctx.on_transaction(tx_hash)
+        return F.hexdata(tx_hash)
+
+    # -- transactions and receipts --------------------------------------------------------
+    def _located(self, tx_hash: bytes):
+        location = self.node.tx_location(tx_hash)
+        if location is None:
+            return None
+        number, index = location
+        block = self.node.block_by_number(number)
+        if block is None or index >= len(block.transactions):
+            return None
+        return block, index
+
+    def get_transaction_by_hash(self, tx_hash: Annotated[bytes, P.hash32]) -> dict | None:
+        found = self._located(tx_hash)
+        if found is None:
+            pending = self.node.mempool.get(tx_hash)
+            return None if pending is None else F.transaction(pending)
+        block, index = found
+        return F.transaction(block.transactions[index], block.header, index)
+
+    def get_transaction_receipt(self, tx_hash: Annotated[bytes, P.hash32]) -> dict | None:
+        found = self._located(tx_hash)
+        if found is None:
+            return None
+        block, index = found
+        return F.receipt_at(block.header, block.transactions, self.node.receipts(block.header), index)
+
+    # -- blocks --------------------------------------------------------------------------
+    def _block_or_none(self, ref):
+        header = self._resolve(ref)
+        return None if header is None else self._block(header)
+
+    def get_block_by_number(self, number: Annotated[object, P.block_number], full: Annotated[bool, P.boolean]) -> dict | None:
+        block = self._block_or_none(number)
+        return None if block is None else F.block(block, full)
+
+    def get_block_by_hash(self, block_hash: Annotated[bytes, P.hash32], full: Annotated[bool, P.boolean]) -> dict | None:
+        block = self.node.block_by_hash(block_hash)
+        return None if block is None else F.block(block, full)
+
+    def count_by_number(self, number: Annotated[object, P.block_number]) -> str | None:
+        block = self._block_or_none(number)
+        return None if block is None else F.qty(len(block.transactions))
+
+    def count_by_hash(self, block_hash: Annotated[bytes, P.hash32]) -> str | None:
+        block = self.node.block_by_hash(block_hash)
+        return None if block is None else F.qty(len(block.transactions))
+
+    @staticmethod
+    def _tx_in(block, index: int) -> dict | None:
+        if block is None or index >= len(block.transactions):
+            return None
+        return F.transaction(block.transactions[index], block.header, index)
+
+    def tx_by_number_and_index(self, number: Annotated[object, P.block_number],
+                               index: Annotated[int, P.uint64]) -> dict | None:
+        return self._tx_in(self._block_or_none(number), index)
+
+    def tx_by_hash_and_index(self, block_hash: Annotated[bytes, P.hash32],
+                             index: Annotated[int, P.uint64]) -> dict | None:
+        return self._tx_in(self.node.block_by_hash(block_hash), index)
+
+    def get_block_receipts(self, block: Annotated[object, P.block_id]) -> list | None:
+        found = self._block_or_none(block)
+        if found is None:
+            return None
+        return F.receipts(found.header, found.transactions, self.node.receipts(found.header))
+
+    # -- logs and filters --------------------------------------------------------------------
+    def _range(self, criteria: P.LogFilter) -> tuple[int, int]:
+        if criteria.block_hash is not None:
+            header = self.node.header_by_hash(criteria.block_hash)
+            if header is None:
+                raise RpcError("unknown block")
+            return header.block_number, header.block_number
+        head = self.node.head().block_number
+        lo = self._number(criteria.from_block, head)
+        hi = self._number(criteria.to_block, head)
+        if lo > hi:
+            raise RpcError("invalid block range params")
+        cap = self.config.logs_block_range
+        if cap and hi - lo + 1 > cap:
+            raise RpcError(f"exceed maximum block range: {cap}")
+        return lo, min(hi, head)
+
+    def _number(self, ref, head: int) -> int:
+        if ref is None or ref in ("latest", "pending"):
+            return head
+        if isinstance(ref, int):
+            return ref
+        header = self._resolve(ref)
+        return head if header is None else header.block_number
+
+    def logs_in(self, lo: int, hi: int, criteria: P.LogFilter) -> list[dict]:
+        return [F.log_record(r) for r in self.node.logs(lo, hi, list(criteria.addresses), list(criteria.topics))]
+
+    def get_logs(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> list[dict]:
+        lo, hi = self._range(criteria)
+        return self.logs_in(lo, hi, criteria) if lo <= hi else []
+
+    def new_filter(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> str:
+        return self.ctx.hub.install("logs", criteria)
+
+    def new_block_filter(self) -> str:
+        return self.ctx.hub.install("blocks")
+
+    def new_pending_filter(self) -> str:
+        return self.ctx.hub.install("pending")
+
+    def get_filter_changes(self, fid: Annotated[str, P.filter_id]) -> list:
+        return self.ctx.hub.changes(fid)
+
+    def get_filter_logs(self, fid: Annotated[str, P.filter_id]) -> list:
+        flt = self.ctx.hub.get(fid)
+        if flt.kind != "logs":
+            raise RpcError("filter not found")
+        return self.get_logs(flt.criteria)
+
+    def uninstall_filter(self, fid: Annotated[str, P.filter_id]) -> bool:
+        return self.ctx.hub.uninstall(fid)
+
+    def methods(self) -> dict:
+        return {
+            "eth_chainId": self.chain_id,
+            "eth_blockNumber": self.block_number,
+            "eth_syncing": self.syncing,
+            "eth_gasPrice": self.gas_price,
+            "eth_maxPriorityFeePerGas": self.max_priority_fee,
+            "eth_feeHistory": self.fee_history,
+            "eth_getBalance": self.get_balance,
+            "eth_getCode": self.get_code,
+            "eth_getStorageAt": self.get_storage_at,
+            "eth_getTransactionCount": self.get_transaction_count,
+            "eth_call": self.call,
+            "eth_estimateGas": self.estimate_gas,
+            "eth_sendRawTransaction": self.send_raw_transaction,
+            "eth_getTransactionByHash": self.get_transaction_by_hash,
+            "eth_getTransactionReceipt": self.get_transaction_receipt,
+            "eth_getBlockByNumber": self.get_block_by_number,
+            "eth_getBlockByHash": self.get_block_by_hash,
+            "eth_getBlockTransactionCountByNumber": self.count_by_number,
+            "eth_getBlockTransactionCountByHash": self.count_by_hash,
+            "eth_getTransactionByBlockNumberAndIndex": self.tx_by_number_and_index,
+            "eth_getTransactionByBlockHashAndIndex": self.tx_by_hash_and_index,
+            "eth_getBlockReceipts": self.get_block_receipts,
+            "eth_getLogs": self.get_logs,
+            "eth_newFilter": self.new_filter,
+            "eth_newBlockFilter": self.new_block_filter,
+            "eth_newPendingTransactionFilter": self.new_pending_filter,
+            "eth_getFilterChanges": self.get_filter_changes,
+            "eth_getFilterLogs": self.get_filter_logs,
+            "eth_uninstallFilter": self.uninstall_filter,
+        }
+
+
+register_namespace("eth", lambda ctx: Eth(ctx).methods())
