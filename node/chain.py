@@ -75,17 +75,19 @@ class Node:
         self.chain_id = genesis.chain_id
         self._db = db
         self._chain_class = vm.build_chain_class(genesis)
-        self._vm_class = self._chain_class.get_vm_class_for_block_number(0)
-        self.block_class = self._vm_class.get_block_class()
-        self._receipt_builder = self._vm_class.get_receipt_builder()
         self._chaindb = ChainDB(db)
         self._context = ChainContext(self.chain_id)
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
+        self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [self._index_logs]
+        """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
+        commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
+        self.block_class = self._vm_for_number(self._head.block_number + 1).get_block_class()
+        """The block class of the next block (rlp.decode of exported blocks)."""
         self.mempool = TxPool(
             chain_id=self.chain_id,
-            tx_builder=self._vm_class.get_transaction_builder(),
+            tx_builder=self._vm_for_number(self._head.block_number + 1).get_transaction_builder(),
             head_state=lambda: self.state_at(self._head),
             next_base_fee=lambda: calculate_expected_base_fee_per_gas(self._head),
             gas_limit=genesis.gas_limit,
@@ -152,6 +154,9 @@ class Node:
 
     # -- reads -------------------------------------------------------------------------------
 
+    def _vm_for_number(self, number: int) -> Any:
+        return self._chain_class.get_vm_class_for_block_number(number)
+
     def head(self) -> BlockHeaderAPI:
         return self._head
 
@@ -174,7 +179,7 @@ class Node:
         if header is None:
             return None
         try:
-            return self.block_class.from_header(header, self._chaindb)
+            return self._vm_for_number(header.block_number).get_block_class().from_header(header, self._chaindb)
         except (BlockNotFound, HeaderNotFound):
             return None
 
@@ -185,7 +190,10 @@ class Node:
         return self._block(self.header_by_hash(block_hash))
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
-        return self._chaindb.get_receipts(header, self._receipt_builder)
+        return self._receipts_in(self._chaindb, header)
+
+    def _receipts_in(self, chaindb: ChainDB, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
+        return chaindb.get_receipts(header, self._vm_for_number(header.block_number).get_receipt_builder())
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index in block) of a mined transaction, or None."""
@@ -197,7 +205,7 @@ class Node:
 
     def state_at(self, header: BlockHeaderAPI) -> StateAPI:
         """The state after `header` (archive: every block's state stays readable)."""
-        return self._vm_class.build_state(self._db, header, self._context)
+        return self._vm_for_number(header.block_number).build_state(self._db, header, self._context)
 
     def resolve_block(self, tag: str | int | bytes) -> BlockHeaderAPI:
         """A block tag (latest/earliest/pending/safe/finalized), number or 32-byte hash.
@@ -225,7 +233,7 @@ class Node:
 
     def _spoof(self, tx: dict[str, Any], header: BlockHeaderAPI, state: StateAPI) -> SignedTransactionAPI:
         sender = tx.get("from") or ZERO_ADDRESS
-        unsigned = self._vm_class.create_unsigned_transaction(
+        unsigned = self._vm_for_number(header.block_number + 1).create_unsigned_transaction(
             nonce=tx.get("nonce", state.get_nonce(sender)),
             gas_price=0,
             gas=tx.get("gas") or header.gas_limit,
@@ -319,7 +327,8 @@ class Node:
         return out
 
     @staticmethod
-    def _index_logs(batch: Any, number: int, receipts: Iterable[ReceiptAPI]) -> None:
+    def _index_logs(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
+        number = block.number
         for receipt in receipts:
             for log in receipt.logs:
                 batch[Schema.log_block(number)] = b""
@@ -334,7 +343,8 @@ class Node:
         with self._db.atomic_batch() as batch:
             chain = self._chain_class(AtomicDB(batch))
             block, receipts = build(chain)
-            self._index_logs(batch, block.number, receipts)
+            for write_index in self.index_writers:
+                write_index(batch, block, receipts)
             head = chain.chaindb.get_canonical_head()
         self._head = head
         self.mempool.remove_mined(self.state_at(head))
@@ -378,11 +388,13 @@ class Node:
         """Validate and execute a block built elsewhere (every tx's chain id first), then commit
         it like a produced block. Raises WrongChainId or py-evm's ValidationError."""
         for tx in block.transactions:
+            if tx.chain_id is None and self.genesis.ethereum is not None:
+                continue  # imported Ethereum history holds pre-EIP-155 transactions, as geth accepts
             vm.validate_chain_id(tx, self.chain_id)
         with self._write_lock:
             def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
                 imported = chain.import_block(block).imported_block
-                return imported, chain.chaindb.get_receipts(imported.header, self._receipt_builder)
+                return imported, self._receipts_in(chain.chaindb, imported.header)
 
             return self._commit(build)
 

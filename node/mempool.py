@@ -17,6 +17,7 @@ from vm import WrongChainId, validate_chain_id
 
 MAX_TX_SIZE = 128 * 1024  # go-ethereum's txMaxSize (4 slots of 32 KiB)
 PRICE_BUMP_PERCENT = 10  # go-ethereum's default --txpool.pricebump
+SUPPORTED_TX_TYPES = (1, 2)  # EIP-2930, EIP-1559 (legacy has no type byte); no blobs or 7702 yet
 CODE_SERVER = -32000  # what geth answers for every txpool refusal
 CODE_REJECTED = -32003  # EIP-1474 "transaction rejected": anvil's code for a wrong chain id
 
@@ -82,14 +83,16 @@ class TxPool:
             raise TxPoolError(CODE_SERVER, "typed transaction too short")
         if len(raw) > MAX_TX_SIZE:
             raise TxPoolError(CODE_SERVER, "oversized data")
+        if raw[0] <= 0x7F and raw[0] not in SUPPORTED_TX_TYPES:
+            raise TxPoolError(CODE_SERVER, "transaction type not supported")
         try:
             tx = self._builder.decode(raw)
         except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as e:
             raise TxPoolError(CODE_SERVER, f"rlp: {e}") from None
         try:
             tx.validate()  # field ranges and signature values (py-evm)
-        except (ValidationError, ValueError) as e:
-            raise TxPoolError(CODE_SERVER, f"invalid transaction: {e}") from None
+        except (ValidationError, ValueError):
+            raise TxPoolError(CODE_SERVER, "invalid sender") from None
         if tx.chain_id is None:
             raise TxPoolError(CODE_SERVER, "only replay-protected (EIP-155) transactions allowed over RPC")
         try:

@@ -19,6 +19,7 @@ from eth.vm.forks.prague.state import PragueState
 from genesis import Genesis
 from vm import registry
 from vm.errors import WrongChainId
+from vm.modules import genesis_accounts
 from vm.forks import build_ethereum_chain_class, ethereum_genesis_params
 
 
@@ -60,7 +61,7 @@ class OpenLedgerVM(PragueVM):
     def _assign_block_rewards(self, block: BlockAPI) -> None:
         """Finalisation hook (py-evm calls it before the state root is computed, when building
         and when importing): our fee sink and the registered block hooks, in that order."""
-        super()._assign_block_rewards(block)  # zero in PoS, but touches the coinbase (EIP-161)
+        super()._assign_block_rewards(block)  # nothing since Paris (no PoW rewards)
         header = block.header
         if self.genesis.base_fee_sink == "treasury" and header.gas_used:
             self.state.delta_balance(self.genesis.treasury, header.gas_used * header.base_fee_per_gas)
@@ -103,8 +104,12 @@ def genesis_params(genesis: Genesis) -> dict[str, Any]:
 
 
 def genesis_state(genesis: Genesis) -> dict[bytes, dict[str, Any]]:
-    """Accounts of block 0 (py-evm's `Chain.from_genesis` genesis_state)."""
+    """Accounts of block 0 (py-evm's `Chain.from_genesis` genesis_state): the genesis accounts
+    with the native modules' own accounts laid over them (`vm.modules.genesis_accounts`)."""
+    accounts = dict(genesis.accounts)
+    if genesis.ethereum is None:  # an imported Ethereum chain has no native modules
+        accounts.update(genesis_accounts(genesis))
     return {
         addr: {"balance": a.balance, "nonce": a.nonce, "code": a.code, "storage": dict(a.storage)}
-        for addr, a in genesis.accounts.items()
+        for addr, a in accounts.items()
     }

@@ -1,0 +1,103 @@
+import json
+
+import pytest
+from eth_utils import to_canonical_address
+
+import genesis
+from genesis import RESERVE_ADDRESS, TOTAL_SUPPLY, GenesisError
+
+
+def _devnet_dict() -> dict:
+    return json.loads(genesis.devnet().to_json())
+
+
+def test_supply_is_exactly_one_billion_open_split_by_group() -> None:
+    g = genesis.devnet()
+    assert TOTAL_SUPPLY == 1_000_000_000 * 10**18
+    assert sum(g.allocations.values()) == TOTAL_SUPPLY
+    assert g.group_total("reserve") == 617_100_000 * 10**18 == g.allocations[RESERVE_ADDRESS]
+    assert g.group_total("investors") == 182_900_000 * 10**18
+    assert g.group_total("team") == 150_000_000 * 10**18
+    assert g.group_total("liquidity") == 50_000_000 * 10**18
+
+
+def test_dev_accounts_are_anvils() -> None:
+    accounts = genesis.dev_accounts()
+    assert len(accounts) == 10
+    assert accounts[0] == ("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+                           "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+    assert accounts[9][0] == "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+    g = genesis.devnet()
+    for address, _ in accounts:
+        assert g.allocations[to_canonical_address(address)] == 10_000 * 10**18
+    assert g.validators[0].address == to_canonical_address(accounts[0][0])
+
+
+def test_json_round_trip(tmp_path) -> None:
+    g = genesis.devnet(base_fee_sink="treasury")
+    path = tmp_path / "genesis.json"
+    path.write_text(g.to_json())
+    assert genesis.load(path) == g
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(chainId=1612), "chainId 1612"),
+    (lambda d: d.update(chainId=161201), "chainId 161201"),
+    (lambda d: d.update(chainId="seven"), "chainId 'seven' is not an integer"),
+    (lambda d: d.update(fork="cancun"), "fork 'cancun'"),
+    (lambda d: d.update(baseFeeSink="void"), "baseFeeSink 'void'"),
+    (lambda d: d.update(gasLimit="0x1"), "gasLimit 1"),
+    (lambda d: d.update(baseFeePerGas=0), "baseFeePerGas 0"),
+    (lambda d: d.update(treasury="0x1234"), "treasury '0x1234'"),
+    (lambda d: d.update(validators=[]), "validators must not be empty"),
+    (lambda d: d["validators"][0].update(power=0), "power 0"),
+    (lambda d: d["economics"].update(feeSplitTreasuryPpm=100_001), "fee split"),
+    (lambda d: d["economics"].update(bogus=1), "unknown economics field"),
+    (lambda d: d.pop("alloc"), "missing object 'alloc'"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_invalid_fields_are_named(mutate, message) -> None:
+    d = _devnet_dict()
+    mutate(d)
+    with pytest.raises(GenesisError, match=message):
+        genesis.from_dict(d)
+
+
+def test_one_wei_too_many_or_too_few_is_refused() -> None:
+    d = _devnet_dict()
+    first_dev = genesis.dev_accounts()[0][0]
+    d["alloc"][first_dev]["balance"] = hex(int(d["alloc"][first_dev]["balance"], 16) + 1)
+    with pytest.raises(GenesisError, match=f"sum to {TOTAL_SUPPLY + 1} wei"):
+        genesis.from_dict(d)
+    d["alloc"][first_dev]["balance"] = hex(int(d["alloc"][first_dev]["balance"], 16) - 2)
+    with pytest.raises(GenesisError, match=f"sum to {TOTAL_SUPPLY - 1} wei"):
+        genesis.from_dict(d)
+
+
+def test_group_shares_are_enforced() -> None:
+    d = _devnet_dict()
+    team = next(a for a, v in d["alloc"].items() if v.get("group") == "team")
+    investors = next(a for a, v in d["alloc"].items() if v.get("group") == "investors")
+    d["alloc"][team]["balance"] = hex(int(d["alloc"][team]["balance"], 16) - 10**18)
+    d["alloc"][investors]["balance"] = hex(int(d["alloc"][investors]["balance"], 16) + 10**18)
+    with pytest.raises(GenesisError, match="group 'investors'"):
+        genesis.from_dict(d)
+
+
+def test_reserve_must_sit_at_the_reserve_account() -> None:
+    d = _devnet_dict()
+    reserve = d["alloc"].pop(next(a for a in d["alloc"] if to_canonical_address(a) == RESERVE_ADDRESS))
+    d["alloc"]["0x" + "ab" * 20] = reserve
+    with pytest.raises(GenesisError, match="whole reserve must sit"):
+        genesis.from_dict(d)
+
+
+def test_load_errors_name_the_path(tmp_path) -> None:
+    with pytest.raises(GenesisError, match="cannot read .*nope.json"):
+        genesis.load(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(GenesisError, match="bad.json.* is not valid JSON"):
+        genesis.load(bad)
+    bad.write_text("[1, 2]")
+    with pytest.raises(GenesisError, match="top level must be a JSON object"):
+        genesis.load(bad)
