@@ -157,6 +157,10 @@ class Node:
     def _vm_for_number(self, number: int) -> Any:
         return self._chain_class.get_vm_class_for_block_number(number)
 
+    def block_class_at(self, number: int) -> type[BlockAPI]:
+        """The block class for block `number` (decoding blocks of multi-fork chains)."""
+        return self._vm_for_number(number).get_block_class()
+
     def head(self) -> BlockHeaderAPI:
         return self._head
 
@@ -247,13 +251,17 @@ class Node:
         reader = self._chain_class(self._db)
         return reader.get_vm(header).in_costless_state()
 
-    def call(self, tx: dict[str, Any], header: BlockHeaderAPI) -> ComputationAPI:
+    def call(self, tx: dict[str, Any], header: BlockHeaderAPI,
+             prepare: Callable[[StateAPI], None] | None = None) -> ComputationAPI:
         """Execute `tx` on the state after `header` without committing anything (eth_call).
 
         `tx` holds decoded JSON-RPC fields: from/to (20 bytes or None), gas, value, nonce (int),
         data or input (bytes). Gas is free (base fee 0), as go-ethereum does for eth_call.
+        `prepare(state)` runs first (e.g. `vm.tracing.instrument_state` for eth_createAccessList).
         Raises CallError for a transaction the EVM refuses to start."""
         with self._costless_state(header) as state:
+            if prepare is not None:
+                prepare(state)
             try:
                 return state.apply_transaction(self._spoof(tx, header, state))
             except ValidationError as e:

@@ -1,0 +1,314 @@
+"""`openledger`: the node's command line, with go-ethereum's flag names where geth has one.
+
+Subcommands come from the modules in COMMAND_MODULES, each with `register(subparsers)`; a
+subcommand stores its handler as `func(args) -> int`. Later work adds one line to the list.
+"""
+import argparse
+import getpass
+import importlib
+import os
+import pathlib
+import sys
+from collections.abc import Iterator, Sequence
+
+import plyvel
+import rlp
+from eth_utils import big_endian_to_int, encode_hex
+from rich.progress import Progress
+
+import genesis as genesis_mod
+
+COMMAND_MODULES = (
+    "node.cli",
+)
+
+DEFAULT_DATADIR = ".devnet"
+
+
+class CliError(Exception):
+    """A user error: printed as `error: ...` and exit status 1."""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: want an integer 0..65535") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value}: want 0..65535")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid --block-time {text!r}: want seconds >= 0") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid --block-time {text!r}: want seconds in [0, 3600]")
+    return value
+
+
+def _apis(text: str) -> tuple[str, ...]:
+    apis = tuple(a.strip() for a in text.split(",") if a.strip())
+    if not apis:
+        raise argparse.ArgumentTypeError(f"invalid --http.api {text!r}: want a comma-separated list")
+    return apis
+
+
+def _add_datadir(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    p.add_argument("--datadir", default=default, required=default is None, metavar="DIR",
+                   help="data directory" + (f" (default {default})" if default else ""))
+
+
+def _add_rpc_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--http.addr", dest="http_addr", default="127.0.0.1", metavar="ADDR",
+                   help="HTTP-RPC listening interface (default 127.0.0.1)")
+    p.add_argument("--http.port", dest="http_port", type=_port, default=8545, metavar="PORT",
+                   help="HTTP-RPC port; WebSocket is served on the same port (default 8545)")
+    p.add_argument("--http.api", dest="http_api", type=_apis, default=None, metavar="LIST",
+                   help="APIs offered over HTTP and WebSocket (default eth,net,web3)")
+    p.add_argument("--block-time", dest="block_time", type=_seconds, default=None, metavar="S",
+                   help="seconds between blocks; 0 mines each transaction at once")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("devnet", help="run a single-validator development chain",
+                              description="Start (or resume) a devnet with the ten well-known dev accounts funded.")
+    _add_datadir(p, DEFAULT_DATADIR)
+    _add_rpc_flags(p)
+    p.set_defaults(func=cmd_devnet)
+
+    p = subparsers.add_parser("init", help="create a data dir from a genesis file",
+                              description="Create the chain's block 0 in DIR from GENESIS (our JSON format).")
+    p.add_argument("genesis", metavar="GENESIS", help="genesis JSON file")
+    _add_datadir(p)
+    p.set_defaults(func=cmd_init)
+
+    p = subparsers.add_parser("run", help="run a node on an initialised data dir",
+                              description="Run the node on DIR (see `openledger init`).")
+    _add_datadir(p)
+    _add_rpc_flags(p)
+    p.add_argument("--ws", action="store_true",
+                   help="accept WebSocket JSON-RPC (on the HTTP port, as anvil does; on by default)")
+    p.add_argument("--ws.port", dest="ws_port", type=_port, default=None, metavar="PORT",
+                   help="an extra listener for WebSocket (and HTTP) JSON-RPC")
+    p.set_defaults(func=cmd_run)
+
+    p = subparsers.add_parser("export", help="write the chain to a file as concatenated RLP blocks",
+                              description="Export blocks FIRST..LAST (default: 1..head) as concatenated RLP.")
+    p.add_argument("file", metavar="FILE")
+    _add_datadir(p)
+    p.add_argument("--first", type=int, default=1, metavar="N", help="first block (default 1)")
+    p.add_argument("--last", type=int, default=None, metavar="N", help="last block (default head)")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser("import", help="import concatenated RLP blocks from a file",
+                              description="Validate and import each block in FILE; blocks already present are skipped.")
+    p.add_argument("file", metavar="FILE")
+    _add_datadir(p)
+    p.set_defaults(func=cmd_import)
+
+    keys = subparsers.add_parser("keys", help="manage encrypted key files (Ethereum v3 keystore)",
+                                 description="Create and list encrypted key files.")
+    sub = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    for name, helptext, func in (("new", "create a new key", cmd_keys_new), ("list", "list keys", cmd_keys_list)):
+        k = sub.add_parser(name, help=helptext, description=helptext.capitalize() + ".")
+        k.add_argument("--keystore", default=None, metavar="DIR", help="key directory (default DATADIR/keystore)")
+        k.add_argument("--datadir", default=DEFAULT_DATADIR, metavar="DIR", help=f"data directory (default {DEFAULT_DATADIR})")
+        if name == "new":
+            k.add_argument("--password", dest="password_file", default=None, metavar="FILE",
+                           help="file whose first line is the password (default: ask)")
+            k.add_argument("--lightkdf", action="store_true", help="weaker, faster scrypt (geth's --lightkdf)")
+        k.set_defaults(func=func)
+
+
+# -- serving -------------------------------------------------------------------------------
+
+def _rpc_config(args: argparse.Namespace, **extra):
+    from node.rpc import RpcConfig
+
+    fields = {"host": args.http_addr, "port": args.http_port, **extra}
+    if args.http_api is not None:
+        fields["apis"] = args.http_api
+    try:
+        return RpcConfig(**fields)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+def _print_dev_accounts(g: genesis_mod.Genesis) -> None:
+    accounts = genesis_mod.dev_accounts()
+    print("\nAvailable Accounts\n==================")
+    for i, (address, _) in enumerate(accounts):
+        balance = g.allocations.get(bytes.fromhex(address[2:]), 0) // 10**18
+        print(f"({i}) {address} ({balance} OPEN)")
+    print("\nPrivate Keys\n==================")
+    for i, (_, key) in enumerate(accounts):
+        print(f"({i}) {key}")
+    print(f"\nChain ID\n==================\n{g.chain_id}\n", flush=True)
+
+
+def cmd_devnet(args: argparse.Namespace) -> int:
+    from node.app import NodeConfig, run_node
+
+    g = genesis_mod.devnet()
+    _print_dev_accounts(g)
+    run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=_rpc_config(args)))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from node.app import NodeConfig, run_node
+
+    _open(args.datadir).close()  # a clear error before the event loop starts
+    run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time,
+                        rpc=_rpc_config(args, ws=True, ws_port=args.ws_port)))
+    return 0
+
+
+# -- chain data ------------------------------------------------------------------------------
+
+def _open(datadir: str):
+    from node.chain import Node
+
+    try:
+        return Node.open(datadir)
+    except plyvel.IOError as e:
+        raise CliError(f"data dir {datadir!r} is in use by another process ({e})") from None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from node.chain import Node
+
+    g = genesis_mod.load(args.genesis)
+    try:
+        node = Node.init(args.datadir, g)
+    except plyvel.IOError as e:
+        raise CliError(f"data dir {args.datadir!r} is in use by another process ({e})") from None
+    with node:
+        print(f"initialised {args.datadir}: chain id {g.chain_id}, genesis {encode_hex(node.resolve_block(0).hash)}")
+    return 0
+
+
+def _split_blocks(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, raw block) for each RLP item in a concatenation of blocks."""
+    offset = 0
+    while offset < len(data):
+        try:
+            _, _, length, end = rlp.codec.consume_length_prefix(data, offset)
+        except rlp.DecodingError as e:
+            raise CliError(f"not an RLP block at byte {offset}: {e}") from None
+        end += length
+        if end > len(data):
+            raise CliError(f"truncated block at byte {offset}: needs {end - offset} bytes, file has {len(data) - offset}")
+        yield offset, data[offset:end]
+        offset = end
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open(args.datadir) as node:
+        head = node.head().block_number
+        last = head if args.last is None else args.last
+        if not 0 <= args.first <= last <= head:
+            raise CliError(f"invalid block range {args.first}..{last}: the chain has blocks 0..{head}")
+        out = pathlib.Path(args.file)
+        tmp = out.with_name(out.name + ".partial")
+        with open(tmp, "wb") as f, Progress() as progress:
+            task = progress.add_task("exporting blocks", total=last - args.first + 1)
+            for number in range(args.first, last + 1):
+                f.write(rlp.encode(node.block_by_number(number)))
+                progress.advance(task)
+        os.replace(tmp, out)
+        print(f"exported blocks {args.first}..{last} to {out}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from eth_utils import ValidationError
+
+    try:
+        data = pathlib.Path(args.file).read_bytes()
+    except OSError as e:
+        raise CliError(f"cannot read {args.file!r}: {e.strerror}") from None
+    blocks = list(_split_blocks(data))
+    imported = skipped = 0
+    with _open(args.datadir) as node, Progress() as progress:
+        task = progress.add_task("importing blocks", total=len(blocks))
+        for offset, raw in blocks:
+            try:
+                number = big_endian_to_int(rlp.decode(raw)[0][8])
+                block = rlp.decode(raw, sedes=node.block_class_at(number))
+            except (rlp.DecodingError, rlp.DeserializationError, IndexError, TypeError) as e:
+                raise CliError(f"undecodable block at byte {offset}: {e}") from None
+            known = node.header_by_number(block.number)
+            if known is not None and known.hash == block.hash:
+                skipped += 1
+            else:
+                try:
+                    node.import_block(block)
+                except ValidationError as e:
+                    raise CliError(f"block {block.number} ({encode_hex(block.hash)}) rejected: {e}") from None
+                imported += 1
+            progress.advance(task)
+        print(f"imported {imported} blocks, skipped {skipped} already present; head is {node.head().block_number}")
+    return 0
+
+
+# -- keys ----------------------------------------------------------------------------------
+
+def _keystore_dir(args: argparse.Namespace) -> pathlib.Path:
+    return pathlib.Path(args.keystore) if args.keystore else pathlib.Path(args.datadir) / "keystore"
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from node import keystore
+
+    if args.password_file:
+        try:
+            password = pathlib.Path(args.password_file).read_text().splitlines()[0]
+        except (OSError, IndexError):
+            raise CliError(f"cannot read a password from {args.password_file!r}") from None
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            raise CliError("passwords do not match")
+    address, path = keystore.new_key(_keystore_dir(args), password, light_kdf=args.lightkdf)
+    print(f"Public address of the key: {address}\nPath of the secret key file: {path}")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from node import keystore
+
+    for i, (address, path) in enumerate(keystore.list_keys(_keystore_dir(args))):
+        print(f"Account #{i}: {address} keystore://{path}")
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openledger", description="A node of the OpenLedger-style AI-data appchain.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from node.chain import DataDirError
+    from node.keystore import KeystoreError
+
+    try:
+        return args.func(args)
+    except (CliError, genesis_mod.GenesisError, DataDirError, KeystoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
