@@ -8,6 +8,7 @@ run resumed from any checkpoint, or a verifier replaying one segment, repeats th
 bit for bit on the same machine and thread count.
 """
 import contextlib
+import json
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -261,6 +262,7 @@ def run(config: TrainingConfig, data: Dataset, base: str, out_dir: str | Path, *
         metrics = session.epoch_metrics(len(examples))
         (out_dir / "metrics.json").write_bytes(canonical_json(metrics))
         session.model.save_pretrained(out_dir / "adapter", save_embedding_layers=False)  # no hub lookup
+        _canonical_adapter_config(out_dir / "adapter" / "adapter_config.json")
         root = bytes(32)
         if attribution is not None:
             session.model.eval()
@@ -280,6 +282,16 @@ def _progress(enabled: bool, total: int, done: int) -> Iterator[tuple[Progress, 
                    TimeRemainingColumn(), disable=not enabled)
     with bar:
         yield bar, bar.add_task("train", total=total, completed=done, loss="-")
+
+
+def _canonical_adapter_config(path: Path) -> None:
+    """peft writes target_modules from a Python set, in hash-seed order: sort it so the adapter hash
+    is the same in every process."""
+    values = json.loads(path.read_text())
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(values.get(key), list):
+            values[key] = sorted(values[key])
+    path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
 
 
 def _check_targets(model: torch.nn.Module, config: TrainingConfig) -> None:
