@@ -117,6 +117,10 @@ class NativeChain:
         data = bytes.fromhex(CONTRACTS[module].encode_abi(fn, args=list(args))[2:])
         return self.mine([self.sign(key, ADDRESS[module], data, value, gas)])[0]
 
+    def send_raw(self, key: str, module: str, data: bytes, value: int = 0) -> Result:
+        """One transaction with hand-made call data (hostile input)."""
+        return self.mine([self.sign(key, ADDRESS[module], data, value)])[0]
+
     def call(self, module: str, fn: str, *args, sender: str | None = None):
         """eth_call-like read at the head: returns the decoded outputs or raises with the reason."""
         c = CONTRACTS[module]
