@@ -330,7 +330,15 @@ class Eth:
         return head if header is None else header.block_number
 
     def logs_in(self, lo: int, hi: int, criteria: P.LogFilter) -> list[dict]:
-        return [F.log_record(r) for r in self.node.logs(lo, hi, list(criteria.addresses), list(criteria.topics))]
+        timestamps: dict[int, int] = {}
+
+        def timestamp(number: int) -> int:
+            if number not in timestamps:
+                timestamps[number] = self.node.header_by_number(number).timestamp
+            return timestamps[number]
+
+        records = self.node.logs(lo, hi, list(criteria.addresses), list(criteria.topics))
+        return [F.log_record(r, timestamp(r.block_number)) for r in records]
 
     def get_logs(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> list[dict]:
         lo, hi = self._range(criteria)

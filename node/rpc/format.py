@@ -42,6 +42,7 @@ def transaction(tx, header=None, index: int | None = None) -> dict:
     out = {
         "blockHash": hexdata(header.hash) if header is not None else None,
         "blockNumber": qty(header.block_number) if header is not None else None,
+        "blockTimestamp": qty(header.timestamp) if header is not None else None,
         "from": addr(tx.sender),
         "gas": qty(tx.gas),
         "gasPrice": qty(effective_gas_price(tx, getattr(header, "base_fee_per_gas", None))),
@@ -86,6 +87,7 @@ def log_entry(log, header, tx_hash: bytes, tx_index: int, log_index: int) -> dic
         "transactionHash": hexdata(tx_hash),
         "transactionIndex": qty(tx_index),
         "blockHash": hexdata(header.hash),
+        "blockTimestamp": qty(header.timestamp),
         "logIndex": qty(log_index),
         "removed": False,
     }
@@ -186,7 +188,7 @@ def header_only(header) -> dict:
     return out
 
 
-def log_record(record) -> dict:
+def log_record(record, timestamp: int) -> dict:
     """A `node.chain.LogRecord` (the log index's answer) as eth_getLogs returns it."""
     return {
         "address": addr(record.address),
@@ -196,6 +198,7 @@ def log_record(record) -> dict:
         "transactionHash": hexdata(record.transaction_hash),
         "transactionIndex": qty(record.transaction_index),
         "blockHash": hexdata(record.block_hash),
+        "blockTimestamp": qty(timestamp),
         "logIndex": qty(record.log_index),
         "removed": False,
     }
