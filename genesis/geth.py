@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import rlp
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
 from genesis.params import Account, Genesis, GenesisError
@@ -319,6 +320,20 @@ def to_geth(genesis: Genesis) -> dict[str, Any]:
 
 def to_json(genesis: Genesis) -> str:
     return json.dumps(to_geth(genesis), indent=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeaderFields:
+    """The header fields fork resolution reads, straight from a block's RLP (any fork)."""
+
+    difficulty: int
+    block_number: int
+    timestamp: int
+
+    @classmethod
+    def from_block_rlp(cls, raw: bytes) -> "HeaderFields":
+        fields = rlp.decode(raw)[0]
+        return cls(*(int.from_bytes(fields[i], "big") for i in (7, 8, 11)))
 
 
 def resolve_forks(genesis: Genesis, headers: Iterable[Any]) -> Genesis:

@@ -28,6 +28,7 @@ from eth_utils import ValidationError
 
 import genesis as genesis_mod
 import vm
+from node import indexes_ots
 from node.mempool import TxPool
 from node.storage import LevelDB, Schema
 
@@ -79,7 +80,8 @@ class Node:
         self._context = ChainContext(self.chain_id)
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
-        self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [self._index_logs]
+        self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [
+            self._index_logs, indexes_ots.write]
         """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
         commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
@@ -163,6 +165,15 @@ class Node:
 
     def head(self) -> BlockHeaderAPI:
         return self._head
+
+    @property
+    def db(self) -> LevelDB:
+        """The committed database, for read-only index lookups (node.indexes_ots)."""
+        return self._db
+
+    def evm_chain(self) -> MiningChain:
+        """A py-evm chain over the committed database, for read-only replays (traces, proofs)."""
+        return self._chain_class(self._db)
 
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         if not 0 <= number <= self._head.block_number:

@@ -20,6 +20,7 @@ import genesis as genesis_mod
 
 COMMAND_MODULES = (
     "node.cli",
+    "node.cli_attribute",
 )
 
 DEFAULT_DATADIR = ".devnet"
@@ -224,6 +225,32 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _place_pending_forks(datadir: str, blocks: list[tuple[int, bytes]]) -> None:
+    """A go-ethereum genesis schedules late forks by timestamp (and the merge by difficulty);
+    py-evm needs block numbers, which the block file's headers give. Store them in the data
+    dir's genesis before the blocks run (see genesis.geth)."""
+    from genesis import geth
+    from node.chain import GENESIS_FILE
+
+    stored = pathlib.Path(datadir) / GENESIS_FILE
+    if not stored.exists():
+        return  # _open names the problem
+    g = genesis_mod.load(stored)
+    if g.ethereum is None or not g.ethereum.pending_forks(g.forks):
+        return
+    try:
+        headers = [geth.HeaderFields.from_block_rlp(raw) for _, raw in blocks]
+    except (rlp.DecodingError, IndexError, TypeError) as e:
+        raise CliError(f"undecodable block header in the file: {e}") from None
+    resolved = geth.resolve_forks(g, headers)
+    if resolved != g:
+        tmp = stored.with_suffix(".tmp")
+        tmp.write_text(resolved.to_json())
+        os.replace(tmp, stored)
+        placed = ", ".join(f"{name} at {number}" for number, name in resolved.forks if (number, name) not in g.forks)
+        print(f"fork schedule: {placed}")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from eth_utils import ValidationError
 
@@ -232,6 +259,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CliError(f"cannot read {args.file!r}: {e.strerror}") from None
     blocks = list(_split_blocks(data))
+    _place_pending_forks(args.datadir, blocks)
     imported = skipped = 0
     with _open(args.datadir) as node, Progress() as progress:
         task = progress.add_task("importing blocks", total=len(blocks))

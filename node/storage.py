@@ -113,9 +113,9 @@ class LevelDB(BaseAtomicDB):
                 else:
                     wb.put(key, value)
 
-    def keys_between(self, start: bytes, stop: bytes) -> Iterator[bytes]:
-        """Committed keys in [start, stop), in order (index range scans)."""
-        return self._db.iterator(start=start, stop=stop, include_value=False)
+    def keys_between(self, start: bytes, stop: bytes, reverse: bool = False) -> Iterator[bytes]:
+        """Committed keys in [start, stop), in order or in reverse (index range scans)."""
+        return self._db.iterator(start=start, stop=stop, include_value=False, reverse=reverse)
 
     def close(self) -> None:
         self._db.close()

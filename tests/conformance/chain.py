@@ -28,19 +28,9 @@ def raw_blocks() -> list[bytes]:
     return blocks
 
 
-class HeaderView:
-    """The three header fields fork resolution reads, straight from a block's RLP."""
-
-    def __init__(self, raw: bytes) -> None:
-        fields = rlp.decode(raw)[0]
-        self.difficulty = int.from_bytes(fields[7], "big")
-        self.block_number = int.from_bytes(fields[8], "big")
-        self.timestamp = int.from_bytes(fields[11], "big")
-
-
 def resolved_genesis() -> genesis.Genesis:
     raw = json.loads((TESTS / "genesis.json").read_text())
-    return geth.resolve_forks(geth.from_geth(raw), (HeaderView(b) for b in raw_blocks()))
+    return geth.resolve_forks(geth.from_geth(raw), (geth.HeaderFields.from_block_rlp(b) for b in raw_blocks()))
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,7 +39,7 @@ def imported_chain():
     g = resolved_genesis()
     chain = vm.build_chain_class(g).from_genesis(AtomicDB(), vm.genesis_params(g), vm.genesis_state(g))
     for raw in raw_blocks():
-        number = HeaderView(raw).block_number
+        number = geth.HeaderFields.from_block_rlp(raw).block_number
         block = rlp.decode(raw, sedes=chain.get_vm_class_for_block_number(number).get_block_class())
         chain.import_block(block)
     return chain

@@ -7,7 +7,7 @@ from eth_utils import encode_hex
 
 import genesis
 from genesis import geth
-from tests.conformance.chain import TESTS, HeaderView, imported_chain, raw_blocks, resolved_genesis
+from tests.conformance.chain import TESTS, imported_chain, raw_blocks, resolved_genesis
 
 HEAD_HASH = json.loads((TESTS / "headfcu.json").read_text())["params"][0]["headBlockHash"]
 
@@ -50,7 +50,7 @@ def test_genesis_with_merge_by_total_difficulty_only_resolves_at_first_zero_diff
     del raw["config"]["mergeNetsplitBlock"]
     g = geth.from_geth(raw)
     assert g.ethereum.pending_forks(g.forks)[0] == "paris"
-    resolved = geth.resolve_forks(g, (HeaderView(b) for b in raw_blocks()))
+    resolved = geth.resolve_forks(g, (geth.HeaderFields.from_block_rlp(b) for b in raw_blocks()))
     assert (36, "paris") in resolved.forks
 
 

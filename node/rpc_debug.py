@@ -1,0 +1,111 @@
+"""The `debug_` namespace (go-ethereum's): raw RLP of blocks, headers, receipts and transactions,
+and transaction/block traces with the struct logger or `callTracer` (see `vm.tracing`).
+
+Off unless `--http.api` names `debug`, as in geth. Traces replay blocks in worker threads behind
+their own capacity limiter, each under `vm.tracing.TraceLimits`."""
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+import rlp
+import trio
+
+from node.chain import UnknownBlock
+from node.rpc import format as F
+from node.rpc import params as P
+from node.rpc.errors import RpcError
+from node.rpc.namespaces import RpcContext, register_namespace
+from vm.tracing import TraceConfig, TraceError, TraceLimits, trace_block, trace_transaction
+
+TRACE_THREADS = 2
+
+
+def _trace_config(value: object) -> TraceConfig:
+    try:
+        return TraceConfig.from_json(value)
+    except TraceError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class Debug:
+    def __init__(self, ctx: RpcContext, limits: TraceLimits = TraceLimits()) -> None:
+        self.node = ctx.node
+        self.limits = limits
+        self.limiter = trio.CapacityLimiter(TRACE_THREADS)
+
+    # -- raw RLP ---------------------------------------------------------------------------
+    def _header(self, ref) -> object:
+        target = ref.hash if isinstance(ref, P.BlockHash) else ref
+        try:
+            return self.node.resolve_block(target)
+        except UnknownBlock:
+            if isinstance(ref, P.BlockHash):
+                raise RpcError(f"block {F.hexdata(ref.hash)} not found") from None
+            raise RpcError(f"block #{ref} not found" if isinstance(ref, int) else "block not found") from None
+
+    def raw_header(self, block: Annotated[object, P.block_id]) -> str:
+        return F.hexdata(rlp.encode(self._header(block)))
+
+    def raw_block(self, block: Annotated[object, P.block_id]) -> str:
+        return F.hexdata(rlp.encode(self.node.block_by_hash(self._header(block).hash)))
+
+    def raw_receipts(self, block: Annotated[object, P.block_id]) -> list[str]:
+        return [F.hexdata(r.encode()) for r in self.node.receipts(self._header(block))]
+
+    def raw_transaction(self, tx_hash: Annotated[bytes, P.hash32]) -> str | None:
+        location = self.node.tx_location(tx_hash)
+        if location is None:
+            pending = self.node.mempool.get(tx_hash)
+            return None if pending is None else F.hexdata(pending.encode())
+        number, index = location
+        return F.hexdata(self.node.block_by_number(number).transactions[index].encode())
+
+    # -- traces ----------------------------------------------------------------------------
+    async def _run(self, fn, *args):
+        try:
+            return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.limiter)
+        except TraceError as exc:
+            raise RpcError(str(exc)) from None
+
+    def _trace_block(self, block, config: TraceConfig) -> list[dict]:
+        results = trace_block(self.node.evm_chain(), block, config, self.limits)
+        return [{"txHash": F.hexdata(tx.hash), "result": r} for tx, r in zip(block.transactions, results)]
+
+    async def trace_transaction(self, tx_hash: Annotated[bytes, P.hash32],
+                                config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> object:
+        location = self.node.tx_location(tx_hash)
+        if location is None:
+            raise RpcError("transaction not found")
+        number, index = location
+        block = self.node.block_by_number(number)
+        return await self._run(trace_transaction, self.node.evm_chain(), block, index, config, self.limits)
+
+    async def trace_block_by_number(self, number: Annotated[object, P.block_number],
+                                    config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> list:
+        try:
+            header = self.node.resolve_block(number)
+        except UnknownBlock:
+            raise RpcError(f"block #{number} not found") from None
+        return await self._run(self._trace_block, self.node.block_by_hash(header.hash), config)
+
+    async def trace_block_by_hash(self, block_hash: Annotated[bytes, P.hash32],
+                                  config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> list:
+        block = self.node.block_by_hash(block_hash)
+        if block is None:
+            raise RpcError(f"block {F.hexdata(block_hash)} not found")
+        return await self._run(self._trace_block, block, config)
+
+    def methods(self) -> dict:
+        return {
+            "debug_getRawHeader": self.raw_header,
+            "debug_getRawBlock": self.raw_block,
+            "debug_getRawReceipts": self.raw_receipts,
+            "debug_getRawTransaction": self.raw_transaction,
+            "debug_traceTransaction": self.trace_transaction,
+            "debug_traceBlockByNumber": self.trace_block_by_number,
+            "debug_traceBlockByHash": self.trace_block_by_hash,
+        }
+
+
+register_namespace("debug", lambda ctx: Debug(ctx).methods())
