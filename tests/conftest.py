@@ -72,6 +72,12 @@ class DevnetProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def rpc(self, method: str, *params, timeout: float = 10):
+        """The result of one JSON-RPC call (AssertionError on a JSON-RPC error)."""
+        response = rpc(self.url, method, *params, timeout=timeout)
+        assert "error" not in response, response
+        return response["result"]
+
     def start(self, timeout: float = 60) -> "DevnetProcess":
         self.log = self.datadir.parent / f"{self.datadir.name}.log"
         cmd = [sys.executable, "-m", "node.cli", "devnet", "--datadir", str(self.datadir),
