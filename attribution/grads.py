@@ -56,6 +56,9 @@ def per_example_grads(model: torch.nn.Module, blocks: list[LoRABlock], loss_fn: 
         output.register_hook(lambda g: out_grads[module].append(g.detach()))
 
     handles = [m.register_forward_hook(capture) for m in linears]
+    frozen = [m.weight for m in linears if not m.weight.requires_grad]  # e.g. an adapter loaded for inference
+    for w in frozen:
+        w.requires_grad_(True)
     try:
         losses = loss_fn(model, batch)
         if losses.dim() != 1:
@@ -64,6 +67,8 @@ def per_example_grads(model: torch.nn.Module, blocks: list[LoRABlock], loss_fn: 
     finally:
         for h in handles:
             h.remove()
+        for w in frozen:
+            w.requires_grad_(False)
     n = losses.shape[0]
     result = []
     for block in blocks:
