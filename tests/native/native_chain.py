@@ -8,6 +8,7 @@ from eth.vm.spoof import SpoofTransaction
 from eth.db.atomic import AtomicDB
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_account import Account
+from eth._utils.address import generate_contract_address
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 import rlp
 from eth.rlp.accounts import Account as RlpAccount
@@ -117,17 +118,28 @@ class NativeChain:
         data = bytes.fromhex(CONTRACTS[module].encode_abi(fn, args=list(args))[2:])
         return self.mine([self.sign(key, ADDRESS[module], data, value, gas)])[0]
 
+    def deploy(self, key: str, bytecode: bytes) -> bytes:
+        """Create a contract; returns its address."""
+        sender = Account.from_key(key).address
+        nonce = self.state.get_nonce(to_canonical_address(sender))
+        r = self.mine([self.sign(key, "", bytecode, gas=5_000_000)])[0]
+        assert r.ok, "deployment failed"
+        return to_checksum_address(generate_contract_address(to_canonical_address(sender), nonce))
+
     def send_raw(self, key: str, module: str, data: bytes, value: int = 0) -> Result:
-        """One transaction with hand-made call data (hostile input)."""
-        return self.mine([self.sign(key, ADDRESS[module], data, value)])[0]
+        """One transaction with hand-made call data (hostile input); `module` may be an address."""
+        return self.mine([self.sign(key, ADDRESS.get(module, module), data, value)])[0]
 
     def call(self, module: str, fn: str, *args, sender: str | None = None):
         """eth_call-like read at the head: returns the decoded outputs or raises with the reason."""
-        c = CONTRACTS[module]
+        return self.call_contract(CONTRACTS[module], fn, *args, sender=sender)
+
+    def call_contract(self, c, fn: str, *args, sender: str | None = None):
+        """eth_call of any web3 contract object (ABI-encoded and decoded by web3's codec)."""
         data = bytes.fromhex(c.encode_abi(fn, args=list(args))[2:])
         sender_b = to_canonical_address(sender or self.addresses[0])
         tx = self.chain.create_unsigned_transaction(
-            nonce=self.state.get_nonce(sender_b), gas_price=0, gas=3_000_000, to=to_canonical_address(ADDRESS[module]), value=0, data=data)
+            nonce=self.state.get_nonce(sender_b), gas_price=0, gas=3_000_000, to=to_canonical_address(c.address), value=0, data=data)
         out = self.chain.get_transaction_result(SpoofTransaction(tx, from_=sender_b, chain_id=self.genesis.chain_id), self.chain.get_canonical_head())
         outputs = [o["type"] for o in next(e for e in c.abi if e.get("name") == fn)["outputs"]]
         values = W3.codec.decode(outputs, out)
