@@ -13,9 +13,9 @@ def available() -> bool:
     return SOLCJS.exists() and shutil.which("node") is not None
 
 
-def compile_contract(name: str) -> tuple[list, bytes]:
-    """(abi, creation bytecode) of `contracts/<name>.sol`'s contract `name`."""
-    source = (CONTRACTS / f"{name}.sol").read_text()
+def compile_contract(name: str, directory: pathlib.Path = CONTRACTS) -> tuple[list, bytes]:
+    """(abi, creation bytecode) of `<directory>/<name>.sol`'s contract `name`."""
+    source = (directory / f"{name}.sol").read_text()
     request = {
         "language": "Solidity",
         "sources": {f"{name}.sol": {"content": source}},
