@@ -55,6 +55,13 @@ class Economics:
     vesting_cliff_months: int = 12
     vesting_linear_months: int = 36
     unbonding_period_s: int = 21 * 24 * 3600
+    # native modules (vm/modules): inference quorum and windows, staking floor, slashing, work share
+    attestation_quorum: int = 2
+    job_timeout_s: int = 600
+    dispute_window_s: int = 600
+    min_validator_stake: int = 100 * 10**18
+    slash_ppm: int = 100_000
+    work_reward_ppm: int = 300_000
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -185,6 +192,8 @@ def validate(g: Genesis) -> None:
         raise GenesisError(f"genesis: the whole reserve must sit at {to_checksum_address(RESERVE_ADDRESS)}")
     if sum(g.economics.fee_split_ppm()) != PPM:
         raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
+    if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm) > PPM:
+        raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm <= 1000000")
     for f in dataclasses.fields(Economics):
         if getattr(g.economics, f.name) < 0:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")
@@ -212,6 +221,12 @@ _ECONOMICS_KEYS = {
     "vestingCliffMonths": "vesting_cliff_months",
     "vestingLinearMonths": "vesting_linear_months",
     "unbondingPeriodSeconds": "unbonding_period_s",
+    "attestationQuorum": "attestation_quorum",
+    "jobTimeoutSeconds": "job_timeout_s",
+    "disputeWindowSeconds": "dispute_window_s",
+    "minValidatorStake": "min_validator_stake",
+    "slashPpm": "slash_ppm",
+    "workRewardPpm": "work_reward_ppm",
 }
 
 
