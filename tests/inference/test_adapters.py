@@ -13,11 +13,13 @@ from inference.adapters import CONFIG_FILE, WEIGHTS_FILE
 from inference.models import random_adapter
 
 
-def test_hash_is_keccak_of_length_prefixed_file_bytes(adapter_dirs):
+def test_hash_is_the_training_record_adapter_hash(adapter_dirs):
+    import training
+
     folder = adapter_dirs[0]
     c, s = (folder / CONFIG_FILE).read_bytes(), (folder / WEIGHTS_FILE).read_bytes()
-    expected = keccak(len(c).to_bytes(8, "big") + c + len(s).to_bytes(8, "big") + s)
-    assert adapter_dir_hash(folder) == "0x" + expected.hex()
+    expected = keccak(b"adapter_config.json\x00" + keccak(c) + b"adapter_model.safetensors\x00" + keccak(s))
+    assert adapter_dir_hash(folder) == "0x" + expected.hex() == "0x" + training.adapter_hash(folder).hex()
 
 
 def test_add_get_and_parsed_weights_match_files(store, ids, adapter_dirs):
