@@ -107,12 +107,19 @@ def _receipt(header, tx, receipt, index: int, previous_gas: int, first_log_index
         "gasUsed": qty(receipt.gas_used - previous_gas),
         "logs": logs,
         "logsBloom": "0x%0512x" % receipt.bloom,
-        "status": "0x1" if receipt.state_root == b"\x01" else "0x0",
+        **_outcome(receipt.state_root),
         "to": addr(tx.to),
         "transactionHash": hexdata(tx.hash),
         "transactionIndex": qty(index),
         "type": qty(tx_type(tx)),
     }
+
+
+def _outcome(state_root: bytes) -> dict:
+    """Byzantium and later: `status`; before it receipts carried the post-state `root` (as geth shows)."""
+    if len(state_root) == 32:
+        return {"root": hexdata(state_root)}
+    return {"status": "0x1" if state_root == b"\x01" else "0x0"}
 
 
 def receipt_at(header, transactions: Sequence, receipt_list: Sequence, index: int) -> dict:

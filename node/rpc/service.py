@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Namespaces that live in other modules (issue 3); imported when present, before --http.api is
 # resolved. They import node.rpc to register themselves, so they cannot be imported from it.
-PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra")
+PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra", "node.rpc_ol")
 
 SUBSCRIPTION_KINDS = ("newHeads", "logs", "newPendingTransactions")
 NOTIFICATION_QUEUE = 1024  # a client further behind than this loses its subscriptions

@@ -33,8 +33,6 @@ APIS = "eth,net,web3,debug,txpool"
 
 # Fixtures we do not pass, each with the reason (strict xfail: a fixed one must leave this list).
 _SIMULATE = "eth_simulateV1 is not implemented yet (multi-block simulation with state/block overrides)"
-_PRE_BYZANTIUM_RECEIPT = ("receipts before Byzantium carry the post-state `root`, not `status` "
-                          "(node/rpc/format.py)")
 KNOWN_FAILURES: dict[str, str] = {
     "testing_buildBlockV1/build-block-empty-transactions": (
         "out of scope: testing_ builds an engine-API payload on a post-merge consensus-layer node; "
@@ -43,9 +41,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "out of scope: testing_buildBlockV1 (engine-API payload building) is not served"),
     "eth_call/call-callenv-options-eip1559": (
         "eth_call runs in a block context one past the block asked for: NUMBER reads 0x2e, not 0x2d"),
-    "eth_getBlockReceipts/get-block-receipts-n": _PRE_BYZANTIUM_RECEIPT,
-    "eth_getTransactionReceipt/get-legacy-contract": _PRE_BYZANTIUM_RECEIPT,
-    "eth_getTransactionReceipt/get-legacy-receipt": _PRE_BYZANTIUM_RECEIPT,
     "eth_sendRawTransaction/send-access-list-transaction": (
         "our pool refuses nonce gaps (`nonce too high`); geth queues such transactions"),
     "eth_sendRawTransaction/send-dynamic-fee-access-list-transaction": (
