@@ -148,3 +148,19 @@ def _label(index: int, label: object, labels: tuple[str, ...]) -> int:
     if isinstance(label, int) and not isinstance(label, bool) and 0 <= label < len(labels):
         return label
     raise DataError(f"row {index}: label {label!r} is not one of {list(labels)} or an index into them")
+
+
+def pang_lee_rows() -> list[bytes]:
+    """The 200 labelled movie-review sentences in gensim's test data (latin-1), as JSON rows
+    {"text", "label": "neg"|"pos"}: the offline sentiment set the benchmarks train on."""
+    import importlib.util
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("pang_lee needs the gensim package (pip install gensim==4.4.0)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "test" / "test_data" / "pang_lee_polarity.cor"
+    rows = []
+    for line in path.read_text(encoding="latin-1").splitlines():
+        label, _, text = line.partition(" ")
+        if label in ("__label__neg", "__label__pos") and text.strip():
+            rows.append(canonical_json({"label": label.removeprefix("__label__"), "text": text.strip()}))
+    return rows

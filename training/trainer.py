@@ -116,19 +116,8 @@ class Session:
         return self._orders[epoch][index * size:(index + 1) * size]
 
     def collate(self, rows: list[int]) -> dict[str, torch.Tensor]:
-        width = max(len(self.encoded[r]) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(self.encoded[r])] = torch.tensor(self.encoded[r])
-            mask[i, :len(self.encoded[r])] = 1
-        batch = {"input_ids": ids, "attention_mask": mask}
-        if self.config.task == "causal_lm":
-            batch["labels"] = ids.masked_fill(mask == 0, -100)
-        else:
-            batch["labels"] = torch.tensor([self.labels[r] for r in rows])
-        return {k: v.to(self.device) for k, v in batch.items()}
+        return collate([self.encoded[r] for r in rows], [self.labels[r] for r in rows],
+                       self.tokenizer.pad_token_id, self.config.task, self.device)
 
     def train_step(self) -> float:
         """One optimizer step on the current step's batch; returns its loss."""
@@ -192,6 +181,40 @@ class Session:
         return out
 
 
+def collate(encoded: list[list[int]], labels: list[int | None], pad_id: int, task: str,
+            device: str) -> dict[str, torch.Tensor]:
+    """Right-pad token ids into a batch; causal LM labels are the ids with padding ignored (-100)."""
+    width = max(len(ids) for ids in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for i, row in enumerate(encoded):
+        ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+    batch = {"input_ids": ids, "attention_mask": mask}
+    batch["labels"] = ids.masked_fill(mask == 0, -100) if task == "causal_lm" else torch.tensor(labels)
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, tokenizer: Any, examples: list[Example], config: TrainingConfig,
+             device: str = "cpu") -> dict[str, float]:
+    """Mean loss (and accuracy for seq_cls) of `model` on held-out `examples`, batched like training."""
+    model.eval()
+    total_loss, hits = 0.0, 0
+    for start in range(0, len(examples), config.batch_size):
+        chunk = examples[start:start + config.batch_size]
+        encoded = [tokenizer(e.text, truncation=True, max_length=config.max_length)["input_ids"] for e in chunk]
+        batch = collate(encoded, [e.label for e in chunk], tokenizer.pad_token_id, config.task, device)
+        out = model(**batch)
+        total_loss += float(out.loss) * len(chunk)
+        if config.task == "seq_cls":
+            hits += int((out.logits.argmax(-1) == batch["labels"]).sum())
+    result = {"loss": total_loss / len(examples)}
+    if config.task == "seq_cls":
+        result["accuracy"] = hits / len(examples)
+    return result
+
+
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], config: TrainingConfig, data_root: bytes) -> bytes:
     """Write one checkpoint (safetensors, with the config and data root it belongs to) and return its hash."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +244,7 @@ def run(config: TrainingConfig, data: Dataset, base: str, out_dir: str | Path, *
         device: str = "cpu", resume: bool = False, progress: bool = True,
         on_checkpoint: Callable[[int, bytes], None] | None = None,
         attribution: Callable[[TrainedRun], bytes] | None = None) -> TrainingRun:
-    """Train a LoRA adapter on `data` and write out_dir/{adapter/, checkpoints/, metrics.json, record.json}.
+    """Train a LoRA adapter on `data`; write out_dir/{config.json, adapter/, checkpoints/, metrics.json, record.json}.
 
     `resume=True` continues from the newest checkpoint in out_dir (the result is bit-identical to
     an uninterrupted run). `on_checkpoint(step, hash)` is called after each checkpoint is written.
@@ -260,6 +283,7 @@ def run(config: TrainingConfig, data: Dataset, base: str, out_dir: str | Path, *
                     if on_checkpoint:
                         on_checkpoint(session.step, hashes[session.step])
         metrics = session.epoch_metrics(len(examples))
+        (out_dir / "config.json").write_bytes(config.canonical_json())  # what verifiers need beside the record
         (out_dir / "metrics.json").write_bytes(canonical_json(metrics))
         session.model.save_pretrained(out_dir / "adapter", save_embedding_layers=False)  # no hub lookup
         _canonical_adapter_config(out_dir / "adapter" / "adapter_config.json")

@@ -1,9 +1,9 @@
 """verify_run: check a TrainingRun record by replaying k randomly chosen checkpoint segments.
 
 Proof-of-learning style: the record commits to a hash for each checkpoint; the verifier checks the
-checkpoints it was given against those hashes, recomputes the seeded initial state, then replays k
-segments (chosen by a seed from the chain) from their starting checkpoint and compares the result
-with the committed end checkpoint. On the machine and thread count that trained, the replay is bit
+checkpoints it uses (step 0, the chosen segments' ends, the last) against those hashes, recomputes
+the seeded initial state, then replays k segments (chosen by a seed from the chain) from their
+starting checkpoint and compares the result with the committed end checkpoint. On the machine and thread count that trained, the replay is bit
 identical (`tolerance=0` demands that). Elsewhere floating-point reduction order differs, so the
 deviation is measured relative to the segment's own update:
     deviation = ||replayed - claimed|| / ||claimed - start||   (over the adapter weights)
@@ -58,6 +58,8 @@ def verify_run(record: TrainingRun, data: Dataset, checkpoints: str | Path, k: i
     out_dir = Path(checkpoints)
     if k < 1:
         raise ValueError(f"k: must be at least 1, got {k}")
+    if not 0 <= tolerance < float("inf"):
+        raise ValueError(f"tolerance: must be a finite number >= 0, got {tolerance}")
     if config.config_hash() != record.config_hash or config.seed != record.seed:
         return Verdict(False, "config (or its seed) does not match the record's config hash")
     if data.root != record.datanet_root or len(data) != record.row_count:
@@ -72,8 +74,12 @@ def verify_run(record: TrainingRun, data: Dataset, checkpoints: str | Path, k: i
     if adapter_dir is not None and adapter_hash(adapter_dir) != record.adapter_hash:
         return Verdict(False, "adapter files do not match the record's adapter hash")
 
+    chosen = choose_segments(record, k, challenge)
+    needed = {0, steps[-1]} | {steps[i] for i in chosen} | {steps[i + 1] for i in chosen}
     states = {}
     for step, expected in zip(steps, record.checkpoint_hashes):
+        if step not in needed:  # only the checkpoints this verification uses are read and hashed
+            continue
         path = checkpoint_path(out_dir, step)
         if not path.is_file():
             return Verdict(False, f"checkpoint for step {step} is missing ({path})")
@@ -94,7 +100,6 @@ def verify_run(record: TrainingRun, data: Dataset, checkpoints: str | Path, k: i
             return Verdict(False, "step-0 checkpoint is not the LoRA init the record's seed gives")
         if adapter_dir is not None and not _adapter_matches(session, states[steps[-1]], Path(adapter_dir)):
             return Verdict(False, "adapter weights differ from the final checkpoint")
-        chosen = choose_segments(record, k, challenge)
         worst = 0.0
         for segment in chosen:
             start, end = steps[segment], steps[segment + 1]

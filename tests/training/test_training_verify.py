@@ -86,11 +86,11 @@ def test_tampered_checkpoint_and_adapter_rejected(honest, tmp_path, data, config
     name = next(k for k in state if k.startswith("adapter.") and "lora_B" in k)
     state[name] = state[name] + 1e-3
     save_checkpoint(checkpoint_path(out, 9), state, config, data.root)
-    verdict = verify_run(record, data, out, k=1, config=config)
+    verdict = verify_run(record, data, out, k=4, config=config)
     assert not verdict.accepted and "step 9 does not match the record's hash" in verdict.reason
     assert tensor_hash(state) not in record.checkpoint_hashes
     checkpoint_path(out, 9).unlink()
-    assert "step 9 is missing" in verify_run(record, data, out, k=1, config=config).reason
+    assert "step 9 is missing" in verify_run(record, data, out, k=4, config=config).reason
     shutil.copy(checkpoint_path(src, 9), checkpoint_path(out, 9))
     (out / "adapter" / "adapter_model.safetensors").write_bytes(b"junk")
     assert "adapter hash" in verify_run(record, data, out, k=1, config=config, adapter_dir=out / "adapter").reason
