@@ -34,3 +34,6 @@ class RpcConfig:
         for name in ("max_body", "max_batch", "heavy_calls"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"invalid {name} {getattr(self, name)}: must be positive")
+        from node.rpc.namespaces import check_apis  # namespaces import this module
+
+        check_apis(tuple(self.apis))

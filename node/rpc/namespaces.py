@@ -5,6 +5,8 @@ that receives the `RpcContext` and returns `{wire_name: handler}`.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -13,6 +15,9 @@ import trio
 from node.rpc.config import RpcConfig
 
 Builder = Callable[["RpcContext"], Mapping[str, Callable[..., Any]]]
+# Namespaces that live in other modules; imported when present, before --http.api is resolved.
+# They import node.rpc to register themselves, so node.rpc cannot import them at import time.
+PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra", "node.rpc_ol")
 _NAMESPACES: dict[str, Builder] = {}
 _EXTENSIONS: dict[str, list[Builder]] = {}
 
@@ -54,10 +59,22 @@ def known_namespaces() -> list[str]:
     return sorted(_NAMESPACES)
 
 
-def build_methods(ctx: RpcContext, apis: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+def load_plugins() -> None:
+    for module in PLUGIN_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+
+
+def check_apis(apis: tuple[str, ...]) -> None:
+    """Raise ValueError naming any `--http.api` entry that no namespace provides."""
+    load_plugins()
     unknown = [a for a in apis if a not in _NAMESPACES]
     if unknown:
         raise ValueError(f"unknown --http.api {','.join(unknown)}: known are {','.join(known_namespaces())}")
+
+
+def build_methods(ctx: RpcContext, apis: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
+    check_apis(apis)
     methods: dict[str, Callable[..., Any]] = {}
     for api in apis:
         for build in (_NAMESPACES[api], *_EXTENSIONS.get(api, ())):

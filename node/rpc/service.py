@@ -1,8 +1,6 @@
 """`serve`: wire a Node to the JSON-RPC transport on one or two listeners, inside a trio nursery."""
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from typing import Annotated, Callable
 
@@ -19,10 +17,6 @@ from node.rpc.namespaces import RpcContext, build_methods
 from node.rpc.server import Transport
 
 log = logging.getLogger(__name__)
-
-# Namespaces that live in other modules (issue 3); imported when present, before --http.api is
-# resolved. They import node.rpc to register themselves, so they cannot be imported from it.
-PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra", "node.rpc_ol")
 
 SUBSCRIPTION_KINDS = ("newHeads", "logs", "newPendingTransactions")
 NOTIFICATION_QUEUE = 1024  # a client further behind than this loses its subscriptions
@@ -85,9 +79,6 @@ class WsSession:
 async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], None] | None = None,
                 task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve JSON-RPC until cancelled; `task_status.started` gets the bound HTTP URL(s)."""
-    for module in PLUGIN_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
     ctx = RpcContext(node=node, config=config, on_transaction=on_transaction)
     hub = FilterHub(lambda number, criteria: Eth(ctx).logs_in(number, number, criteria),
                     timeout=config.filter_timeout, max_filters=config.max_filters)
