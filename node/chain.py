@@ -205,10 +205,7 @@ class Node:
         return self._block(self.header_by_hash(block_hash))
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
-        return self._receipts_in(self._chaindb, header)
-
-    def _receipts_in(self, chaindb: ChainDB, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
-        return chaindb.get_receipts(header, self._vm_for_number(header.block_number).get_receipt_builder())
+        return self._chaindb.get_receipts(header, self._vm_for_number(header.block_number).get_receipt_builder())
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index in block) of a mined transaction, or None."""
@@ -373,7 +370,8 @@ class Node:
 
     def produce_block(self, timestamp: int | None = None) -> BlockAPI:
         """Build, execute and commit the next block from the pool's best transactions (an empty
-        block when there are none). Applied as one batch with `mine_all`."""
+        block when there are none). Applied as one batch (`vm.build_block`: py-evm's `mine_all`
+        without its read-back)."""
         with self._write_lock:
             parent = self._head
             ts = max(int(time.time()) if timestamp is None else timestamp, parent.timestamp + 1)
@@ -381,9 +379,7 @@ class Node:
             txs = self.mempool.select(base_fee, parent.gas_limit)
 
             def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
-                chain.set_header_timestamp(ts)
-                result, receipts, _ = chain.mine_all(txs, coinbase=self.genesis.validators[0].address)
-                return result.imported_block, receipts
+                return vm.build_block(chain, txs, ts, self.genesis.validators[0].address)
 
             try:
                 return self._commit(build)
@@ -411,9 +407,5 @@ class Node:
                 continue  # imported Ethereum history holds pre-EIP-155 transactions, as geth accepts
             vm.validate_chain_id(tx, self.chain_id)
         with self._write_lock:
-            def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
-                imported = chain.import_block(block).imported_block
-                return imported, self._receipts_in(chain.chaindb, imported.header)
-
-            return self._commit(build)
+            return self._commit(lambda chain: vm.import_block(chain, block))
 

@@ -1,5 +1,8 @@
 """The state machine: our py-evm Prague chain (chain-id enforcement, fee sink, native modules)."""
-from vm.chain import build_chain_class, genesis_params, genesis_state, validate_chain_id
+from vm.chain import build_block, build_chain_class, genesis_params, genesis_state, import_block, validate_chain_id
 from vm.errors import WrongChainId
 
-__all__ = ["WrongChainId", "build_chain_class", "genesis_params", "genesis_state", "validate_chain_id"]
+__all__ = [
+    "WrongChainId", "build_block", "build_chain_class", "genesis_params", "genesis_state", "import_block",
+    "validate_chain_id",
+]

@@ -116,3 +116,33 @@ def test_registry_precompile_and_block_hook_apply_in_build_and_import(monkeypatc
     monkeypatch.setattr(registry, "BLOCK_HOOKS", ())
     with pytest.raises(ValidationError):
         _chain(g).import_block(block)
+
+
+def test_build_and_import_return_the_receipts_they_computed(dev_accounts, sign_tx) -> None:
+    g = genesis.devnet()
+    builder_chain = _chain(g)
+    tx_builder = builder_chain.get_vm().get_transaction_builder()
+    txs = [tx_builder.decode(sign_tx(dev_accounts[1][1], n)) for n in range(3)]
+    block, receipts = vm.build_block(builder_chain, txs, int(time.time()), COINBASE)
+    assert builder_chain.get_canonical_head() == block.header
+    assert [r.gas_used for r in receipts] == [21_000, 42_000, 63_000]
+    assert receipts == block.get_receipts(builder_chain.chaindb)
+    chain = _chain(g)
+    imported, imported_receipts = vm.import_block(chain, block)
+    assert imported == block and imported_receipts == receipts
+    assert chain.get_canonical_head() == block.header
+
+
+def test_import_refuses_a_tampered_or_orphan_block(dev_accounts, sign_tx) -> None:
+    g = genesis.devnet()
+    source = _chain(g)
+    tx = source.get_vm().get_transaction_builder().decode(sign_tx(dev_accounts[1][1], 0))
+    block, _ = vm.build_block(source, [tx], int(time.time()), COINBASE)
+    chain = _chain(g)
+    with pytest.raises(ValidationError):
+        vm.import_block(chain, block.copy(header=block.header.copy(state_root=b"\x01" * 32)))
+    with pytest.raises(ValidationError, match="unknown parent"):
+        vm.import_block(chain, block.copy(header=block.header.copy(parent_hash=b"\x02" * 32)))
+    with pytest.raises(ValidationError):
+        vm.import_block(chain, block.copy(header=block.header.copy(gas_used=block.header.gas_used + 1)))
+    assert chain.get_canonical_head().block_number == 0
