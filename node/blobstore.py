@@ -1,0 +1,68 @@
+"""Content-addressed storage of the bytes behind on-chain hashes (Datanet rows, adapters, outputs).
+
+A blob's name is keccak256 of its bytes, the same hash a contribution carries on chain, so a
+Datanet's rows can be fetched and checked by anyone. The hash is verified when a blob is written
+(against the hash the writer claims) and again when it is read (a damaged file is an error, never
+served). Files live under `<dir>/<first byte hex>/<hash hex>`, written to a temporary name and
+renamed, so a crash never leaves a partial blob under a valid name.
+"""
+import os
+import pathlib
+
+from eth_utils import keccak
+
+MAX_BLOB_BYTES = 2 * 1024 * 1024
+"""Largest blob accepted (hex doubles it on the wire; the RPC body limit is 5 MiB)."""
+
+
+def blob_message(chain_id: int, blob_hash: bytes) -> str:
+    """The text a reader signs (personal_sign) to fetch a blob of an allowlist Datanet."""
+    return f"openledger ol_getBlob chain {chain_id} blob 0x{blob_hash.hex()}"
+
+
+class BlobError(ValueError):
+    """A blob that cannot be stored or served; the message names the hash or the limit."""
+
+
+class BlobStore:
+    def __init__(self, directory: str | os.PathLike, max_bytes: int = MAX_BLOB_BYTES) -> None:
+        self.directory = pathlib.Path(directory)
+        self.max_bytes = max_bytes
+
+    def _path(self, blob_hash: bytes) -> pathlib.Path:
+        if len(blob_hash) != 32:
+            raise BlobError(f"blob hash must be 32 bytes, got {len(blob_hash)}")
+        name = blob_hash.hex()
+        return self.directory / name[:2] / name
+
+    def put(self, data: bytes, expected_hash: bytes | None = None) -> bytes:
+        """Store `data`; returns its keccak256. Refuses oversize data and a wrong claimed hash."""
+        if len(data) > self.max_bytes:
+            raise BlobError(f"blob of {len(data)} bytes exceeds the {self.max_bytes}-byte limit")
+        blob_hash = keccak(data)
+        if expected_hash is not None and expected_hash != blob_hash:
+            raise BlobError(f"blob hash mismatch: data hashes to 0x{blob_hash.hex()}, not 0x{expected_hash.hex()}")
+        path = self._path(blob_hash)
+        if path.exists():
+            return blob_hash
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return blob_hash
+
+    def has(self, blob_hash: bytes) -> bool:
+        return self._path(blob_hash).exists()
+
+    def get(self, blob_hash: bytes) -> bytes:
+        """The blob's bytes; raises BlobError when unknown or when the file no longer hashes right."""
+        try:
+            data = self._path(blob_hash).read_bytes()
+        except FileNotFoundError:
+            raise BlobError(f"unknown blob 0x{blob_hash.hex()}") from None
+        if keccak(data) != blob_hash:
+            raise BlobError(f"blob 0x{blob_hash.hex()} is corrupt on this node (hash mismatch)")
+        return data

@@ -1,0 +1,218 @@
+"""A small Python SDK for the native modules over JSON-RPC: sign with a key (or a v3 keystore),
+send ordinary EIP-1559 transactions to the system addresses, decode results and events with the
+committed ABIs, read `ol_` and use the blob store.
+
+Plain JSON-RPC over HTTP (urllib) with eth-account and eth-abi, so the CLI needs nothing more;
+web3.py users can instead load `vm/abi/*.json` into `w3.eth.contract` (see docs/native-modules.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Iterable
+
+import eth_abi
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+from node.blobstore import blob_message
+from vm.modules import MODULES, load_abi
+
+GAS_MARGIN_PCT = 20  # on top of eth_estimateGas (state may move between estimate and inclusion)
+
+
+class SdkError(RuntimeError):
+    """A JSON-RPC error or a failed transaction; `reason` holds a revert reason when there is one."""
+
+    def __init__(self, message: str, code: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.reason = code, reason
+
+
+@dataclasses.dataclass(frozen=True)
+class _Fn:
+    selector: bytes
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+
+def _sig(entry: dict) -> str:
+    return f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
+
+
+_FUNCTIONS: dict[str, dict[str, _Fn]] = {}
+_EVENTS: dict[tuple[bytes, bytes], tuple[str, str, list[dict]]] = {}  # (address, topic0) -> (module, name, inputs)
+ADDRESSES: dict[str, str] = {}
+for _m in MODULES:
+    ADDRESSES[_m.name] = to_checksum_address(_m.address)
+    _FUNCTIONS[_m.name] = {}
+    for _e in load_abi(_m.name):
+        if _e["type"] == "function":
+            _FUNCTIONS[_m.name][_e["name"]] = _Fn(
+                keccak(text=_sig(_e))[:4], tuple(i["type"] for i in _e["inputs"]),
+                tuple(o["type"] for o in _e["outputs"]), tuple(o["name"] for o in _e["outputs"]))
+        elif _e["type"] == "event":
+            _EVENTS[(_m.address, keccak(text=_sig(_e)))] = (_m.name, _e["name"], _e["inputs"])
+
+
+def _fn(module: str, fn: str) -> _Fn:
+    try:
+        return _FUNCTIONS[module][fn]
+    except KeyError:
+        raise SdkError(f"unknown native function {module}.{fn}") from None
+
+
+def encode_call(module: str, fn: str, *args: Any) -> bytes:
+    """Call data of `module.fn(*args)` (ABI-encoded with the committed ABI)."""
+    f = _fn(module, fn)
+    try:
+        return f.selector + eth_abi.encode(list(f.inputs), list(args))
+    except Exception as e:  # eth-abi raises several encoding error types
+        raise SdkError(f"{module}.{fn}: arguments {args!r} do not fit ({', '.join(f.inputs)}): {e}") from None
+
+
+def decode_events(logs: Iterable[dict]) -> list[dict]:
+    """Native-module events among JSON-RPC receipt/`eth_getLogs` entries, decoded by ABI."""
+    out = []
+    for log in logs:
+        topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
+        key = (to_canonical_address(log["address"]), topics[0] if topics else b"")
+        if key not in _EVENTS:
+            continue
+        module, name, inputs = _EVENTS[key]
+        indexed = [i for i in inputs if i["indexed"]]
+        plain = [i for i in inputs if not i["indexed"]]
+        args = {i["name"]: eth_abi.decode([i["type"]], t)[0] for i, t in zip(indexed, topics[1:])}
+        args.update(zip((i["name"] for i in plain),
+                        eth_abi.decode([i["type"] for i in plain], bytes.fromhex(log["data"][2:]))))
+        out.append({"module": module, "event": name, "args": args})
+    return out
+
+
+def _revert_reason(data: str | None) -> str | None:
+    if not data or not data.startswith("0x08c379a0"):
+        return None
+    try:
+        return eth_abi.decode(["string"], bytes.fromhex(data[10:]))[0]
+    except Exception:  # malformed revert data: no reason
+        return None
+
+
+class Client:
+    """One node's JSON-RPC endpoint, optionally with a signing key."""
+
+    def __init__(self, url: str, key: bytes | str | None = None, timeout: float = 30) -> None:
+        self.url, self.timeout = url, timeout
+        self.account = Account.from_key(key) if key is not None else None
+        self._id = 0
+        self._chain_id: int | None = None
+
+    @classmethod
+    def from_keystore(cls, url: str, path: str, password: str, **kw: Any) -> "Client":
+        from node.keystore import load_key
+        return cls(url, load_key(path, password), **kw)
+
+    @property
+    def address(self) -> str:
+        if self.account is None:
+            raise SdkError("this client has no signing key")
+        return self.account.address
+
+    # -- transport ---------------------------------------------------------------------------
+    def rpc(self, method: str, *params: Any) -> Any:
+        self._id += 1
+        body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}).encode()
+        request = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+                answer = json.loads(resp.read())
+        except urllib.error.URLError as e:
+            raise SdkError(f"cannot reach {self.url}: {e.reason}") from None
+        except (OSError, ValueError) as e:
+            raise SdkError(f"bad answer from {self.url}: {e}") from None
+        if "error" in answer:
+            err = answer["error"]
+            raise SdkError(f"{method}: {err.get('message')}", err.get("code"), _revert_reason(err.get("data")))
+        return answer["result"]
+
+    def ol(self, method: str, *params: Any) -> Any:
+        """An `ol_` read, e.g. `client.ol("getDatanet", hex(1))`."""
+        return self.rpc(f"ol_{method}", *params)
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.rpc("eth_chainId"), 16)
+        return self._chain_id
+
+    # -- native modules ----------------------------------------------------------------------
+    def call(self, module: str, fn: str, *args: Any, block: str = "latest") -> Any:
+        """A view call; returns the decoded output (a tuple for several outputs)."""
+        f = _fn(module, fn)
+        tx = {"to": ADDRESSES[module], "data": "0x" + encode_call(module, fn, *args).hex()}
+        if self.account is not None:
+            tx["from"] = self.address
+        out = eth_abi.decode(list(f.outputs), bytes.fromhex(self.rpc("eth_call", tx, block)[2:]))
+        return out[0] if len(out) == 1 else out
+
+    def build(self, module: str, fn: str, *args: Any, value: int = 0, nonce: int | None = None,
+              gas: int | None = None) -> tuple[bytes, bytes]:
+        """(raw signed transaction, tx hash) for `module.fn(*args)`; estimates gas unless given
+        (an estimate that reverts raises SdkError with the module's reason, and nothing is sent)."""
+        data = encode_call(module, fn, *args)
+        tx: dict[str, Any] = {"from": self.address, "to": ADDRESSES[module], "value": hex(value), "data": "0x" + data.hex()}
+        if gas is None:
+            gas = int(self.rpc("eth_estimateGas", tx), 16) * (100 + GAS_MARGIN_PCT) // 100
+        if nonce is None:
+            nonce = int(self.rpc("eth_getTransactionCount", self.address, "pending"), 16)
+        tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
+        base = int(self.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+        signed = Account.sign_transaction({
+            "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": ADDRESSES[module], "value": value, "gas": gas,
+            "maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip, "data": data}, self.account.key)
+        return bytes(signed.raw_transaction), bytes(signed.hash)
+
+    def send(self, module: str, fn: str, *args: Any, value: int = 0, gas: int | None = None) -> dict:
+        """Send `module.fn(*args)` and wait for it; returns the receipt with decoded `events`.
+        A reverted transaction raises SdkError."""
+        raw, _ = self.build(module, fn, *args, value=value, gas=gas)
+        return self.wait(self.rpc("eth_sendRawTransaction", "0x" + raw.hex()))
+
+    def wait(self, tx_hash: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = self.rpc("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                break
+            if time.monotonic() > deadline:
+                raise SdkError(f"transaction {tx_hash} not mined within {timeout:.0f}s")
+            time.sleep(0.05)
+        if receipt["status"] != "0x1":
+            raise SdkError(f"transaction {tx_hash} reverted (gas used {int(receipt['gasUsed'], 16)})")
+        receipt["events"] = decode_events(receipt["logs"])
+        return receipt
+
+    # -- blobs -------------------------------------------------------------------------------
+    def put_blob(self, data: bytes) -> bytes:
+        """Store `data` on the node (hash checked on both sides); returns its keccak256."""
+        blob_hash = keccak(data)
+        answer = self.ol("putBlob", "0x" + data.hex(), "0x" + blob_hash.hex())
+        if answer["hash"] != "0x" + blob_hash.hex():
+            raise SdkError(f"node stored the blob as {answer['hash']}, expected 0x{blob_hash.hex()}")
+        return blob_hash
+
+    def get_blob(self, blob_hash: bytes, datanet_id: int) -> bytes:
+        """A contribution's bytes, verified against its hash (signed for allowlist Datanets)."""
+        params: list[Any] = ["0x" + blob_hash.hex(), hex(datanet_id)]
+        if self.account is not None:
+            message = encode_defunct(text=blob_message(self.chain_id, blob_hash))
+            params.append("0x" + bytes(self.account.sign_message(message).signature).hex())
+        data = bytes.fromhex(self.ol("getBlob", *params)[2:])
+        if keccak(data) != blob_hash:
+            raise SdkError(f"blob served for 0x{blob_hash.hex()} does not match its hash")
+        return data
