@@ -109,20 +109,19 @@ class Ots:
     async def internal_operations(self, tx_hash: Annotated[bytes, P.hash32]) -> list[dict]:
         root = await self._call_tree(tx_hash)
         operations = []
-        for frame, depth in _frames(root):
+        for frame, _ in _frames(root):
             kind = OPERATION_TYPES.get(frame["type"])
-            if kind is None or frame.get("error"):
-                continue
             value = int(frame.get("value", "0x0"), 16)
-            if kind == 0 and (depth == 0 or value == 0):
-                continue  # only value moved by calls inside the transaction
+            if kind is None or (kind == 0 and value == 0):
+                continue  # plain calls move no value; as Erigon and anvil, reverted frames still count
             operations.append({"type": kind, "from": frame["from"], "to": frame.get("to"), "value": F.qty(value)})
         return operations
 
     async def trace_transaction(self, tx_hash: Annotated[bytes, P.hash32]) -> list[dict]:
         root = await self._call_tree(tx_hash)
         return [{"type": frame["type"], "depth": depth, "from": frame["from"], "to": frame.get("to"),
-                 "value": frame.get("value"), "input": frame.get("input", "0x"), "output": frame.get("output")}
+                 "value": frame.get("value", "0x0"), "input": frame.get("input", "0x"),
+                 "output": frame.get("output", "0x")}
                 for frame, depth in _frames(root)]
 
     def block_details(self, number: Annotated[int, _plain_number]) -> dict:
@@ -151,6 +150,7 @@ class Ots:
             receipt = F.receipt_at(block.header, block.transactions, receipts, index)
             receipt["logs"] = None
             receipt["logsBloom"] = None
+            receipt["timestamp"] = F.qty(block.header.timestamp)
             out_receipts.append(receipt)
         return {"fullblock": full, "receipts": out_receipts}
 

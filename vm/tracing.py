@@ -18,6 +18,7 @@ from eth.db.atomic import AtomicDB
 from eth.db.batch import BatchDB
 from eth.db.chain import ChainDB
 from eth.exceptions import (
+    VMError,
     InsufficientFunds,
     InsufficientStack,
     InvalidInstruction,
@@ -202,12 +203,22 @@ class Tracer:
         self.budget = budget
         self.frames: list[ComputationAPI] = []
         self.pending_call_type: str | None = None
+        self.pending_call_args: tuple = ()
 
     def enter(self, message: MessageAPI, call_type: str) -> None:
         pass
 
     def exit(self, computation: ComputationAPI) -> None:
         pass
+
+    def refused(self, error: BaseException) -> None:
+        """The frame just entered did not run (py-evm raised before executing it)."""
+
+    def refused_call(self, computation: ComputationAPI, gas: int) -> None:
+        """A CALL-family opcode that py-evm refused without opening a child frame."""
+
+    def intrinsic_gas(self, amount: int) -> None:
+        """Gas the top frame paid before running that geth counts as intrinsic (EIP-3860)."""
 
     def step(self, computation: ComputationAPI, opcode: int, mnemonic: str) -> None:
         pass
@@ -234,8 +245,7 @@ class StructLogger(Tracer):
         super().__init__(config, budget)
         self.logs: list[dict] = []
         self.storage: dict[bytes, dict[str, str]] = {}
-        self._open: dict | None = None
-        self._gas_before = 0
+        self._open: dict[int, dict] = {}  # depth -> the entry whose opcode is running there
         self._child_gas: tuple[int, int] | None = None  # (gas given, gas returned) of the last child
         self._next_pc: dict[int, int] = {}  # depth -> pc after the last step: spots py-evm's implicit STOP
 
@@ -253,13 +263,16 @@ class StructLogger(Tracer):
     def exit(self, computation: ComputationAPI) -> None:
         self._child_gas = (computation.msg.gas, computation.get_gas_remaining())
 
+    def refused_call(self, computation: ComputationAPI, gas: int) -> None:
+        self._child_gas = (gas, gas)  # no child ran: all its gas came back
+
     def step(self, computation: ComputationAPI, opcode: int, mnemonic: str) -> None:
         self.budget.step()
         if not len(computation.code):
-            self._open = None  # geth runs no interpreter for code-less accounts: no STOP step
+            self._open.pop(computation.msg.depth, None)  # geth runs no interpreter for code-less accounts
             return
         if self.config.limit and len(self.logs) >= self.config.limit:
-            self._open = None
+            self._open.pop(computation.msg.depth, None)
             return
         values = computation._stack.values  # py-evm exposes no public stack view
         pc = computation.code.program_counter
@@ -273,9 +286,7 @@ class StructLogger(Tracer):
             "depth": computation.msg.depth + 1,
         }
         size = 64
-        refund = self._refund(computation)
-        if refund:
-            entry["refund"] = refund
+        entry["refund"] = self._refund(computation)  # the spec: SHOULD be present even when zero
         if not self.config.disable_stack:
             entry["stack"] = [_hex(_as_int(v)) for v in values]
             size += 24 * len(values)
@@ -299,21 +310,19 @@ class StructLogger(Tracer):
             size += 140 * len(slots)
         self.budget.output(size)
         self.logs.append(entry)
-        self._open = entry
-        self._gas_before = entry["gas"]
+        self._open[computation.msg.depth] = entry
         self._child_gas = None
 
     def step_done(self, computation: ComputationAPI, error: BaseException | None) -> None:
         self._next_pc[computation.msg.depth] = computation.code.program_counter
-        entry = self._open
+        entry = self._open.pop(computation.msg.depth, None)
         if entry is None:
             return
-        self._open = None
         if error is not None and not isinstance(error, Revert):
             # geth reports the failing step's own cost; py-evm burns all remaining gas on error.
             entry["error"] = _geth_error(error)
             return
-        cost = self._gas_before - computation.get_gas_remaining()
+        cost = entry["gas"] - computation.get_gas_remaining()
         if self._child_gas is not None:
             given, returned = self._child_gas
             if entry["op"] in ("CREATE", "CREATE2"):
@@ -341,12 +350,16 @@ class CallTracer(Tracer):
         if self.config.only_top_call and self.stack:
             self.stack.append({})  # placeholder so exit() pairs up; never reported
             return
+        # geth names the executing contract as `from` and the code run as `to`; py-evm's
+        # DELEGATECALL message keeps the outer sender and the caller's storage address.
+        caller = message.storage_address if call_type == "DELEGATECALL" else message.sender
+        callee = message.storage_address if message.is_create else message.code_address
         frame: dict[str, Any] = {
             "type": call_type,
-            "from": "0x" + bytes(message.sender).hex(),
+            "from": "0x" + bytes(caller).hex(),
             "gas": _hex(message.gas),
             "gasUsed": "0x0",
-            "to": "0x" + bytes(message.storage_address if message.is_create else message.to).hex(),
+            "to": "0x" + bytes(callee).hex(),
             "input": "0x" + bytes(message.code if message.is_create else message.data).hex(),
         }
         if call_type != "STATICCALL":
@@ -367,6 +380,36 @@ class CallTracer(Tracer):
             frame.pop("logs", None)  # geth drops the logs of reverted frames
         if not self.stack:
             self.root = frame
+
+    def intrinsic_gas(self, amount: int) -> None:
+        if len(self.stack) == 1 and self.stack[0]:
+            self.stack[0]["gas"] = _hex(int(self.stack[0]["gas"], 16) - amount)
+
+    def refused_call(self, computation: ComputationAPI, gas: int) -> None:
+        call_type = self.pending_call_type
+        if self.config.only_top_call or not self.stack or not self.stack[-1]:
+            return
+        args = [_as_int(v) for v in reversed(self.pending_call_args)]  # top of stack first
+        with_value = call_type in ("CALL", "CALLCODE")
+        if len(args) < (7 if with_value else 6):
+            return
+        target, value = args[1].to_bytes(32, "big")[-20:], args[2] if with_value else 0
+        start, size = (args[3], args[4]) if with_value else (args[2], args[3])
+        data = bytes(computation._memory._bytes[start:start + size]) if size else b""
+        balance = computation.state.get_balance(computation.msg.storage_address)
+        frame = {"type": call_type, "from": "0x" + bytes(computation.msg.storage_address).hex(),
+                 "gas": _hex(gas), "gasUsed": "0x0", "to": "0x" + target.hex(), "input": "0x" + data.hex(),
+                 "error": "insufficient balance for transfer" if with_value and balance < value
+                 else "max call depth exceeded"}
+        if call_type != "STATICCALL":
+            frame["value"] = _hex(value)
+        self.stack[-1].setdefault("calls", []).append(frame)
+
+    def refused(self, error: BaseException) -> None:
+        frame = self.stack.pop()
+        if frame:
+            frame["gasUsed"] = frame["gas"]
+            frame["error"] = _geth_error(error)
 
     def selfdestruct(self, computation: ComputationAPI) -> None:
         """geth reports SELFDESTRUCT as a frame: contract -> beneficiary, with its balance."""
@@ -408,8 +451,7 @@ class CallTracer(Tracer):
     def result(self, tx: SignedTransactionAPI, computation: ComputationAPI, gas_used: int) -> Any:
         root = self.root or {}
         if root:
-            root["gas"] = _hex(tx.gas)
-            root["gasUsed"] = _hex(gas_used)
+            root["gasUsed"] = _hex(gas_used)  # the receipt's: intrinsic gas and refunds included
         return root
 
 
@@ -474,6 +516,7 @@ class _Session:
 
     def __init__(self) -> None:
         self.tracer: Tracer | None = None
+        self.open_messages: set[int] = set()
 
 
 def _traced_computation_class(base: type, session: _Session, all_steps: bool) -> type:
@@ -488,6 +531,7 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
                 return fn(computation=computation)
             if call_type is not None:
                 tracer.pending_call_type = call_type
+                tracer.pending_call_args = tuple(computation._stack.values[-7:])  # no public stack view
             elif opcode == _SELFDESTRUCT:
                 tracer.selfdestruct(computation)
             if not tracer.wants_steps:
@@ -512,27 +556,59 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
         mnemonic = getattr(fn, "mnemonic", None) or getattr(getattr(fn, "__wrapped__", None), "mnemonic", "UNKNOWN")
         opcodes[opcode] = wrap(opcode, fn, _GETH_NAMES.get(mnemonic, mnemonic))
 
-    def apply_computation(cls, state, message, transaction_context, parent_computation=None):
+    def framed(name: str):
+        """A frame spans apply_create_message (code deposit included) or apply_message; the
+        former calls the latter for the same message, which must not open a second frame."""
+
+        def apply(cls, state, message, transaction_context, parent_computation=None):
+            run = getattr(super(traced_cls, cls), name)
+            tracer = session.tracer
+            if tracer is None or id(message) in session.open_messages:
+                return run(state, message, transaction_context, parent_computation)
+            if message.depth == 0:
+                call_type = "CREATE" if message.is_create else "CALL"
+            else:
+                call_type = tracer.pending_call_type or ("CREATE" if message.is_create else "CALL")
+            tracer.pending_call_type = None
+            tracer.enter(message, call_type)
+            session.open_messages.add(id(message))
+            try:
+                computation = run(state, message, transaction_context, parent_computation)
+            except VMError as exc:  # refused before running: depth limit, insufficient balance
+                tracer.refused(exc)
+                raise
+            finally:
+                session.open_messages.discard(id(message))
+            tracer.exit(computation)
+            return computation
+
+        return classmethod(apply)
+
+    def return_gas(self, amount):
+        # py-evm refuses a call (insufficient balance, depth limit) by returning the child's
+        # gas before any child frame opened; geth still reports that frame, with its error.
         tracer = session.tracer
-        if tracer is None:
-            return super(traced_cls, cls).apply_computation(state, message, transaction_context, parent_computation)
-        if message.depth == 0:
-            call_type = "CREATE" if message.is_create else "CALL"
-        else:
-            call_type = tracer.pending_call_type or ("CREATE" if message.is_create else "CALL")
-        tracer.pending_call_type = None
-        tracer.enter(message, call_type)
-        computation = super(traced_cls, cls).apply_computation(state, message, transaction_context, parent_computation)
-        tracer.exit(computation)
-        return computation
+        if tracer is not None and tracer.pending_call_type is not None and self.msg.depth < 1024:
+            tracer.refused_call(self, amount)
+            tracer.pending_call_type = None
+        super(traced_cls, self).return_gas(amount)
+
+    @classmethod
+    def consume_initcode_gas_cost(cls, computation):
+        before = computation.get_gas_remaining()
+        super(traced_cls, cls).consume_initcode_gas_cost(computation)
+        if session.tracer is not None:  # geth counts it in the intrinsic gas, before the frame
+            session.tracer.intrinsic_gas(before - computation.get_gas_remaining())
 
     def add_log_entry(self, account, topics, data):
         super(traced_cls, self).add_log_entry(account, topics, data)
         if session.tracer is not None:
             session.tracer.log(account, topics, data)
 
-    traced_cls = type(f"Traced{base.__name__}", (base,), {"opcodes": opcodes, "add_log_entry": add_log_entry,
-                                                           "apply_computation": classmethod(apply_computation)})
+    traced_cls = type(f"Traced{base.__name__}", (base,), {
+        "opcodes": opcodes, "add_log_entry": add_log_entry, "return_gas": return_gas,
+        "consume_initcode_gas_cost": consume_initcode_gas_cost,
+        "apply_message": framed("apply_message"), "apply_create_message": framed("apply_create_message")})
     return traced_cls
 
 
