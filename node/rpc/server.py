@@ -10,7 +10,9 @@ is left to wsproto after the upgrade request has been read.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_HEAD = 64 * 1024
 RECV = 65536
 DRAIN_SECONDS = 2.0
+FAIRNESS_EVERY = 16  # requests served back to back on one connection before yielding
 _STATUS = {
     200: b"200 OK", 204: b"204 No Content", 400: b"400 Bad Request", 405: b"405 Method Not Allowed",
     411: b"411 Length Required", 413: b"413 Payload Too Large", 415: b"415 Unsupported Media Type",
@@ -60,24 +63,51 @@ class Transport:
         return (b"Access-Control-Allow-Origin: " + allowed + b"\r\nAccess-Control-Allow-Methods: POST, GET, OPTIONS\r\n"
                 b"Access-Control-Allow-Headers: Content-Type\r\nAccess-Control-Max-Age: 600\r\nVary: Origin\r\n")
 
-    async def handle(self, stream: trio.SocketStream) -> None:
+    async def serve(self, listener: socket.socket, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Accept connections on a listening socket until cancelled."""
+        listener.setblocking(False)
+        async with trio.open_nursery() as nursery:
+            task_status.started()
+            try:
+                while True:
+                    try:
+                        conn, _ = listener.accept()
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_readable(listener)
+                        continue
+                    except OSError as exc:
+                        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                            log.warning("accept failed (%s); retrying shortly", exc)  # out of fds: back off
+                            await trio.sleep(0.1)
+                            continue
+                        raise
+                    conn.setblocking(False)
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    nursery.start_soon(self.handle, conn)
+            finally:
+                listener.close()
+
+    async def handle(self, sock: socket.socket) -> None:
         try:
-            await self._http(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
+            await self._http(sock)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
         finally:
-            await trio.aclose_forcefully(stream)
+            sock.close()
 
-    async def _http(self, stream: trio.SocketStream) -> None:
-        sock = stream.socket
+    async def _http(self, sock: socket.socket) -> None:
         buf = b""
+        served = 0
         while True:
+            served += 1
+            if served % FAIRNESS_EVERY == 0:  # a pipelining client must not starve the others
+                await trio.lowlevel.checkpoint()
             end = buf.find(b"\r\n\r\n")
             while end < 0:
                 if len(buf) > MAX_HEAD:
                     await _respond(sock, 431, b"request header too large", close=True)
                     return
-                chunk = await sock.recv(RECV)
+                chunk = await _recv(sock, RECV)
                 if not chunk:
                     return
                 buf += chunk
@@ -107,6 +137,7 @@ class Transport:
                 if self.ws_session_factory is None:
                     await _respond(sock, 400, b"websocket not enabled", close=True)
                     return
+                stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
                 await self._websocket(stream, head + b"\r\n\r\n" + buf)
                 return
             if verb == b"OPTIONS":
@@ -142,7 +173,7 @@ class Transport:
                 if len(buf) < length:
                     body_buf = bytearray(buf)
                     while len(body_buf) < length:
-                        chunk = await sock.recv(max(RECV, length - len(body_buf)))
+                        chunk = await _recv(sock, max(RECV, length - len(body_buf)))
                         if not chunk:
                             return
                         body_buf += chunk
@@ -211,17 +242,30 @@ async def _drain(sock, remaining: int) -> None:
     resets the connection, and the client would lose the 413 we just sent."""
     with trio.move_on_after(DRAIN_SECONDS):
         while remaining > 0:
-            chunk = await sock.recv(RECV)
+            chunk = await _recv(sock, RECV)
             if not chunk:
                 return
             remaining -= len(chunk)
 
 
-async def _send_all(sock, data: bytes) -> None:
+# Socket calls go straight to the non-blocking stdlib socket and wait with trio only when the
+# kernel says EAGAIN: trio's socket wrappers add two scheduler passes per call, which on one
+# keep-alive connection cost more than the request itself.
+async def _recv(sock: socket.socket, size: int) -> bytes:
+    while True:
+        try:
+            return sock.recv(size)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+
+
+async def _send_all(sock: socket.socket, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        sent = await sock.send(view)
-        view = view[sent:]
+        try:
+            view = view[sock.send(view):]
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
 
 
 async def _respond(sock, status: int, body: bytes, *, json: bool = False, extra: bytes = b"", close: bool = False) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Annotated, Callable
 
 import orjson
@@ -76,6 +77,15 @@ class WsSession:
         self._out.close()
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (IPv6 when the address is one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], None] | None = None,
                 task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve JSON-RPC until cancelled; `task_status.started` gets the bound HTTP URL(s)."""
@@ -95,14 +105,14 @@ async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], No
     node.add_listener(hub.listener)
     try:
         async with trio.open_nursery() as nursery:
-            listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+            listeners = [_listen(config.host, config.port)]
             if config.ws_port is not None:
-                listeners += await trio.open_tcp_listeners(config.ws_port, host=config.host)
+                listeners.append(_listen(config.host, config.ws_port))
             urls = []
             for listener in listeners:
-                host, port = listener.socket.getsockname()[:2]
-                urls.append(f"http://{host}:{port}")
-            nursery.start_soon(trio.serve_listeners, transport.handle, listeners)
+                host, port = listener.getsockname()[:2]
+                urls.append(f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}")
+                await nursery.start(transport.serve, listener)
             task_status.started(urls)
     finally:
         hub.detach()
