@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from attr_tiny import PLANTED, Tiny, make_tiny, synthetic
+from tests.attribution.attr_tiny import PLANTED, Tiny, make_tiny, synthetic
 
 
 @pytest.fixture(scope="session", autouse=True)

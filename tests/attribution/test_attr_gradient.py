@@ -12,7 +12,7 @@ from attribution import (
 )
 from attribution.grads import lora_blocks
 
-from attr_tiny import PLANTED, encode, per_example_loss
+from tests.attribution.attr_tiny import PLANTED, encode, per_example_loss
 
 SEED = chain_seed(b"\x11" * 32, 7)
 

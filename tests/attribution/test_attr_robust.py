@@ -3,7 +3,7 @@ the payout the attacker gains with and without our defences (norm clipping, dupl
 import torch
 
 from attribution import PPM, GradDotConfig, GradientAttributor, build_gradient_index, near_duplicates
-from attr_tiny import encode, make_tiny, per_example_loss, synthetic
+from tests.attribution.attr_tiny import encode, make_tiny, per_example_loss, synthetic
 
 X, Y = synthetic(80, seed=3)
 HONEST = 56

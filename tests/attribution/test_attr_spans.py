@@ -8,7 +8,7 @@ from attribution import (
     PPM, AttributionError, EmptyOutput, IndexRootMismatch, NoAttribution, SpanAttributor, SpanConfig, SpanIndex,
     UnknownRun, near_duplicates, verify,
 )
-from attr_tiny import contribution
+from tests.attribution.attr_tiny import contribution
 
 PLANTED_ROW = 7
 PLANTED = b"the zebra quartzite manifesto of nineteen owls"

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 import torch
 
-from inference import ActivationCommitment, Engine, SamplingParams, Verifier, run_job, verify_job
+from inference import ActivationCommitment, Claim, Engine, SamplingParams, Verifier, run_job, verify_job
 from inference.commitment import CommitmentBuilder
 from inference.models import tiny_llama
 
@@ -119,3 +119,15 @@ def test_proof_size_per_token(honest):
     assert ActivationCommitment.from_bytes(full[0].commitment.to_bytes(), len(full[0].tokens)) == full[0].commitment
     with pytest.raises(ValueError):
         ActivationCommitment.from_bytes(full[0].commitment.to_bytes(), len(full[0].tokens) + 1)
+
+
+def test_batched_verification_gives_the_same_verdicts(verifier, honest, ids):
+    claims = []
+    for g in honest[:6]:
+        wrong = ids[1] if g.adapter_id == ids[0] else ids[0]
+        claims.append(Claim(g.adapter_id, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
+        claims.append(Claim(wrong, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
+    claims.append(Claim(ids[0], (1, 2), (5, 6), SamplingParams(max_new_tokens=2), b""))
+    verdicts = verifier.verify_many(claims)  # 13 claims: two batched prefills of different lengths
+    assert [v.ok for v in verdicts] == [True, False] * 6 + [False]
+    assert "proof size" in verdicts[-1].reason

@@ -2,7 +2,7 @@
 import dataclasses
 
 import pytest
-from native_chain import NativeChain
+from tests.native.native_chain import NativeChain
 
 OPEN = 10**18
 H = lambda n: n.to_bytes(32, "big")  # noqa: E731  a distinct non-zero bytes32 per small integer

@@ -4,10 +4,10 @@ One populated world per module run (reverts leave it untouched, which each case 
 comparing every module account's storage root and balance before and after)."""
 import eth.exceptions
 import pytest
-from conftest import OPEN, H, build_world
+from tests.native.conftest import OPEN, H, build_world
 from eth_abi import encode
 from eth_utils import keccak, to_canonical_address, to_checksum_address
-from native_chain import ADDRESS, CONTRACTS, NativeChain
+from tests.native.native_chain import ADDRESS, CONTRACTS, NativeChain
 
 import genesis
 

@@ -6,9 +6,9 @@ import pathlib
 import subprocess
 
 import pytest
-from conftest import OPEN, H
+from tests.native.conftest import OPEN, H
 from eth_abi import decode
-from native_chain import ADDRESS, CONTRACTS, W3, revert_reason
+from tests.native.native_chain import ADDRESS, CONTRACTS, W3, revert_reason
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -3,11 +3,11 @@
 -> fee split, with the OPEN supply identity checked after every block (NativeChain does it)."""
 import dataclasses
 
-from conftest import OPEN, H
+from tests.native.conftest import OPEN, H
 from eth_account import Account
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 from hypothesis import given, strategies as st
-from native_chain import NativeChain
+from tests.native.native_chain import NativeChain
 
 import genesis
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import OPEN, H
+from tests.native.conftest import OPEN, H
 from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3

@@ -1,8 +1,8 @@
 """Consensus properties: two nodes importing the same blocks agree on the state root; the fee
 split always sums to the fee; random sequences of native operations keep the supply identity."""
-from conftest import OPEN, H, build_world
+from tests.native.conftest import OPEN, H, build_world
 from hypothesis import HealthCheck, given, settings, strategies as st
-from native_chain import NativeChain
+from tests.native.native_chain import NativeChain
 
 from vm.modules.attribution import split_fee
 

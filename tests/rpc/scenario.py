@@ -8,7 +8,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 import genesis
-from conftest import CHAIN_ID, call
+from tests.rpc.conftest import CHAIN_ID, call
 
 KEYS = [key for _, key in genesis.dev_accounts()]
 GWEI = 10**9
@@ -37,7 +37,7 @@ def shape(value):
 def run(url: str) -> dict:
     """Send the scenario's transactions (automine) and collect every answer worth comparing."""
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    from solc import compile_contract
+    from tests.rpc.solc import compile_contract
 
     abi, bytecode = compile_contract("Store")
     out: dict = {"raw": {}}

@@ -6,9 +6,9 @@ import time
 import urllib.request
 
 import pytest
-import scenario
+import tests.rpc.scenario as scenario
 from eth_account import Account
-from conftest import call
+from tests.rpc.conftest import call
 
 A = "0x" + "ab" * 20
 H = "0x" + "cd" * 32

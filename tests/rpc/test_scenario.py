@@ -4,8 +4,8 @@ the values two honest nodes must agree on)."""
 import json
 
 import pytest
-import scenario
-import solc
+import tests.rpc.scenario as scenario
+import tests.rpc.solc as solc
 
 pytestmark = pytest.mark.skipif(not solc.available(), reason="solc-js not installed: run `npm install`")
 

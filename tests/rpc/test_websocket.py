@@ -4,8 +4,8 @@ import json
 import time
 
 import pytest
-import scenario
-from conftest import call
+import tests.rpc.scenario as scenario
+from tests.rpc.conftest import call
 from websockets.sync.client import connect
 
 TIMEOUT = 30
@@ -75,7 +75,7 @@ def test_subscriptions_follow_new_blocks(ours, key_index):
 
 
 def test_log_subscription_delivers_matching_logs(ours):
-    from solc import compile_contract
+    from tests.rpc.solc import compile_contract
     from web3 import Web3
 
     abi, bytecode = compile_contract("Store")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from training import Dataset, TrainingConfig
-from training_testdata import make_rows
+from tests.training.training_testdata import make_rows
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ from eth_utils import keccak
 from training import DataError, Dataset, TrainingConfig
 from vm.merkle import merkle_root
 
-from training_testdata import make_rows
+from tests.training.training_testdata import make_rows
 
 CLS = TrainingConfig(task="seq_cls", target_modules=("c_attn",), labels=("neg", "pos"))
 

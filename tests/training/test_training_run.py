@@ -8,7 +8,7 @@ import pytest
 from safetensors.torch import load_file
 
 from training import ConfigError, Dataset, TrainingConfig, TrainingRun, adapter_hash, run
-from training_testdata import make_rows
+from tests.training.training_testdata import make_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 

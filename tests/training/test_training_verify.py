@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from training import Dataset, TrainingConfig, run, tensor_hash, verify_run
 from training.trainer import checkpoint_path, save_checkpoint
 from training.verify import choose_segments
-from training_testdata import make_rows
+from tests.training.training_testdata import make_rows
 
 
 @pytest.fixture(scope="module")
