@@ -655,8 +655,8 @@ def trace_block(chain: ChainAPI, block: Any, config: TraceConfig, limits: TraceL
         tracer = session.tracer
         if tracer is not None:
             results.append(tracer.result(transactions_[transaction_index], computation, own))
-        if only_index is not None and transaction_index >= only_index:
-            raise _StopReplay
+        if transaction_index == len(transactions_) - 1 or (only_index is not None and transaction_index >= only_index):
+            raise _StopReplay  # the block's finalisation (rewards, state root) traces nothing
         begin(transaction_index + 1)
         budget.check_time()
 
