@@ -8,7 +8,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 import genesis
-from tests.rpc.conftest import CHAIN_ID, call
+from tests.rpc.nodes import CHAIN_ID, call
 
 KEYS = [key for _, key in genesis.dev_accounts()]
 GWEI = 10**9

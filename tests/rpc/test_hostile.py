@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 import tests.rpc.scenario as scenario
 from eth_account import Account
-from tests.rpc.conftest import call
+from tests.rpc.nodes import call
 
 A = "0x" + "ab" * 20
 H = "0x" + "cd" * 32

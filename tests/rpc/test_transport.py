@@ -5,7 +5,7 @@ import json
 import socket
 
 import pytest
-from tests.rpc.conftest import call
+from tests.rpc.nodes import call
 
 HEAD_END = b"\r\n\r\n"
 
@@ -59,7 +59,7 @@ def test_keep_alive_and_pipelining(ours):
 
 
 def ours_chain_id() -> int:
-    from tests.rpc.conftest import CHAIN_ID
+    from tests.rpc.nodes import CHAIN_ID
     return CHAIN_ID
 
 
@@ -184,7 +184,7 @@ def test_arity_errors_name_the_argument(ours):
 
 def test_cors_preflight(tmp_path):
     import sys
-    from tests.rpc.conftest import Process, free_port
+    from tests.rpc.nodes import Process, free_port
 
     port = free_port()
     code = ("import sys, genesis\nfrom node.app import NodeConfig, run_node\nfrom node.rpc import RpcConfig\n"

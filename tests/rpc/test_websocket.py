@@ -5,7 +5,7 @@ import time
 
 import pytest
 import tests.rpc.scenario as scenario
-from tests.rpc.conftest import call
+from tests.rpc.nodes import call
 from websockets.sync.client import connect
 
 TIMEOUT = 30
