@@ -1,4 +1,5 @@
 """Compile the test contracts with solc-js from npm (node_modules/solc), Prague EVM."""
+import functools
 import json
 import pathlib
 import shutil
@@ -13,6 +14,7 @@ def available() -> bool:
     return SOLCJS.exists() and shutil.which("node") is not None
 
 
+@functools.lru_cache(maxsize=None)  # one solc-js run per contract per test process
 def compile_contract(name: str, directory: pathlib.Path = CONTRACTS) -> tuple[list, bytes]:
     """(abi, creation bytecode) of `<directory>/<name>.sol`'s contract `name`."""
     source = (directory / f"{name}.sol").read_text()
