@@ -85,15 +85,25 @@ class Node:
         """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
         commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
+        self._pool_state_cache: tuple[bytes, StateAPI] | None = None
         self.block_class = self._vm_for_number(self._head.block_number + 1).get_block_class()
         """The block class of the next block (rlp.decode of exported blocks)."""
         self.mempool = TxPool(
             chain_id=self.chain_id,
             tx_builder=self._vm_for_number(self._head.block_number + 1).get_transaction_builder(),
-            head_state=lambda: self.state_at(self._head),
+            head_state=self._pool_state,
             next_base_fee=lambda: calculate_expected_base_fee_per_gas(self._head),
             gas_limit=genesis.gas_limit,
         )
+
+    def _pool_state(self) -> StateAPI:
+        """The head state the pool checks nonces and balances against, built once per head:
+        a fresh state per transaction would decode the same trie nodes again every time (the
+        pool calls this under its own lock)."""
+        head, cached = self._head, self._pool_state_cache
+        if cached is None or cached[0] != head.hash:
+            cached = self._pool_state_cache = (head.hash, self.state_at(head))
+        return cached[1]
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -363,7 +373,7 @@ class Node:
                 write_index(batch, block, receipts)
             head = chain.chaindb.get_canonical_head()
         self._head = head
-        self.mempool.remove_mined(self.state_at(head))
+        self.mempool.remove_mined(self._pool_state())
         for listener in self._listeners:
             listener(block, receipts)
         return block
