@@ -14,6 +14,8 @@ import genesis
 from vm.merkle import merkle_root
 from vm.modules.attribution import split_fee
 from vm.modules.economics import vested_amount
+from vm.modules.storage import slot_of
+from vm.modules.system import DATANETS
 
 
 def test_datanet_reads_and_version_root(world):
@@ -182,3 +184,16 @@ def test_vested_amount_is_monotone_and_bounded(total, block, cliff, linear):
     now, later = vested_amount(total, block, cliff, linear), vested_amount(total, block + 1, cliff, linear)
     assert 0 <= now <= later <= total
     assert vested_amount(total, cliff + linear, cliff, linear) == total
+
+
+def test_strings_use_solidity_storage_layout(nc):
+    """Short strings inline (2 * length in the low byte), long ones at keccak(slot), as solc does."""
+    long_name, short_license = "n" * 64, "MIT"
+    assert nc.send(nc.keys[0], "Datanets", "createDatanet", long_name, H(1), 0, short_license, 0, 0, 10, []).ok
+    d = nc.call("Datanets", "getDatanet", 1)
+    assert d[1] == long_name and d[4] == short_license
+    base = slot_of(1, 1)  # datanets[1] (mapping at slot 1)
+    assert nc.state.get_storage(DATANETS, base + 3) == 2 * 64 + 1
+    data_slot = int.from_bytes(keccak((base + 3).to_bytes(32, "big")), "big")
+    assert nc.state.get_storage(DATANETS, data_slot) == int.from_bytes(b"n" * 32, "big")
+    assert nc.state.get_storage(DATANETS, base + 4) == int.from_bytes(b"MIT".ljust(31, b"\0") + bytes([6]), "big")

@@ -96,15 +96,23 @@ class Store:
         return value
 
     def read_bytes(self, slot: int) -> bytes:
-        """A `bytes`/`string` stored as Solidity does: length word at `slot`, data from keccak(slot)."""
-        length = self.read(slot)
+        """A `bytes`/`string` in Solidity's layout: up to 31 bytes inline (data left-aligned,
+        lowest byte = 2 * length), longer ones as 2 * length + 1 with data from keccak(slot)."""
+        word = self.read(slot)
+        if word & 1 == 0:
+            length = (word & 0xFF) // 2
+            return word.to_bytes(32, "big")[:length]
+        length = (word - 1) // 2
         first = _data_slot(slot)
         words = b"".join(self.read(first + i).to_bytes(32, "big") for i in range((length + 31) // 32))
         return words[:length]
 
     def write_bytes(self, slot: int, data: bytes) -> None:
-        """Store `data` at `slot` (the length word, then ceil(len/32) data words; always fresh)."""
-        self.write(slot, len(data))
+        """Store `data` at `slot` in Solidity's layout (see read_bytes); the slot must be fresh."""
+        if len(data) < 32:
+            self.write(slot, int.from_bytes(data.ljust(31, b"\x00") + bytes([2 * len(data)]), "big"))
+            return
+        self.write(slot, 2 * len(data) + 1)
         first = _data_slot(slot)
         for i in range(0, len(data), 32):
             self.write(first + i // 32, int.from_bytes(data[i:i + 32].ljust(32, b"\x00"), "big"))
