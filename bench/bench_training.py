@@ -135,7 +135,11 @@ def main(argv: list[str]) -> None:
         _sync(args.device)
         verify_t = time.perf_counter() - t0
         print(f"verification k={K} of {SEGMENTS}: {verify_t:.1f}s = {verify_t / ours_t:.1%} of training "
-              f"(target <= 10%); accepted={verdict.accepted} ({verdict.reason})")
+              f"(target <= 10%); bit-exact replay accepted={verdict.accepted} ({verdict.reason})")
+        if not verdict.accepted:  # e.g. a CUDA op without a deterministic kernel: the calibrated tolerance applies
+            relaxed = verify_run(record, data, out, k=K, config=config, device=args.device)
+            print(f"  with the calibrated tolerance 1e-3: accepted={relaxed.accepted}, "
+                  f"deviation {relaxed.max_deviation:.3g} ({relaxed.reason})")
         if args.device == "cpu":
             torch.set_num_threads(2)
             calib = verify_run(record, data, out, k=K, config=config, device=args.device)

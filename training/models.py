@@ -122,11 +122,15 @@ def _local(folder: str, task: str, num_labels: int, label: str | None = None) ->
 
 
 class _quiet:
-    """Silence transformers' 'newly initialized weights' notice: the head is seeded on purpose."""
+    """Silence transformers' 'newly initialized weights' notice (the head is seeded on purpose) and
+    its per-tensor loading bar (loading a local file takes well under a second)."""
 
     def __enter__(self) -> None:
-        self.level = hf_logging.get_verbosity()
+        self.level, self.bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
 
     def __exit__(self, *exc: object) -> None:
         hf_logging.set_verbosity(self.level)
+        if self.bars:
+            hf_logging.enable_progress_bar()
