@@ -22,6 +22,7 @@ class RpcConfig:
     logs_block_range: int = 10_000  # eth_getLogs range cap (0 = none)
     call_gas_cap: int = 50_000_000  # geth's --rpc.gascap
     heavy_calls: int = 4  # concurrent eth_call/estimateGas threads
+    idle_timeout: float = 120.0  # geth's HTTP IdleTimeout: a keep-alive connection with no request
     filter_timeout: float = 300.0  # geth drops filters not polled for 5 minutes
     max_filters: int = 10_000
     max_subscriptions_per_connection: int = 1_000

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import socket
 import trio
 from wsproto import ConnectionType, WSConnection
@@ -45,9 +46,10 @@ class Transport:
     """Serves one listener's connections: JSON-RPC over HTTP POST, or WebSocket after an upgrade."""
 
     def __init__(self, dispatcher: Dispatcher, *, max_body: int, cors_origins: tuple[str, ...] = (),
-                 ws_session_factory=None) -> None:
+                 ws_session_factory=None, idle_timeout: float = 120.0) -> None:
         self.dispatcher = dispatcher
         self.max_body = max_body
+        self.idle_timeout = idle_timeout  # a request must arrive whole within it (slow-loris guard)
         self.cors_origins = cors_origins
         self.ws_session_factory = ws_session_factory
 
@@ -102,12 +104,13 @@ class Transport:
             served += 1
             if served % FAIRNESS_EVERY == 0:  # a pipelining client must not starve the others
                 await trio.lowlevel.checkpoint()
+            deadline = trio.current_time() + self.idle_timeout
             end = buf.find(b"\r\n\r\n")
             while end < 0:
                 if len(buf) > MAX_HEAD:
                     await _respond(sock, 431, b"request header too large", close=True)
                     return
-                chunk = await _recv(sock, RECV)
+                chunk = await _recv(sock, RECV, deadline)
                 if not chunk:
                     return
                 buf += chunk
@@ -173,7 +176,7 @@ class Transport:
                 if len(buf) < length:
                     body_buf = bytearray(buf)
                     while len(body_buf) < length:
-                        chunk = await _recv(sock, max(RECV, length - len(body_buf)))
+                        chunk = await _recv(sock, max(RECV, length - len(body_buf)), deadline)
                         if not chunk:
                             return
                         body_buf += chunk
@@ -242,7 +245,7 @@ async def _drain(sock, remaining: int) -> None:
     resets the connection, and the client would lose the 413 we just sent."""
     with trio.move_on_after(DRAIN_SECONDS):
         while remaining > 0:
-            chunk = await _recv(sock, RECV)
+            chunk = await _recv(sock, RECV, math.inf)
             if not chunk:
                 return
             remaining -= len(chunk)
@@ -251,12 +254,16 @@ async def _drain(sock, remaining: int) -> None:
 # Socket calls go straight to the non-blocking stdlib socket and wait with trio only when the
 # kernel says EAGAIN: trio's socket wrappers add two scheduler passes per call, which on one
 # keep-alive connection cost more than the request itself.
-async def _recv(sock: socket.socket, size: int) -> bytes:
+async def _recv(sock: socket.socket, size: int, deadline: float) -> bytes:
+    """Bytes from `sock`, waiting until `deadline` (trio clock) at most: then TimeoutError."""
     while True:
         try:
             return sock.recv(size)
         except BlockingIOError:
-            await trio.lowlevel.wait_readable(sock)
+            with trio.move_on_at(deadline):
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            raise TimeoutError("no complete request in time") from None
 
 
 async def _send_all(sock: socket.socket, data: bytes) -> None:

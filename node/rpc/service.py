@@ -100,7 +100,7 @@ async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], No
         return WsSession(hub, send, nursery, config.max_subscriptions_per_connection)
 
     transport = Transport(dispatcher, max_body=config.max_body, cors_origins=config.cors_origins,
-                          ws_session_factory=session if config.ws else None)
+                          ws_session_factory=session if config.ws else None, idle_timeout=config.idle_timeout)
     hub.attach()
     node.add_listener(hub.listener)
     try:

@@ -133,6 +133,13 @@ class TestNothingChanges:
             assert error["message"].startswith(message), error
 
 
+    def test_bad_signature_is_refused(self, ours, snapshot):
+        raw = bytearray.fromhex(_raw()[2:])
+        raw[-40] ^= 0xFF  # corrupt s: recovers another sender or none at all
+        error = call(ours.url, "eth_sendRawTransaction", "0x" + raw.hex())["error"]
+        assert error["code"] in (-32000, -32003, -32602), error
+        assert "Traceback" not in error["message"]
+
     def test_hostile_batch(self, ours, snapshot):
         batch = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p, _, _) in enumerate(CASES)]
         request = urllib.request.Request(ours.url, json.dumps(batch).encode(), {"Content-Type": "application/json"})

@@ -182,20 +182,29 @@ def test_arity_errors_name_the_argument(ours):
         "invalid argument 0: hex number with leading zero digits"
 
 
-def test_cors_preflight(tmp_path):
+def test_cors_and_idle_timeout(tmp_path):
     import sys
+    import time
+
     from tests.rpc.nodes import Process, free_port
 
     port = free_port()
     code = ("import sys, genesis\nfrom node.app import NodeConfig, run_node\nfrom node.rpc import RpcConfig\n"
             "run_node(NodeConfig(sys.argv[1], genesis.devnet(), 0, RpcConfig(port=int(sys.argv[2]), "
-            "cors_origins=('https://wallet.example',))))")
-    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port)], port, tmp_path / "log").wait_ready()
+            "cors_origins=('https://wallet.example',), idle_timeout=1.0)))")
+    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port), "0", "100"],
+                   port, tmp_path / "log").wait_ready()
     try:
         status, headers, _ = exchange(node.url, b"OPTIONS / HTTP/1.1\r\nOrigin: https://wallet.example\r\n\r\n")
         assert status == 204 and headers["access-control-allow-origin"] == "https://wallet.example"
         status, headers, _ = exchange(node.url, post(rpc_body("eth_chainId"), headers="Origin: https://evil.example\r\n"))
         assert status == 200 and "access-control-allow-origin" not in headers
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as idle:  # slow loris
+            idle.sendall(b"POST / HTTP/1.1\r\nContent-Len")
+            started = time.monotonic()
+            assert idle.recv(100) == b""  # closed by the server
+            assert time.monotonic() - started < 15
+        assert call(node.url, "eth_chainId")["result"]
     finally:
         assert node.stop() == 0  # SIGTERM is a clean shutdown
     assert "JSON-RPC listening on http://127.0.0.1:" in (tmp_path / "log").read_text()
