@@ -1,6 +1,8 @@
 """execution-apis rpc-compat: every fixture against one `openledger run` process on the suite's
 chain (init + import as a user would). One case per fixture; KNOWN_FAILURES (runner.py) lists
 the ones we do not pass, each with its reason, as strict xfails."""
+import json
+
 import pytest
 
 from tests.conformance.runner import KNOWN_FAILURES, NodeProcess, load_fixtures, run_fixture
@@ -28,3 +30,57 @@ def test_known_failures_name_real_fixtures():
 def test_fixture(node, fixture):
     outcome = run_fixture(node, fixture)
     assert outcome.failure is None, outcome.failure
+
+
+HEAD = "0xe27a3e81bd7cfe2aec2cc9e832c73a17c93e7efcf659cf4b39883b96c48708c2"
+ACCOUNT = "0x7dcd17433742f4c0ca53122ab541d0ba67fc27df"
+
+
+@pytest.mark.parametrize("method, params, code", [
+    ("debug_getRawBlock", ["0x99999"], -32000),
+    ("debug_getRawHeader", ["0x" + "11" * 32], -32000),
+    ("debug_getRawReceipts", [{"blockHash": "0x" + "11" * 32}], -32000),
+    ("debug_traceBlockByNumber", ["0x2d", {"tracer": "prestateTracerX"}], -32602),
+    ("debug_traceBlockByNumber", ["0x2d", {"tracer": "callTracer", "tracerConfig": "yes"}], -32602),
+    ("debug_traceBlockByNumber", ["0x2d", {"disableStack": 1}], -32602),
+    ("debug_traceBlockByNumber", ["0x2d", {"limit": -5}], -32602),
+    ("debug_traceBlockByNumber", ["0x2d", "callTracer"], -32602),
+    ("debug_traceBlockByNumber", ["latest", {"timeout": "1x"}], -32602),
+    ("debug_traceTransaction", ["0x1234"], -32602),
+    ("eth_getProof", [ACCOUNT, "0x0", "latest"], -32602),
+    ("eth_getProof", [ACCOUNT, ["0x" + "00" * 33], "latest"], -32602),
+    ("eth_getProof", [ACCOUNT, ["0x0"] * 2000, "latest"], -32602),
+    ("eth_getProof", [ACCOUNT, [], "0x99999"], -32000),
+    ("eth_getStorageValues", [{}], -32602),
+    ("eth_getStorageValues", [{ACCOUNT: "0x0"}], -32602),
+    ("eth_getStorageValues", [{"0x12": ["0x" + "00" * 32]}], -32602),
+    ("eth_getStorageValues", [{ACCOUNT: ["0x" + "00" * 32] * 1025}], -32602),
+    ("eth_createAccessList", [{"to": ACCOUNT, "gasPrice": "0x1", "maxFeePerGas": "0x1"}], -32602),
+    ("eth_createAccessList", ["not an object"], -32602),
+    ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x7fffffff"}], -32000),
+    ("eth_getLogs", [{"fromBlock": "0x2", "toBlock": "0x1"}], -32000),
+    ("eth_getLogs", [{"blockHash": HEAD, "fromBlock": "0x1"}], -32602),
+    ("eth_getLogs", [{"topics": "0x1"}], -32602),
+    ("eth_getLogs", [{"topics": [[1, 2]]}], -32602),
+    ("eth_getLogs", [{"address": ["0xzz"]}], -32602),
+    ("eth_getLogs", [["not", "an", "object"]], -32602),
+    ("eth_config", [1], -32602),
+    ("txpool_contentFrom", ["0x1234"], -32602),
+])
+def test_bad_input_is_an_error_and_changes_nothing(node, method, params, code):
+    response = node.post(json.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
+    assert response.get("error", {}).get("code") == code, response
+    assert node.post('{"jsonrpc":"2.0","id":8,"method":"eth_getBlockByNumber","params":["latest",false]}')[
+        "result"]["hash"] == HEAD
+
+
+def test_debug_and_txpool_are_off_unless_enabled():
+    process = NodeProcess(apis="eth,net,web3")
+    try:
+        for method in ("debug_getRawBlock", "txpool_status", "ots_getApiLevel"):
+            response = process.post(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": ["0x1"]}))
+            assert response["error"]["code"] == -32601, response
+        assert process.post('{"jsonrpc":"2.0","id":1,"method":"eth_getProof","params":["%s",[],"latest"]}'
+                            % ACCOUNT)["result"]["balance"] == "0x56"
+    finally:
+        process.close()
