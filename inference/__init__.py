@@ -11,10 +11,10 @@ from inference.errors import (AdapterHashMismatch, BadRequest, CorruptAdapter, I
                               InferenceError, UnknownAdapter)
 from inference.jobs import run_job, verify_job
 from inference.serve import make_server
-from inference.verify import Verdict, Verifier
+from inference.verify import Claim, Verdict, Verifier
 
 __all__ = [
-    "ActivationCommitment", "AdapterHashMismatch", "AdapterStore", "BadRequest", "BaseSpec", "CorruptAdapter",
+    "ActivationCommitment", "AdapterHashMismatch", "Claim", "AdapterStore", "BadRequest", "BaseSpec", "CorruptAdapter",
     "Engine", "Generation", "IncompatibleAdapter", "InferenceError", "SamplingParams", "UnknownAdapter",
     "Verdict", "Verifier", "adapter_dir_hash", "adapter_hash", "make_server", "run_job", "verify_job",
 ]

@@ -21,6 +21,9 @@ import genesis as genesis_mod
 COMMAND_MODULES = (
     "node.cli",
     "node.cli_attribute",
+    "node.cli_native",
+    "node.cli_serve",
+    "node.cli_train",
 )
 
 DEFAULT_DATADIR = ".devnet"

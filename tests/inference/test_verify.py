@@ -19,8 +19,7 @@ def verifier(model, store):
 
 @pytest.fixture(scope="module")
 def honest(model, store, ids):
-    """Generations from a busy mixed batch (4 adapters + base, greedy and sampled), 2 threads."""
-    torch.set_num_threads(2)
+    """Generations from a busy mixed batch (4 adapters + base, greedy and sampled)."""
     engine = Engine(model, store, max_batch=5, max_seq_len=256, pool_slots=8)
     futures = []
     for i in range(10):
@@ -29,15 +28,19 @@ def honest(model, store, ids):
         if i % 3 == 0:
             engine.step()
     engine.run_until_idle()
-    torch.set_num_threads(1)
     return [f.result() for f in futures]
 
 
 def test_honest_results_pass(verifier, honest):
     assert {len(g.commitment.chunks) for g in honest} >= {3}
-    for g in honest:
+    for g in honest[:5]:  # one by one, generated with 1 thread, verified with 1
         verdict = verifier.verify_generation(g, g.commitment.digest)
         assert verdict.ok, verdict.reason
+    torch.set_num_threads(2)  # another thread count (and one batched prefill at other batch positions)
+    verdicts = verifier.verify_many([Claim(g.adapter_id, g.prompt, g.tokens, g.params, g.commitment.to_bytes(),
+                                           g.commitment.digest) for g in reversed(honest)])
+    torch.set_num_threads(1)
+    assert all(v.ok for v in verdicts), [v.reason for v in verdicts]
 
 
 def test_run_job_and_verify_job(model, store, ids, verifier):
