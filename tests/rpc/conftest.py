@@ -3,7 +3,8 @@ import shutil
 
 import pytest
 
-from tests.rpc.nodes import ANVIL, start_anvil, start_ours
+# Also re-exported here: tests/tracing imports these helpers from tests.rpc.conftest.
+from tests.rpc.nodes import ANVIL, CHAIN_ID, Process, call, free_port, start_anvil, start_ours  # noqa: F401
 
 
 @pytest.fixture(scope="module")
