@@ -27,15 +27,8 @@ DISPUTE_WINDOW_S = 2
 
 
 def _cli_cmd(*args: str) -> list[str]:
-    """`openledger ARGS` as a process (the console script's entry point). Until node/cli.py and
-    node/rpc/service.py list node.cli_native and node.rpc_ol, the launcher registers them first."""
-    from node import cli
-    from node.rpc import service
-    if "node.cli_native" in cli.COMMAND_MODULES and "node.rpc_ol" in service.PLUGIN_MODULES:
-        return [sys.executable, "-m", "node.cli", *args]
-    launcher = ("import sys, node.rpc_ol, node.cli as c; c.COMMAND_MODULES += ('node.cli_native',); "
-                "sys.exit(c.main(sys.argv[1:]))")
-    return [sys.executable, "-c", launcher, *args]
+    """`openledger ARGS` as a process (the console script's entry point)."""
+    return [sys.executable, "-m", "node.cli", *args]
 
 
 def _free_port() -> int:
