@@ -12,6 +12,7 @@ from tests.native.native_chain import NativeChain
 import genesis
 
 from vm.merkle import merkle_root
+from vm.modules import validator_set
 from vm.modules.attribution import split_fee
 from vm.modules.economics import vested_amount
 from vm.modules.storage import slot_of
@@ -138,6 +139,8 @@ def test_staking_unbonding_and_withdraw(world):
     assert r.ok and nc.balance(a[8]) > before + 19 * OPEN
     assert nc.call("Staking", "getValidator", a[4])[1] == 30 * OPEN
     assert nc.call("Staking", "validatorCount") == 3 and nc.call("Staking", "validatorAt", 2) == a[6].lower()
+    assert validator_set(nc.state) == [(to_canonical_address(a[4]), 230 * OPEN), (to_canonical_address(a[5]), 200 * OPEN),
+                                       (to_canonical_address(a[6]), 200 * OPEN)]
 
 
 def test_block_rewards_go_to_staked_validators_by_stake(world):

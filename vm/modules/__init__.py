@@ -8,7 +8,8 @@ from genesis import Account
 
 from vm.modules import attribution, datanets, economics, inference_jobs, models, staking
 from vm.modules.abi import NativeModule, load_abi
-from vm.modules.system import VESTING, Params, params_from_genesis, params_storage
+from vm.modules.storage import Store
+from vm.modules.system import ECONOMICS, STAKING, VESTING, Params, params_from_genesis, params_storage
 
 MODULES: tuple[NativeModule, ...] = (
     datanets.MODULE, models.MODULE, inference_jobs.MODULE, attribution.MODULE, staking.MODULE, economics.MODULE,
@@ -30,4 +31,9 @@ def genesis_accounts(genesis) -> dict[bytes, Account]:
     return out
 
 
-__all__ = ["MODULES", "NativeModule", "Params", "genesis_accounts", "load_abi"]
+def validator_set(state) -> list[tuple[bytes, int]]:
+    """Active validators as (address, total stake), in registration order: what consensus reads."""
+    return staking.active_validators(Store(state, STAKING), Store(state, ECONOMICS))
+
+
+__all__ = ["MODULES", "NativeModule", "Params", "genesis_accounts", "load_abi", "validator_set"]
