@@ -11,6 +11,7 @@ from typing import Annotated
 
 import trio
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+from eth import exceptions as vm_errors
 from eth.exceptions import Revert, VMError
 from eth_abi import decode as abi_decode
 
@@ -26,6 +27,29 @@ DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle c
 MAX_FEE_HISTORY = 1024
 STATE_CACHE = 8  # recent state roots kept open for reads  # geth's maxBlockCount
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
+
+
+# py-evm's failures in go-ethereum's words (core/vm/errors.go), for eth_call answers.
+GETH_VM_ERRORS = (
+    (vm_errors.OutOfGas, "out of gas"),
+    (vm_errors.InsufficientStack, "stack underflow"),
+    (vm_errors.FullStack, "stack limit reached 1024 (1023)"),
+    (vm_errors.InvalidJumpDestination, "invalid jump destination"),
+    (vm_errors.InvalidInstruction, "invalid opcode"),
+    (vm_errors.StackDepthLimit, "max call depth exceeded"),
+    (vm_errors.WriteProtection, "write protection"),
+    (vm_errors.OutOfBoundsRead, "return data out of bounds"),
+    (vm_errors.ContractCreationCollision, "contract address collision"),
+    (vm_errors.ReservedBytesInCode, "invalid code: must not begin with 0xef"),
+    (vm_errors.InsufficientFunds, "insufficient balance for transfer"),
+)
+
+
+def vm_error_message(error: Exception) -> str:
+    for kind, message in GETH_VM_ERRORS:
+        if isinstance(error, kind):
+            return message
+    return str(error) or type(error).__name__
 
 
 def revert_reason(output: bytes) -> str | None:
@@ -205,7 +229,7 @@ class Eth:
         if computation.is_error:
             if isinstance(computation.error, Revert):
                 raise ExecutionReverted(revert_reason(computation.output), computation.output)
-            raise RpcError(str(computation.error) or type(computation.error).__name__)
+            raise RpcError(vm_error_message(computation.error))
         return computation
 
     async def estimate_gas(self, tx: Annotated[dict, P.call_request],

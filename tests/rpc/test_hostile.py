@@ -41,6 +41,9 @@ CASES = [
     ("eth_call", [{"to": A, "gasPrice": "0x1", "maxFeePerGas": "0x1"}], -32602, None),
     ("eth_call", [{"to": A}, "0xfffffff"], -32000, "header not found"),
     ("eth_call", [{"from": A, "to": A, "value": "0x1"}], -32000, None),  # from has no funds
+    ("eth_call", [{"data": "0xfe"}], -32000, "invalid opcode"),  # initcode that fails, in geth's words
+    ("eth_call", [{"data": "0x5b600056", "gas": "0x186a0"}], -32000, "out of gas"),
+    ("eth_call", [{"data": "0x01"}], -32000, "stack underflow"),
     ("eth_estimateGas", [{"to": 5}], -32602, None),
     ("eth_estimateGas", [{"from": A, "to": A, "value": BIG[:-1]}], -32000, None),
     ("eth_sendRawTransaction", ["0x"], -32602, None),
