@@ -131,7 +131,12 @@ class Transport:
                 if not sep:
                     await _respond(sock, 400, b"malformed header", close=True)
                     return
-                headers[name.strip().lower()] = value.strip()
+                name, value = name.strip().lower(), value.strip()
+                if name == b"content-length" and headers.get(name, value) != value:
+                    # two different lengths: the classic request-smuggling ambiguity, refuse it
+                    await _respond(sock, 400, b"conflicting Content-Length headers", close=True)
+                    return
+                headers[name] = value
             connection = headers.get(b"connection", b"").lower()
             keep_alive = b"close" not in connection if version == b"HTTP/1.1" else b"keep-alive" in connection
             cors = self._cors(headers.get(b"origin"))

@@ -87,6 +87,7 @@ def test_oversized_body_is_refused_with_413(ours):
     (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
     (b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
     (b"POST / HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}", 400),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
     (b"PUT / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
     (b"POST / HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415),
