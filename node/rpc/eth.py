@@ -25,7 +25,8 @@ from node.rpc.namespaces import RpcContext, register_namespace
 
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
 MAX_FEE_HISTORY = 1024
-STATE_CACHE = 8  # recent state roots kept open for reads  # geth's maxBlockCount
+STATE_CACHE = 8  # recent state roots kept open for reads
+BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash  # geth's maxBlockCount
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 
 
@@ -80,6 +81,18 @@ def _block_count(value: object) -> int:
     return P.uint64(value)
 
 
+def _cached(cache: dict, key: bytes, load, limit: int = 128):
+    """`cache[key]`, loading it on a miss; the oldest entry goes when `limit` is reached."""
+    value = cache.get(key)
+    if value is None:
+        value = load()
+        if value is not None:
+            if len(cache) >= limit:
+                cache.pop(next(iter(cache)))
+            cache[key] = value
+    return value
+
+
 class Eth:
     def __init__(self, ctx: RpcContext) -> None:
         self.ctx = ctx
@@ -114,17 +127,19 @@ class Eth:
 
         State under a root never changes (archive trie), so one py-evm AccountDB per recent root
         keeps its decoded-account cache warm across requests: a wallet polling balances hits it."""
-        cache = self.ctx.states
-        state = cache.get(header.state_root)
-        if state is None:
-            state = self.node.state_at(header)
-            if len(cache) >= STATE_CACHE:
-                cache.pop(next(iter(cache)))
-            cache[header.state_root] = state
-        return state
+        return _cached(self.ctx.states, header.state_root, lambda: self.node.state_at(header), STATE_CACHE)
 
     def _block(self, header):
-        return self.node.block_by_hash(header.hash)
+        """The block of a known header, decoded once: blocks are immutable, and receipt and
+        transaction lookups (wallets polling, explorers indexing) ask for the same few blocks."""
+        return _cached(self.ctx.blocks, header.hash, lambda: self.node.block_by_hash(header.hash), BLOCK_CACHE)
+
+    def _block_by_hash(self, block_hash: bytes):
+        header = self.node.header_by_hash(block_hash)
+        return None if header is None else self._block(header)
+
+    def _receipts(self, header):
+        return _cached(self.ctx.receipts, header.hash, lambda: self.node.receipts(header), BLOCK_CACHE)
 
     async def _run_heavy(self, fn, *args):
         return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.ctx.call_limiter)
@@ -175,7 +190,7 @@ class Eth:
         block = self._block(header)
         if block is None or not block.transactions:
             return ["0x0"] * len(percentiles)
-        receipts = self.node.receipts(header)
+        receipts = self._receipts(header)
         used, previous = [], 0
         for receipt in receipts:
             used.append(receipt.gas_used - previous)
@@ -267,7 +282,8 @@ class Eth:
         if location is None:
             return None
         number, index = location
-        block = self.node.block_by_number(number)
+        header = self.node.header_by_number(number)
+        block = None if header is None else self._block(header)
         if block is None or index >= len(block.transactions):
             return None
         return block, index
@@ -285,7 +301,7 @@ class Eth:
         if found is None:
             return None
         block, index = found
-        return F.receipt_at(block.header, block.transactions, self.node.receipts(block.header), index)
+        return F.receipt_at(block.header, block.transactions, self._receipts(block.header), index)
 
     # -- blocks --------------------------------------------------------------------------
     def _block_or_none(self, ref):
@@ -297,7 +313,7 @@ class Eth:
         return None if block is None else F.block(block, full)
 
     def get_block_by_hash(self, block_hash: Annotated[bytes, P.hash32], full: Annotated[bool, P.boolean]) -> dict | None:
-        block = self.node.block_by_hash(block_hash)
+        block = self._block_by_hash(block_hash)
         return None if block is None else F.block(block, full)
 
     def count_by_number(self, number: Annotated[object, P.block_number]) -> str | None:
@@ -305,7 +321,7 @@ class Eth:
         return None if block is None else F.qty(len(block.transactions))
 
     def count_by_hash(self, block_hash: Annotated[bytes, P.hash32]) -> str | None:
-        block = self.node.block_by_hash(block_hash)
+        block = self._block_by_hash(block_hash)
         return None if block is None else F.qty(len(block.transactions))
 
     @staticmethod
@@ -320,13 +336,13 @@ class Eth:
 
     def tx_by_hash_and_index(self, block_hash: Annotated[bytes, P.hash32],
                              index: Annotated[int, P.uint64]) -> dict | None:
-        return self._tx_in(self.node.block_by_hash(block_hash), index)
+        return self._tx_in(self._block_by_hash(block_hash), index)
 
     def get_block_receipts(self, block: Annotated[object, P.block_id]) -> list | None:
         found = self._block_or_none(block)
         if found is None:
             return None
-        return F.receipts(found.header, found.transactions, self.node.receipts(found.header))
+        return F.receipts(found.header, found.transactions, self._receipts(found.header))
 
     # -- logs and filters --------------------------------------------------------------------
     def _range(self, criteria: P.LogFilter) -> tuple[int, int]:

@@ -33,6 +33,8 @@ class RpcContext:
     call_limiter: trio.CapacityLimiter = field(default=None)  # eth_call / estimateGas
     submit_limiter: trio.CapacityLimiter = field(default=None)  # eth_sendRawTransaction
     states: dict = field(default_factory=dict)  # state root -> read-only state (event loop only)
+    blocks: dict = field(default_factory=dict)  # block hash -> decoded block (event loop only)
+    receipts: dict = field(default_factory=dict)  # block hash -> receipts (event loop only)
 
     def __post_init__(self) -> None:
         if self.call_limiter is None:
