@@ -157,6 +157,11 @@ def test_full_flow_over_json_rpc(node):
     assert [c["contentHash"] for c in client.ol("getContributions", "0x1")] == ["0x" + h.hex() for h in map(keccak, rows)]
     assert client.get_blob(keccak(rows[0]), 1) == rows[0]
     assert a[0].c("Models").functions.getAdapter(1).call() == [a[3].address, 1, OPEN]
+    assert a[0].c("Economics").functions.rewardsOf(a[2].address).call() == OPEN // 2
+    assert a[0].c("InferenceJobs").functions.getJob(1).call()[4] == 3  # succeeded
+    assert a[0].c("Staking").functions.totalStake().call() == 600 * OPEN
+    reserve, locked, burned, released = a[0].c("Economics").functions.supply().call()
+    assert released > 0 and locked == g.group_total("team") + g.group_total("investors")
     assert len(client.ol("getValidators")) == 3
     supply = client.ol("getSupply")
     assert sum(int(supply[k], 16) for k in ("circulating", "reserve", "locked", "burned")) == genesis.TOTAL_SUPPLY
