@@ -29,7 +29,9 @@ from rich.table import Table
 import genesis
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
+# The platform binary itself, not npm's node.js launcher in .bin/ (whose memory we would measure).
+ANVIL = next(iter(sorted((ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))),
+             ROOT / "node_modules" / ".bin" / "anvil")
 CHAIN_ID = genesis.devnet().chain_id
 RUN_NODE = """
 import sys, genesis

@@ -1,7 +1,6 @@
 """`serve`: wire a Node to the JSON-RPC transport on one or two listeners, inside a trio nursery."""
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Annotated, Callable
 
@@ -16,8 +15,6 @@ from node.rpc.eth import Eth
 from node.rpc.filters import FilterHub
 from node.rpc.namespaces import RpcContext, build_methods
 from node.rpc.server import Transport
-
-log = logging.getLogger(__name__)
 
 SUBSCRIPTION_KINDS = ("newHeads", "logs", "newPendingTransactions")
 NOTIFICATION_QUEUE = 1024  # a client further behind than this loses its subscriptions

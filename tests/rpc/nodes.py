@@ -7,7 +7,6 @@ transactions are valid on both and their answers can be compared field by field.
 import json
 import os
 import pathlib
-import shutil
 import signal
 import socket
 import subprocess
