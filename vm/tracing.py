@@ -8,7 +8,9 @@ computation class wraps each opcode function (struct logger) or only the call-fa
 """
 from __future__ import annotations
 
+import functools
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -500,7 +502,8 @@ def instrument_state(state: Any, tracer: Tracer) -> None:
     (eth_call-style executions: the caller builds the state and applies the transaction)."""
     session = _Session()
     session.tracer = tracer
-    state.computation_class = _traced_computation_class(state.computation_class, session, all_steps=True)
+    _LOCAL.session = session  # this thread's next execution reports to `tracer`
+    state.computation_class = _traced_computation_class(state.computation_class, all_steps=True)
 
 
 def make_tracer(config: TraceConfig, budget: Budget) -> Tracer:
@@ -519,14 +522,24 @@ class _Session:
         self.open_messages: set[int] = set()
 
 
-def _traced_computation_class(base: type, session: _Session, all_steps: bool) -> type:
-    """A subclass of `base` that reports opcodes and call frames to `session.tracer`."""
+_LOCAL = threading.local()  # .session: the _Session of the trace running on this thread
+_IDLE = _Session()
+
+
+def _session() -> _Session:
+    return getattr(_LOCAL, "session", _IDLE)
+
+
+@functools.lru_cache(maxsize=64)
+def _traced_computation_class(base: type, all_steps: bool) -> type:
+    """A subclass of `base` that reports opcodes and call frames to this thread's session.
+    Built once per fork and mode (class creation costs more than a small block's trace)."""
 
     def wrap(opcode: int, fn: Callable, mnemonic: str) -> Callable:
         call_type = _CALL_OPS.get(opcode)
 
         def traced(computation: ComputationAPI) -> None:
-            tracer = session.tracer
+            tracer = _session().tracer
             if tracer is None:
                 return fn(computation=computation)
             if call_type is not None:
@@ -562,6 +575,7 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
 
         def apply(cls, state, message, transaction_context, parent_computation=None):
             run = getattr(super(traced_cls, cls), name)
+            session = _session()
             tracer = session.tracer
             if tracer is None or id(message) in session.open_messages:
                 return run(state, message, transaction_context, parent_computation)
@@ -587,7 +601,7 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
     def return_gas(self, amount):
         # py-evm refuses a call (insufficient balance, depth limit) by returning the child's
         # gas before any child frame opened; geth still reports that frame, with its error.
-        tracer = session.tracer
+        tracer = _session().tracer
         if tracer is not None and tracer.pending_call_type is not None and self.msg.depth < 1024:
             tracer.refused_call(self, amount)
             tracer.pending_call_type = None
@@ -597,13 +611,15 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
     def consume_initcode_gas_cost(cls, computation):
         before = computation.get_gas_remaining()
         super(traced_cls, cls).consume_initcode_gas_cost(computation)
-        if session.tracer is not None:  # geth counts it in the intrinsic gas, before the frame
-            session.tracer.intrinsic_gas(before - computation.get_gas_remaining())
+        tracer = _session().tracer
+        if tracer is not None:  # geth counts it in the intrinsic gas, before the frame
+            tracer.intrinsic_gas(before - computation.get_gas_remaining())
 
     def add_log_entry(self, account, topics, data):
         super(traced_cls, self).add_log_entry(account, topics, data)
-        if session.tracer is not None:
-            session.tracer.log(account, topics, data)
+        tracer = _session().tracer
+        if tracer is not None:
+            tracer.log(account, topics, data)
 
     traced_cls = type(f"Traced{base.__name__}", (base,), {
         "opcodes": opcodes, "add_log_entry": add_log_entry, "return_gas": return_gas,
@@ -612,12 +628,16 @@ def _traced_computation_class(base: type, session: _Session, all_steps: bool) ->
     return traced_cls
 
 
-def _sandbox_vm(chain: ChainAPI, block: Any, session: _Session, all_steps: bool):
-    """A VM for `block` on its parent's state, over a write overlay so nothing is persisted."""
-    vm_class = chain.get_vm_class(block.header)
+@functools.lru_cache(maxsize=64)
+def _traced_vm_class(vm_class: type, all_steps: bool) -> type:
     state_class = vm_class._state_class
-    computation_class = _traced_computation_class(state_class.computation_class, session, all_steps)
-    traced_vm = vm_class.configure(_state_class=state_class.configure(computation_class=computation_class))
+    computation_class = _traced_computation_class(state_class.computation_class, all_steps)
+    return vm_class.configure(_state_class=state_class.configure(computation_class=computation_class))
+
+
+def _sandbox_vm(chain: ChainAPI, block: Any, all_steps: bool):
+    """A VM for `block` on its parent's state, over a write overlay so nothing is persisted."""
+    traced_vm = _traced_vm_class(chain.get_vm_class(block.header), all_steps)
     chaindb = ChainDB(AtomicDB(BatchDB(chain.chaindb.db)))
     parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
     return traced_vm(header=chain.create_header_from_parent(parent), chaindb=chaindb,
@@ -644,7 +664,7 @@ def trace_block(chain: ChainAPI, block: Any, config: TraceConfig, limits: TraceL
     def begin(index: int) -> None:
         session.tracer = make_tracer(config, budget) if only_index is None or index == only_index else None
 
-    vm = _sandbox_vm(chain, block, session, all_steps=config.tracer == "")
+    vm = _sandbox_vm(chain, block, all_steps=config.tracer == "")
 
     # Receipts carry cumulative gas; the hook needs each transaction's own gas.
     cumulative = {"previous": 0}
@@ -664,10 +684,14 @@ def trace_block(chain: ChainAPI, block: Any, config: TraceConfig, limits: TraceL
     begin(0)
     if not transactions:
         return []
+    previous = getattr(_LOCAL, "session", None)
+    _LOCAL.session = session
     try:
         vm.import_block(block)
     except _StopReplay:
         pass
+    finally:
+        _LOCAL.session = previous
     return results
 
 
