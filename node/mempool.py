@@ -1,8 +1,7 @@
 """The transaction pool: admission checks with go-ethereum's error text, replacement, limits.
 
-Only executable transactions are kept (nonces contiguous from the account's state nonce): a
-nonce gap is refused with geth's "nonce too high" instead of being queued, which keeps
-selection and eviction simple and tells a wallet at once that it skipped a nonce.
+As in geth, each sender has pending transactions (nonces contiguous from its state nonce: they
+can go into the next block) and queued ones (after a nonce gap), promoted once the gap fills.
 """
 import dataclasses
 import heapq
@@ -17,6 +16,7 @@ from vm import WrongChainId, validate_chain_id
 
 MAX_TX_SIZE = 128 * 1024  # go-ethereum's txMaxSize (4 slots of 32 KiB)
 PRICE_BUMP_PERCENT = 10  # go-ethereum's default --txpool.pricebump
+MAX_QUEUED_PER_SENDER = 64  # go-ethereum's default --txpool.accountqueue
 SUPPORTED_TX_TYPES = (1, 2)  # EIP-2930, EIP-1559 (legacy has no type byte); no blobs or 7702 yet
 CODE_SERVER = -32000  # what geth answers for every txpool refusal
 CODE_REJECTED = -32003  # EIP-1474 "transaction rejected": anvil's code for a wrong chain id
@@ -33,7 +33,13 @@ class TxPoolError(Exception):
 @dataclasses.dataclass
 class _Account:
     base_nonce: int  # state nonce when the first pending tx was admitted
-    txs: list[SignedTransactionAPI]  # txs[i].nonce == base_nonce + i
+    txs: list[SignedTransactionAPI]  # pending: txs[i].nonce == base_nonce + i
+    queued: dict[int, SignedTransactionAPI] = dataclasses.field(default_factory=dict)  # nonce -> tx after a gap
+
+    def promote(self) -> None:
+        """Move queued transactions whose nonce is now next into pending."""
+        while (nxt := self.base_nonce + len(self.txs)) in self.queued:
+            self.txs.append(self.queued.pop(nxt))
 
 
 def _cost(tx: SignedTransactionAPI) -> int:
@@ -123,17 +129,22 @@ class TxPool:
                 acct = self._accounts.get(sender)
             if tx.nonce < state_nonce:
                 raise TxPoolError(CODE_SERVER, "nonce too low")
-            pending = acct.txs if acct else []
+            if acct is None:
+                acct = _Account(state_nonce, [])
+            pending, queued = acct.txs, acct.queued
             next_nonce = state_nonce + len(pending)
-            if tx.nonce > next_nonce:
-                raise TxPoolError(CODE_SERVER, "nonce too high")
-            replaced = pending[tx.nonce - state_nonce] if tx.nonce < next_nonce else None
+            if tx.nonce < next_nonce:
+                replaced = pending[tx.nonce - state_nonce]
+            else:
+                replaced = queued.get(tx.nonce)
             if replaced is not None:
                 self._check_bump(replaced, tx)
-            elif len(pending) >= self.max_per_sender:
+            elif tx.nonce > next_nonce and len(queued) >= MAX_QUEUED_PER_SENDER:
+                raise TxPoolError(CODE_SERVER, "account limit exceeded")
+            elif len(pending) + len(queued) >= self.max_per_sender:
                 raise TxPoolError(CODE_SERVER, "account limit exceeded")
             balance = state.get_balance(sender)
-            others = sum(_cost(p) for p in pending if p is not replaced)
+            others = sum(_cost(p) for p in (*pending, *queued.values()) if p is not replaced)
             if balance < others + _cost(tx):
                 raise TxPoolError(
                     CODE_SERVER,
@@ -144,11 +155,14 @@ class TxPool:
                 self._evict_for(tx)
             if replaced is not None:
                 del self._by_hash[replaced.hash]
+            if tx.nonce < next_nonce:
                 pending[tx.nonce - state_nonce] = tx
-            elif acct is None:
-                self._accounts[sender] = _Account(state_nonce, [tx])
+            elif tx.nonce == next_nonce:
+                pending.append(tx)
+                acct.promote()
             else:
-                acct.txs.append(tx)
+                queued[tx.nonce] = tx
+            self._accounts[sender] = acct
             self._by_hash[tx.hash] = tx
             return tx.hash
 
@@ -178,33 +192,50 @@ class TxPool:
             raise TxPoolError(CODE_SERVER, "replacement transaction underpriced")
 
     def _evict_for(self, tx: SignedTransactionAPI) -> None:
-        """Pool full: drop the cheapest tail transaction (lowest tip; tails only, so no sender
-        is left with a nonce gap) if it pays less than `tx`, else refuse `tx`."""
+        """Pool full: drop the cheapest tail transaction (each sender's highest nonce, so no
+        pending nonce gap opens) if it pays less than `tx`, else refuse `tx`."""
         base_fee = self._next_base_fee()
-        sender, victim = min(
-            ((s, a.txs[-1]) for s, a in self._accounts.items() if s != tx.sender),
-            key=lambda item: _tip(item[1], base_fee),
-            default=(None, None),
+        victim = min(
+            (a.queued[max(a.queued)] if a.queued else a.txs[-1]
+             for s, a in self._accounts.items() if s != tx.sender),
+            key=lambda t: _tip(t, base_fee),
+            default=None,
         )
         if victim is None or _tip(victim, base_fee) >= _tip(tx, base_fee):
             raise TxPoolError(CODE_SERVER, "txpool is full")
-        self._accounts[sender].txs.pop()
-        if not self._accounts[sender].txs:
-            del self._accounts[sender]
-        del self._by_hash[victim.hash]
+        self._remove_from(victim)
+
+    def _remove_from(self, tx: SignedTransactionAPI) -> None:
+        """Drop `tx`; a pending one takes its sender's later pending ones back to the queue."""
+        acct = self._accounts[tx.sender]
+        del self._by_hash[tx.hash]
+        if acct.queued.get(tx.nonce) is tx:
+            del acct.queued[tx.nonce]
+        else:
+            k = tx.nonce - acct.base_nonce
+            acct.queued.update((t.nonce, t) for t in acct.txs[k + 1:])
+            del acct.txs[k:]
+        if not acct.txs and not acct.queued:
+            del self._accounts[tx.sender]
 
     def _drop_mined(self, sender: bytes, state_nonce: int) -> None:
         acct = self._accounts[sender]
-        keep = [t for t in acct.txs if t.nonce >= state_nonce]
-        for t in acct.txs[: len(acct.txs) - len(keep)]:
-            del self._by_hash[t.hash]
-        if keep:
-            acct.base_nonce, acct.txs = state_nonce, keep
-        else:
+        for t in [*acct.txs, *acct.queued.values()]:
+            if t.nonce < state_nonce:
+                del self._by_hash[t.hash]
+        acct.queued = {n: t for n, t in acct.queued.items() if n >= state_nonce}
+        acct.txs = [t for t in acct.txs if t.nonce >= state_nonce]
+        if acct.txs and acct.txs[0].nonce != state_nonce:  # cannot happen without a reorg
+            acct.queued.update((t.nonce, t) for t in acct.txs)
+            acct.txs = []
+        acct.base_nonce = state_nonce
+        acct.promote()
+        if not acct.txs and not acct.queued:
             del self._accounts[sender]
 
     def pending_nonce(self, address: bytes) -> int:
-        """The nonce the sender's next transaction should use (eth_getTransactionCount pending)."""
+        """The nonce the sender's next transaction should use (eth_getTransactionCount pending):
+        past its pending transactions, not its queued ones (as geth)."""
         with self._lock:
             state_nonce = self._head_state().get_nonce(address)
             acct = self._accounts.get(address)
@@ -218,16 +249,21 @@ class TxPool:
             return [t for a in self._accounts.values() for t in a.txs]
 
     def content(self) -> dict[bytes, list[SignedTransactionAPI]]:
-        """sender -> pending transactions in nonce order (txpool_content)."""
+        """sender -> pending transactions in nonce order (txpool_content "pending")."""
         with self._lock:
-            return {s: list(a.txs) for s, a in self._accounts.items()}
+            return {s: list(a.txs) for s, a in self._accounts.items() if a.txs}
+
+    def queued(self) -> dict[bytes, list[SignedTransactionAPI]]:
+        """sender -> queued transactions (after a nonce gap) in nonce order (txpool_content "queued")."""
+        with self._lock:
+            return {s: [a.queued[n] for n in sorted(a.queued)] for s, a in self._accounts.items() if a.queued}
 
     def select(self, base_fee: int, gas_limit: int) -> list[SignedTransactionAPI]:
         """Transactions for the next block: best tip first across senders, nonce order within a
         sender (geth's price-and-nonce order); a sender stops at its first tx below base fee."""
         with self._lock:
             heads = [(-_tip(a.txs[0], base_fee), i, s, 0) for i, (s, a) in enumerate(self._accounts.items())
-                     if a.txs[0].max_fee_per_gas >= base_fee]
+                     if a.txs and a.txs[0].max_fee_per_gas >= base_fee]
             heapq.heapify(heads)
             chosen, gas = [], 0
             while heads:
@@ -251,15 +287,8 @@ class TxPool:
                     self._drop_mined(sender, state_nonce)
 
     def remove(self, tx_hash: bytes) -> None:
-        """Drop one transaction and its sender's later ones (they would have a nonce gap)."""
+        """Drop one transaction (its sender's later pending ones go back to the queue)."""
         with self._lock:
             tx = self._by_hash.get(tx_hash)
-            if tx is None:
-                return
-            acct = self._accounts[tx.sender]
-            k = acct.txs.index(tx)
-            for t in acct.txs[k:]:
-                del self._by_hash[t.hash]
-            del acct.txs[k:]
-            if not acct.txs:
-                del self._accounts[tx.sender]
+            if tx is not None:
+                self._remove_from(tx)

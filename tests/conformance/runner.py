@@ -41,10 +41,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "out of scope: testing_buildBlockV1 (engine-API payload building) is not served"),
     "eth_call/call-callenv-options-eip1559": (
         "eth_call runs in a block context one past the block asked for: NUMBER reads 0x2e, not 0x2d"),
-    "eth_sendRawTransaction/send-access-list-transaction": (
-        "our pool refuses nonce gaps (`nonce too high`); geth queues such transactions"),
-    "eth_sendRawTransaction/send-dynamic-fee-access-list-transaction": (
-        "our pool refuses nonce gaps (`nonce too high`); geth queues such transactions"),
     **{f"eth_simulateV1/{path.stem}": _SIMULATE for path in sorted((SUITE / "tests" / "eth_simulateV1").glob("*.io"))},
 }
 
