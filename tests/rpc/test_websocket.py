@@ -114,3 +114,28 @@ def test_new_heads_shape_matches_anvil(ours, anvil):
             shapes.append(scenario.shape(next_notification(ws, sid)))
     anvil_shape = {k: v for k, v in shapes[1].items() if k not in ("totalDifficulty", "size", "transactions", "uncles", "withdrawals")}
     assert shapes[0] == anvil_shape
+
+
+def test_web3_websocket_provider_subscription(ours):
+    """web3.py's own WebSocket client: calls, a newHeads subscription, and a receipt."""
+    import asyncio
+
+    from web3 import AsyncWeb3, WebSocketProvider
+
+    async def scenario_over_ws():
+        async with AsyncWeb3(WebSocketProvider(ws_url(ours))) as w3:
+            assert await w3.eth.chain_id == scenario.CHAIN_ID
+            sid = await w3.eth.subscribe("newHeads")
+            raw = scenario.sign(scenario.KEYS[4], type=2, nonce=0, to=scenario.SINK, value=1, gas=21_000,
+                                maxFeePerGas=3 * scenario.GWEI, maxPriorityFeePerGas=scenario.GWEI)
+            tx_hash = await w3.eth.send_raw_transaction(raw)
+            async for message in w3.socket.process_subscriptions():
+                assert message["subscription"] == sid
+                head = message["result"]
+                break
+            receipt = await w3.eth.wait_for_transaction_receipt(tx_hash, timeout=TIMEOUT)
+            assert await w3.eth.unsubscribe(sid) is True
+            return head, receipt
+
+    head, receipt = asyncio.run(scenario_over_ws())
+    assert receipt["status"] == 1 and receipt["blockNumber"] == head["number"]
