@@ -1,39 +1,37 @@
 """`openledger train` and `openledger verify-run`: ModelFactory from the command line.
 
-`train` reads a Datanet version (a local JSONL/Parquet file, or a version's rows from the node's
-blob store), checks every row hash and the version root, trains a LoRA adapter with the seed the
-chain gives (block hash + run id) and writes the adapter, checkpoints, metrics and the TrainingRun
-record. `verify-run` replays k checkpoint segments of a run directory against its record.
+`train` reads a Datanet version (its accepted rows from the node, by content hash, or a local
+JSONL/Parquet file), checks every row hash and the version root, trains a LoRA adapter with the
+seed the chain gives (block hash + run id) and writes the adapter, checkpoints, metrics and the
+TrainingRun record; `--commit` then sends `Models.commitTrainingRun` and `registerAdapter` through
+the SDK. `verify-run` replays k checkpoint segments of a run directory against its record.
 """
 import argparse
+import dataclasses
 import json
-import sys
 from pathlib import Path
 
+from rich.progress import track
 
-def _hash32(text: str) -> bytes:
-    body = text[2:] if text.startswith(("0x", "0X")) else text
+from node.cli import CliError
+from node.cli_native import _add_client_flags, _amount, _client, _hash32, _send, _uint
+from node.sdk import Client, SdkError
+
+
+def _version(text: str) -> tuple[int, int]:
+    """`ID:VERSION` of a published Datanet version."""
+    datanet, sep, version = text.partition(":")
     try:
-        value = bytes.fromhex(body)
+        ids = int(datanet, 0), int(version, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid hash {text!r}: want 32 bytes of hex") from None
-    if len(value) != 32:
-        raise argparse.ArgumentTypeError(f"invalid hash {text!r}: want 32 bytes, got {len(value)}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: must be >= 0")
-    return value
+        ids = (0, 0)
+    if not sep or min(ids) < 1:
+        raise argparse.ArgumentTypeError(f"invalid Datanet version {text!r}: want ID:VERSION, e.g. 1:2")
+    return ids
 
 
 def _positive(text: str) -> int:
-    value = _non_negative(text)
+    value = _uint(text)
     if value == 0:
         raise argparse.ArgumentTypeError("invalid value 0: must be >= 1")
     return value
@@ -42,12 +40,9 @@ def _positive(text: str) -> int:
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", metavar="FILE", help="the version's rows as a local .jsonl or .parquet file")
-    source.add_argument("--datanet", metavar="MANIFEST",
-                        help="a Datanet version manifest (JSON: root and the accepted content hashes in committed "
-                             "order); rows are read from --blobs")
-    p.add_argument("--blobs", metavar="DIR", help="blob store directory holding the rows (with --datanet)")
-    p.add_argument("--root", type=_hash32, metavar="HASH",
-                   help="expected version root; training refuses rows that do not give it")
+    source.add_argument("--datanet", type=_version, metavar="ID:VERSION",
+                        help="a published Datanet version, read from the node (--rpc)")
+    p.add_argument("--root", type=_hash32, metavar="HASH", help="expected version root of --data")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,53 +55,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, metavar="CONFIG.toml", help="training config (TOML)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--seed-block", type=_hash32, metavar="HASH",
-                   help="block hash the run seed derives from (with --run-id); default: the config's seed")
-    p.add_argument("--run-id", type=_non_negative, default=0, metavar="N", help="run id (default 0)")
+                   help="block hash the run seed derives from (default with --datanet: the node's latest block; "
+                        "else the config's seed)")
+    p.add_argument("--run-id", type=_uint, metavar="N",
+                   help="run id for the seed (default with --datanet: the next on-chain run id; else 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=_positive, metavar="N", help="torch threads (part of what makes a run exact)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--commit", action="store_true",
+                   help="commit the run (Models.commitTrainingRun) and register its adapter (needs --datanet)")
+    p.add_argument("--base-model-id", type=_positive, metavar="N", help="on-chain base model id (with --commit)")
+    p.add_argument("--price", type=_amount, default=0, help="adapter price per inference, wei or xOPEN (default 0)")
+    p.add_argument("--attribution", metavar="METHOD",
+                   help="build the attribution index with METHOD (e.g. datainf-v1, the default with --commit, "
+                        "which needs its root)")
+    _add_client_flags(p)
     p.set_defaults(func=cmd_train)
 
     v = subparsers.add_parser("verify-run", help="check a training run by replaying k checkpoint segments",
                               description="Re-check a run directory's record: data root, config, checkpoints, "
-                                          "seeded init, and k replayed segments chosen by --challenge.")
+                                          "seeded init, and k replayed segments chosen by --challenge. "
+                                          "Exit status 0 accepted, 2 rejected, 1 bad input.")
     v.add_argument("--run", required=True, metavar="DIR", help="run directory (record.json, config.json, checkpoints/)")
     _add_data_flags(v)
     v.add_argument("-k", type=_positive, default=3, help="segments to replay (default 3)")
     v.add_argument("--challenge", type=_hash32, metavar="HASH", help="block hash that seeds the segment choice")
     v.add_argument("--tolerance", type=float, default=None,
-                   help="relative deviation accepted (default calibrated 1e-3; 0 = bit identical)")
+                   help="relative deviation accepted (default: the calibrated 1e-3; 0 = bit identical)")
     v.add_argument("--device", default="cpu", help="torch device (default cpu)")
     v.add_argument("--threads", type=_positive, metavar="N", help="torch threads")
+    _add_client_flags(v, signing=False)
     v.set_defaults(func=cmd_verify)
 
 
-def _dataset(args: argparse.Namespace):
+def _dataset(args: argparse.Namespace, client: Client):
+    """(rows, contributor of each row or None): from --data, or from the node's accepted list and
+    blob store (every row checked against its hash and the version root)."""
+    from eth_utils import to_canonical_address
+
     from training import Dataset
 
     if args.data:
-        return Dataset.from_file(args.data, expected_root=args.root)
-    if not args.blobs:
-        raise ValueError("--datanet needs --blobs DIR (the node's blob store directory)")
-    try:
-        manifest = json.loads(Path(args.datanet).read_text())
-        root = _hash32(manifest["root"])
-        hashes = [_hash32(h) for h in manifest["hashes"]]
-    except (OSError, ValueError, KeyError, TypeError, argparse.ArgumentTypeError) as exc:
-        raise ValueError(f"--datanet {args.datanet}: want a JSON manifest {{\"root\": HASH, \"hashes\": [HASH, ...]}} "
-                         f"({exc})") from None
-    if args.root is not None and args.root != root:
-        raise ValueError(f"--root 0x{args.root.hex()} differs from the manifest's root 0x{root.hex()}")
-    from node.blobstore import BlobError, BlobStore
-    store = BlobStore(args.blobs)
-
-    def fetch(content_hash: bytes) -> bytes | None:
-        try:
-            return store.get(content_hash)
-        except BlobError:
-            return None
-
-    return Dataset.from_blobs(hashes, fetch, expected_root=root)
+        return Dataset.from_file(args.data, expected_root=args.root), None
+    datanet_id, version = args.datanet
+    if args.root is not None:
+        raise CliError("--root is for --data; a --datanet version's root comes from the chain")
+    root, count, _ = client.call("Datanets", "getVersion", datanet_id, version)
+    hashes, owners = [], []
+    for i in track(range(count), description=f"reading Datanet {datanet_id} v{version}", transient=True):
+        hashes.append(client.call("Datanets", "acceptedAt", datanet_id, i))
+        owners.append(to_canonical_address(client.call("Datanets", "getContribution", datanet_id, hashes[-1])[0]))
+    rows = Dataset.from_blobs(hashes, lambda h: client.get_blob(h, datanet_id), expected_root=root)
+    return rows, owners
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -116,22 +116,60 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import dataclasses
-
+    from attribution import AttributionError
     from training import ConfigError, DataError, TrainingConfig, derive_seed, run
 
+    if args.commit and (args.datanet is None or args.base_model_id is None):
+        raise CliError("--commit needs --datanet ID:VERSION (the chain records the version) and --base-model-id N")
     _threads(args)
+    client = _client(args) if args.commit else Client(args.rpc)
     try:
         config = TrainingConfig.from_toml(args.config)
-        if args.seed_block is not None:
-            config = dataclasses.replace(config, seed=derive_seed(args.seed_block, args.run_id))
-        record = run(config, _dataset(args), args.base, args.out, run_id=args.run_id, device=args.device,
-                     resume=args.resume)
-    except (ConfigError, DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps({"record_hash": "0x" + record.record_hash().hex(), **record.to_dict()}, indent=1))
+        run_id = args.run_id or 0
+        seed_block = args.seed_block
+        if args.datanet is not None and seed_block is None:  # the chain gives the seed
+            seed_block = bytes.fromhex(client.rpc("eth_getBlockByNumber", "latest", False)["hash"][2:])
+            run_id = args.run_id if args.run_id is not None else client.call("Models", "runCount") + 1
+        if seed_block is not None:
+            config = dataclasses.replace(config, seed=derive_seed(seed_block, run_id))
+        data, owners = _dataset(args, client)
+        record = run(config, data, args.base, args.out, run_id=run_id, device=args.device, resume=args.resume,
+                     attribution=_index_builder(args, owners))
+    except (ConfigError, DataError, AttributionError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    except SdkError as exc:
+        raise CliError(f"node: {exc.reason or exc}") from None
+    summary = {"record_hash": "0x" + record.record_hash().hex(), **record.to_dict()}
+    if seed_block is not None:
+        summary["seed_block"] = "0x" + seed_block.hex()
+    if args.commit:
+        summary.update(_commit(client, args, record))
+    print(json.dumps(summary, indent=1))
     return 0
+
+
+def _index_builder(args: argparse.Namespace, owners: list[bytes] | None):
+    """The attribution engine's index hook (rows credited to their on-chain contributors), or None."""
+    method = args.attribution or ("datainf-v1" if args.commit else None)
+    if method is None:
+        return None
+    from attribution.runs import index_hook
+    if owners is None:
+        return index_hook(method)  # offline rows name their contributor in their JSON
+    return index_hook(method, contributors=lambda index, _row: owners[index])
+
+
+def _commit(client: Client, args: argparse.Namespace, record) -> dict:
+    """Send the run record and the adapter registration; returns the ids the chain assigned."""
+    datanet_id, version = args.datanet
+    receipt = _send(client, "Models", "commitTrainingRun", datanet_id, version, args.base_model_id, record.config_hash,
+                    record.seed, record.adapter_hash, record.metrics_hash, record.attribution_index_root)
+    run_id = next(e["args"]["runId"] for e in receipt["events"] if e["event"] == "TrainingRunCommitted")
+    if run_id != record.run_id:
+        print(f"note: the chain assigned run id {run_id}; the seed was derived with run id {record.run_id}")
+    receipt = _send(client, "Models", "registerAdapter", run_id, args.price)
+    adapter_id = next(e["args"]["adapterId"] for e in receipt["events"] if e["event"] == "AdapterRegistered")
+    return {"chain_run_id": run_id, "adapter_id": adapter_id}
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -143,12 +181,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         record = TrainingRun.from_json((run_dir / "record.json").read_bytes())
         config = TrainingConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-        verdict = verify_run(record, _dataset(args), run_dir, args.k, config=config, adapter_dir=run_dir / "adapter",
-                             challenge=args.challenge, device=args.device,
+        verdict = verify_run(record, _dataset(args, Client(args.rpc))[0], run_dir, args.k, config=config,
+                             adapter_dir=run_dir / "adapter", challenge=args.challenge, device=args.device,
                              tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance)
     except (ConfigError, DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(str(exc)) from None
+    except SdkError as exc:
+        raise CliError(f"node: {exc.reason or exc}") from None
     print(json.dumps({"accepted": verdict.accepted, "reason": verdict.reason, "segments": list(verdict.segments),
                       "max_deviation": verdict.max_deviation}))
     return 0 if verdict.accepted else 2
