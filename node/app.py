@@ -51,11 +51,23 @@ async def produce_blocks(node: Node, block_time: float, wake: trio.MemoryReceive
         while True:
             deadline = max(deadline + block_time, trio.current_time())
             await trio.sleep_until(deadline)
-            await trio.to_thread.run_sync(node.produce_block)
+            await _produce(node)
     else:
         async for _ in wake:
             while len(node.mempool):
-                await trio.to_thread.run_sync(node.produce_block)
+                block = await _produce(node)
+                if block is None or not block.transactions:  # nothing minable now: wait for news
+                    break
+
+
+async def _produce(node: Node):
+    """One block, or None if building it failed: logged, and the chain stays at its head (the
+    commit is one atomic batch), as geth's miner carries on after a failed block."""
+    try:
+        return await trio.to_thread.run_sync(node.produce_block)
+    except Exception:
+        log.exception("block production failed; retrying at the next slot")
+        return None
 
 
 async def _until_signal(cancel_scope: trio.CancelScope) -> None:

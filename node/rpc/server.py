@@ -143,6 +143,8 @@ class Transport:
             connection = headers.get(b"connection", b"").lower()
             keep_alive = b"close" not in connection if version == b"HTTP/1.1" else b"keep-alive" in connection
             cors = self._cors(headers.get(b"origin"))
+            # HTTP/1.0 keep-alive must be confirmed in the answer
+            ok_extra = cors + (b"Connection: keep-alive\r\n" if keep_alive and version != b"HTTP/1.1" else b"")
 
             if verb == b"GET" and headers.get(b"upgrade", b"").lower() == b"websocket":
                 if self.ws_session_factory is None:
@@ -152,9 +154,9 @@ class Transport:
                 await self._websocket(stream, head + b"\r\n\r\n" + buf)
                 return
             if verb == b"OPTIONS":
-                await _respond(sock, 204, b"", extra=cors, close=not keep_alive)
+                await _respond(sock, 204, b"", extra=ok_extra, close=not keep_alive)
             elif verb == b"GET":  # health check, as geth answers a bare GET
-                await _respond(sock, 200, b"", extra=cors, close=not keep_alive)
+                await _respond(sock, 200, b"", extra=ok_extra, close=not keep_alive)
             elif verb != b"POST":
                 await _respond(sock, 405, b"method not allowed", close=True)
                 return
@@ -191,7 +193,8 @@ class Transport:
                     buf = bytes(body_buf)
                 body, buf = buf[:length], buf[length:]
                 answer = await self.dispatcher.handle_body(body)
-                await _respond(sock, 200, answer or b"", json=answer is not None, extra=cors, close=not keep_alive)
+                await _respond(sock, 200, answer or b"", json=answer is not None, extra=ok_extra,
+                               close=not keep_alive)
             if not keep_alive:
                 return
 

@@ -103,6 +103,9 @@ def test_malformed_http_gets_a_4xx(ours, raw, status):
 def test_http_1_0_closes_and_get_is_a_health_check(ours):
     status, headers, _ = exchange(ours.url, post(rpc_body("net_listening"), version="HTTP/1.0"))
     assert status == 200 and headers["connection"] == "close"
+    status, headers, _ = exchange(ours.url, post(rpc_body("net_listening"), version="HTTP/1.0",
+                                                  headers="Connection: keep-alive\r\n"))
+    assert status == 200 and headers["connection"] == "keep-alive"
     status, _, body = exchange(ours.url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status == 200 and body == b""
 
