@@ -1,7 +1,7 @@
 """The `txpool_` namespace (go-ethereum's): what the pool holds, for operators and explorers.
 
-Off unless `--http.api` names `txpool`, as in geth. Our pool keeps only executable (gapless)
-transactions, so `queued` is always empty."""
+Off unless `--http.api` names `txpool`, as in geth. `pending` are executable now; `queued` wait
+behind a nonce gap."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -30,17 +30,20 @@ class TxPoolApi:
         self.pool = ctx.node.mempool
 
     def content(self) -> dict:
-        return {"pending": _by_sender(self.pool.content(), F.transaction), "queued": {}}
+        return {"pending": _by_sender(self.pool.content(), F.transaction),
+                "queued": _by_sender(self.pool.queued(), F.transaction)}
 
     def content_from(self, address: Annotated[bytes, P.address]) -> dict:
-        txs = self.pool.content().get(address, [])
-        return {"pending": {str(tx.nonce): F.transaction(tx) for tx in txs}, "queued": {}}
+        return {kind: {str(tx.nonce): F.transaction(tx) for tx in txs.get(address, [])}
+                for kind, txs in (("pending", self.pool.content()), ("queued", self.pool.queued()))}
 
     def status(self) -> dict:
-        return {"pending": F.qty(len(self.pool.pending())), "queued": "0x0"}
+        return {"pending": F.qty(len(self.pool.pending())),
+                "queued": F.qty(sum(len(txs) for txs in self.pool.queued().values()))}
 
     def inspect(self) -> dict:
-        return {"pending": _by_sender(self.pool.content(), _summary), "queued": {}}
+        return {"pending": _by_sender(self.pool.content(), _summary),
+                "queued": _by_sender(self.pool.queued(), _summary)}
 
     def methods(self) -> dict:
         return {"txpool_content": self.content, "txpool_contentFrom": self.content_from,

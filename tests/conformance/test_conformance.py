@@ -84,3 +84,20 @@ def test_debug_and_txpool_are_off_unless_enabled():
                             % ACCOUNT)["result"]["balance"] == "0x56"
     finally:
         process.close()
+
+
+def test_txpool_views_agree(node):
+    """After the eth_sendRawTransaction fixtures the pool holds their transactions: pending,
+    and queued behind a nonce gap, as geth sorts them."""
+    def result(method):
+        return node.post(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": []}))["result"]
+
+    content, status, inspect = result("txpool_content"), result("txpool_status"), result("txpool_inspect")
+    for kind in ("pending", "queued"):
+        txs = [tx for by_nonce in content[kind].values() for tx in by_nonce.values()]
+        assert int(status[kind], 16) == len(txs)
+        assert {(a, n) for a, by_nonce in inspect[kind].items() for n in by_nonce} == \
+            {(a, n) for a, by_nonce in content[kind].items() for n in by_nonce}
+    assert int(status["pending"], 16) + int(status["queued"], 16) >= 3
+    line = next(iter(next(iter(inspect["pending"].values())).values()))
+    assert " wei + " in line and " gas × " in line
