@@ -263,11 +263,14 @@ class Eth:
         except CallError as exc:
             raise RpcError(str(exc)) from None
 
-    async def send_raw_transaction(self, raw: Annotated[bytes, P.data]) -> str:
+    def send_raw_transaction(self, raw: Annotated[bytes, P.data]) -> str:
+        # Admitted on the loop, not in a worker thread: the checks are pure Python and hold the
+        # GIL either way, and the two thread hand-offs cost more than the checks (measured 255 vs
+        # 179 tx/s on one connection). The pool's lock is only ever held for short sections.
         if not raw:
             raise InvalidParams("typed transaction too short")
         try:
-            tx_hash = await trio.to_thread.run_sync(self.node.mempool.add_raw, raw, limiter=self.ctx.submit_limiter)
+            tx_hash = self.node.mempool.add_raw(raw)
         except TxPoolError as exc:
             raise RpcError(exc.message, code=exc.code) from None
         if self.ctx.hub is not None:

@@ -31,7 +31,6 @@ class RpcContext:
     hub: Any = None  # node.rpc.filters.FilterHub
     on_transaction: Callable[[bytes], None] | None = None  # block producer wake-up (automine)
     call_limiter: trio.CapacityLimiter = field(default=None)  # eth_call / estimateGas
-    submit_limiter: trio.CapacityLimiter = field(default=None)  # eth_sendRawTransaction
     states: dict = field(default_factory=dict)  # state root -> read-only state (event loop only)
     blocks: dict = field(default_factory=dict)  # block hash -> decoded block (event loop only)
     receipts: dict = field(default_factory=dict)  # block hash -> receipts (event loop only)
@@ -39,8 +38,6 @@ class RpcContext:
     def __post_init__(self) -> None:
         if self.call_limiter is None:
             self.call_limiter = trio.CapacityLimiter(self.config.heavy_calls)
-        if self.submit_limiter is None:
-            self.submit_limiter = trio.CapacityLimiter(1)
 
 
 def register_namespace(name: str, build: Builder) -> None:
