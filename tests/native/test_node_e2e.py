@@ -212,6 +212,21 @@ def test_blob_store_checks_hashes_and_access(node):
         owner.get_blob(keccak(b"never contributed"), private)
 
 
+def test_ol_rejects_bad_params(node):
+    url, _, _ = node
+    c = Client(url)
+    for params, message in [((1,), "invalid argument 0"), (("0x01",), "invalid argument 0"),
+                            (("0x1", "0x0", "0x65"), "limit 101 above 100"), ((), "missing value")]:
+        with pytest.raises(SdkError, match=message) as e:
+            c.ol("getContributions", *params)
+        assert e.value.code == -32602
+    with pytest.raises(SdkError, match="header not found"):
+        c.ol("getDatanet", "0x1", "0xffffff")
+    with pytest.raises(SdkError) as e:
+        c.ol("getJob", "0x" + "f" * 64)
+    assert e.value.code == 3 and e.value.reason.startswith("unknown job")
+
+
 def test_cli_datanet_flow(node, tmp_path):
     url, w3, _ = node
     def cli(*args, ok=True):
@@ -237,6 +252,19 @@ def test_cli_datanet_flow(node, tmp_path):
     assert "unknown datanet 999" in cli("datanet", "publish", "999", "--dev-account", "0", ok=False)
     assert "invalid amount 'lots'" in cli("stake", "register", "--amount", "lots", "--dev-account", "3", ok=False)
     assert "nothing unbonding" in cli("stake", "withdraw", "--dev-account", "3", ok=False)
+    table = tmp_path / "rows.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    pq.write_table(pa.table({"text": ["pq a", "pq b", "pq a"], "n": [1, 2, 3]}), table)
+    assert "imported 2 rows" in cli("datanet", "import", str(next_id), str(table), "--column", "text",
+                                    "--dev-account", "4")  # the repeated row is skipped, not sent
+    assert c.call("Datanets", "getContribution", next_id, keccak(b"pq b"))[1] == 4
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\nnot json\n')
+    assert f"{bad}:2: not JSON" in cli("datanet", "import", str(next_id), str(bad), "--dev-account", "2", ok=False)
+    assert "has no column 'body'" in cli("datanet", "import", str(next_id), str(rows), "--column", "body",
+                                         "--dev-account", "2", ok=False)
+    assert "invalid hash" in cli("datanet", "curate", "1", "0x1234", "accept", "--dev-account", "1", ok=False)
     cli("stake", "register", "--amount", "150OPEN", "--gpu", "--dev-account", "3")
     rewards = json.loads(cli("rewards", genesis.dev_accounts()[3][0]))
     assert rewards["address"] == genesis.dev_accounts()[3][0]
