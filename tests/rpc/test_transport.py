@@ -192,13 +192,18 @@ def test_cors_and_idle_timeout(tmp_path):
 
     from tests.rpc.nodes import Process, free_port
 
-    port = free_port()
+    port, ws_port = free_port(), free_port()
     code = ("import sys, genesis\nfrom node.app import NodeConfig, run_node\nfrom node.rpc import RpcConfig\n"
             "run_node(NodeConfig(sys.argv[1], genesis.devnet(), 0, RpcConfig(port=int(sys.argv[2]), "
-            "cors_origins=('https://wallet.example',), idle_timeout=1.0)))")
-    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port), "0", "100"],
+            "cors_origins=('https://wallet.example',), idle_timeout=1.0, ws_port=int(sys.argv[3]))))")
+    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port), str(ws_port)],
                    port, tmp_path / "log").wait_ready()
     try:
+        from websockets.sync.client import connect
+
+        with connect(f"ws://127.0.0.1:{ws_port}") as ws:  # the extra --ws.port listener
+            ws.send(rpc_body("eth_chainId").decode())
+            assert json.loads(ws.recv(timeout=20))["result"] == hex(ours_chain_id())
         status, headers, _ = exchange(node.url, b"OPTIONS / HTTP/1.1\r\nOrigin: https://wallet.example\r\n\r\n")
         assert status == 204 and headers["access-control-allow-origin"] == "https://wallet.example"
         status, headers, _ = exchange(node.url, post(rpc_body("eth_chainId"), headers="Origin: https://evil.example\r\n"))
