@@ -7,12 +7,13 @@ index, canonical head) and our log index land together or not at all.
 Synchronous and thread-safe: writes (produce/import) hold one lock; reads use the committed
 database and a cached head header, so they never see half a block.
 """
+import contextlib
 import dataclasses
 import os
 import pathlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
@@ -253,11 +254,12 @@ class Node:
 
     # -- execution ---------------------------------------------------------------------------
 
-    def _spoof(self, tx: dict[str, Any], header: BlockHeaderAPI, state: StateAPI) -> SignedTransactionAPI:
+    def _spoof(self, tx: dict[str, Any], header: BlockHeaderAPI, state: StateAPI,
+               gas_price: int = 0) -> SignedTransactionAPI:
         sender = tx.get("from") or ZERO_ADDRESS
-        unsigned = self._vm_for_number(header.block_number + 1).create_unsigned_transaction(
+        unsigned = self._vm_for_number(header.block_number).create_unsigned_transaction(
             nonce=tx.get("nonce", state.get_nonce(sender)),
-            gas_price=0,
+            gas_price=gas_price,
             gas=tx.get("gas") or header.gas_limit,
             to=tx.get("to") or b"",
             value=tx.get("value", 0),
@@ -265,23 +267,44 @@ class Node:
         )
         return SpoofTransaction(unsigned, from_=sender, chain_id=self.chain_id)
 
-    def _costless_state(self, header: BlockHeaderAPI) -> Any:
-        reader = self._chain_class(self._db)
-        return reader.get_vm(header).in_costless_state()
+    @contextlib.contextmanager
+    def _costless_state(self, header: BlockHeaderAPI, free: bool = True) -> Iterator[StateAPI]:
+        """A throw-away state after `header`, executing in `header`'s own block context (NUMBER,
+        TIMESTAMP, BLOCKHASH as geth's eth_call at that block); `free`: base fee 0 as well."""
+        vm = self._chain_class(self._db).get_vm(header)
+        context = header.copy(base_fee_per_gas=0) if free and hasattr(header, "base_fee_per_gas") else header
+        yield vm.build_state(self._db, context, self._context, vm.previous_hashes)
+
+    @staticmethod
+    def _call_gas_price(tx: dict[str, Any], header: BlockHeaderAPI) -> int | None:
+        """go-ethereum's eth_call pricing: None (free gas, BASEFEE 0) when no fee field is set;
+        else gasPrice, or min(maxFeePerGas, maxPriorityFeePerGas + base fee)."""
+        gas_price, fee_cap, tip = tx.get("gasPrice", 0), tx.get("maxFeePerGas", 0), tx.get("maxPriorityFeePerGas", 0)
+        if gas_price:
+            return gas_price
+        if not (fee_cap or tip):
+            return None
+        if tip > fee_cap:
+            raise CallError(f"max priority fee per gas higher than max fee per gas: maxPriorityFeePerGas: {tip}, "
+                            f"maxFeePerGas: {fee_cap}")
+        return min(fee_cap, tip + getattr(header, "base_fee_per_gas", 0))
 
     def call(self, tx: dict[str, Any], header: BlockHeaderAPI,
              prepare: Callable[[StateAPI], None] | None = None) -> ComputationAPI:
         """Execute `tx` on the state after `header` without committing anything (eth_call).
 
-        `tx` holds decoded JSON-RPC fields: from/to (20 bytes or None), gas, value, nonce (int),
-        data or input (bytes). Gas is free (base fee 0), as go-ethereum does for eth_call.
+        `tx` holds decoded JSON-RPC fields: from/to (20 bytes or None), gas, value, nonce,
+        gasPrice/maxFeePerGas/maxPriorityFeePerGas (int), data or input (bytes). Runs in the
+        block context of `header`; without fee fields gas is free and BASEFEE reads 0, with them
+        the sender pays like a real transaction (go-ethereum's eth_call rules).
         `prepare(state)` runs first (e.g. `vm.tracing.instrument_state` for eth_createAccessList).
         Raises CallError for a transaction the EVM refuses to start."""
-        with self._costless_state(header) as state:
+        gas_price = self._call_gas_price(tx, header)
+        with self._costless_state(header, free=gas_price is None) as state:
             if prepare is not None:
                 prepare(state)
             try:
-                return state.apply_transaction(self._spoof(tx, header, state))
+                return state.apply_transaction(self._spoof(tx, header, state, gas_price or 0))
             except ValidationError as e:
                 raise CallError(str(e)) from None
 

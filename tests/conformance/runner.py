@@ -39,8 +39,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "our chain has its own block production (see docs/conformance.md)"),
     "testing_buildBlockV1/build-block-invalid-transaction": (
         "out of scope: testing_buildBlockV1 (engine-API payload building) is not served"),
-    "eth_call/call-callenv-options-eip1559": (
-        "eth_call runs in a block context one past the block asked for: NUMBER reads 0x2e, not 0x2d"),
     **{f"eth_simulateV1/{path.stem}": _SIMULATE for path in sorted((SUITE / "tests" / "eth_simulateV1").glob("*.io"))},
 }
 

@@ -121,3 +121,36 @@ def test_data_dir_errors(tmp_path) -> None:
     with pytest.raises(DataDirError, match="another genesis"):
         Node.init(tmp_path / "d", genesis.devnet(chain_id=4242))
     Node.init(tmp_path / "d", genesis.devnet()).close()  # same genesis: reopens
+
+
+# Runtime: return NUMBER and TIMESTAMP (64 bytes).
+ENV_RUNTIME = bytes.fromhex("4360005242602052604060" "00f3")
+ENV_INIT = bytes.fromhex("600d80600b6000396000f3") + ENV_RUNTIME
+
+
+def test_call_runs_in_the_asked_blocks_context(node, dev_accounts, sign_tx) -> None:
+    env = _contract(node, dev_accounts[1][1], 0, ENV_INIT, sign_tx)
+    node.produce_block()
+    for header in (node.resolve_block(1), node.head()):
+        out = node.call({"to": env}, header).output
+        assert int.from_bytes(out[:32], "big") == header.block_number  # geth: NUMBER of that block
+        assert int.from_bytes(out[32:], "big") == header.timestamp
+    assert node.call({"to": env}, node.resolve_block(0)).output == b""  # no code at block 0
+
+
+def test_call_with_fee_fields_pays_like_geth(node, dev_accounts, sign_tx) -> None:
+    key, sender = dev_accounts[1][1], bytes.fromhex(dev_accounts[1][0][2:])
+    # Runtime: return GASPRICE and BASEFEE (64 bytes).
+    prices = _contract(node, key, 0, bytes.fromhex("600d80600b6000396000f3" "3a600052486020526040" "6000f3"), sign_tx)
+    head = node.head()
+    free = node.call({"from": sender, "to": prices}, head).output
+    assert free == b"\x00" * 64
+    paid = node.call({"from": sender, "to": prices, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 7}, head).output
+    assert int.from_bytes(paid[:32], "big") == head.base_fee_per_gas + 7
+    assert int.from_bytes(paid[32:], "big") == head.base_fee_per_gas
+    legacy = node.call({"from": sender, "to": prices, "gasPrice": 5 * 10**9}, head).output
+    assert int.from_bytes(legacy[:32], "big") == 5 * 10**9
+    with pytest.raises(CallError, match="max priority fee per gas higher than max fee per gas"):
+        node.call({"from": sender, "to": prices, "maxFeePerGas": 1, "maxPriorityFeePerGas": 2}, head)
+    with pytest.raises(CallError):  # a sender without funds cannot pay for gas
+        node.call({"from": b"\x44" * 20, "to": prices, "gasPrice": 5 * 10**9}, head)
