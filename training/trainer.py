@@ -20,7 +20,7 @@ import torch
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from eth_utils import keccak
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,
                           get_linear_schedule_with_warmup)
@@ -153,23 +153,40 @@ class Session:
         return tensors
 
     def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load a checkpoint's state; one that does not fit this model and config is a ConfigError."""
+        self.check_fits(tensors)
         with torch.no_grad():
             for n, p in self.named.items():
                 p.copy_(tensors[f"adapter.{n}"])
         self.optimizer.state.clear()
         for n, p in self.named.items():
-            moments = {k.rsplit(".", 1)[1]: v.to(self.device) for k, v in tensors.items()
-                       if k.startswith(f"optim.{n}.") and k.count(".") == n.count(".") + 2}
-            if moments:
-                moments["step"] = moments["step"].to("cpu")  # AdamW keeps its step counter on the CPU
-                self.optimizer.state[p] = moments
+            if f"optim.{n}.step" in tensors:
+                self.optimizer.state[p] = {"step": tensors[f"optim.{n}.step"].clone(),  # AdamW keeps it on the CPU
+                                           "exp_avg": tensors[f"optim.{n}.exp_avg"].to(self.device),
+                                           "exp_avg_sq": tensors[f"optim.{n}.exp_avg_sq"].to(self.device)}
         self.step = int(tensors["step"][0])
         self.losses = tensors["losses"].tolist()
         self.correct = [int(c) for c in tensors["correct"].tolist()]
         self.scheduler = self._scheduler()
 
-    def adapter_weights(self) -> dict[str, torch.Tensor]:
-        return {n: p.detach().to("cpu") for n, p in self.named.items()}
+    def check_fits(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Raise ConfigError unless `tensors` has exactly the names, shapes and dtypes `state()` writes."""
+        step = tensors.get("step")
+        if step is None or step.shape != (1,) or step.dtype != torch.int64 or not 0 <= int(step[0]) <= self.total_steps:
+            raise ConfigError("checkpoint", f"step must be one int64 in [0, {self.total_steps}]")
+        step = int(step[0])
+        shapes = {"step": ((1,), torch.int64), "losses": ((step,), torch.float64),
+                  "correct": ((step if self.config.task == "seq_cls" else 0,), torch.int64)}
+        for n, p in self.named.items():
+            shapes[f"adapter.{n}"] = (tuple(p.shape), p.dtype)
+            if step:
+                shapes.update({f"optim.{n}.step": ((), torch.float32), f"optim.{n}.exp_avg": (tuple(p.shape), p.dtype),
+                               f"optim.{n}.exp_avg_sq": (tuple(p.shape), p.dtype)})
+        found = {k: (tuple(v.shape), v.dtype) for k, v in tensors.items()}
+        if found != shapes:
+            wrong = sorted(k for k in found.keys() | shapes.keys() if found.get(k) != shapes.get(k))
+            raise ConfigError("checkpoint", f"does not fit this model and config: {wrong[:3]} missing, extra or "
+                                            "mis-shaped")
 
     def epoch_metrics(self, count: int) -> list[dict[str, Any]]:
         out = []
@@ -234,13 +251,17 @@ def checkpoint_path(out_dir: Path, step: int) -> Path:
 
 def load_checkpoint(path: Path, config: TrainingConfig, data_root: bytes) -> dict[str, torch.Tensor]:
     """Read a checkpoint, refusing one written for another config or another Datanet version."""
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise ConfigError("checkpoint", f"{path} is not a readable checkpoint ({exc})") from exc
     if meta.get("config_hash") != "0x" + config.config_hash().hex():
         raise ConfigError("checkpoint", f"{path} was written for another config ({meta.get('config_hash')})")
     if meta.get("datanet_root") != "0x" + data_root.hex():
         raise ConfigError("checkpoint", f"{path} was written for another Datanet version ({meta.get('datanet_root')})")
-    return load_file(str(path))
+    return tensors
 
 
 def run(config: TrainingConfig, data: Dataset, base: str, out_dir: str | Path, *, run_id: int = 0,

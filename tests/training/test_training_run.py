@@ -117,3 +117,11 @@ def test_record_rejects_malformed_json():
         TrainingRun.from_json('{"evil": 1}')
     with pytest.raises(ValueError, match="base_model_hash"):
         TrainingRun.from_json(json.dumps({"base_model_hash": "0x12"}))
+
+
+def test_resume_refuses_damaged_checkpoint(honest, tmp_path, data, config):
+    out, _ = honest
+    (tmp_path / "d" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "d" / "checkpoints" / "step-00000003.safetensors").write_bytes(b"junk")
+    with pytest.raises(ConfigError, match="not a readable checkpoint"):
+        run(config, data, "tiny-llama", tmp_path / "d", progress=False, resume=True)

@@ -102,3 +102,20 @@ def test_wrong_config_or_data_rejected_before_replay(honest, data, config):
     assert "data root" in verify_run(record, Dataset.from_rows(make_rows(23)), out, config=config).reason
     with pytest.raises(ValueError, match="k: must be at least 1"):
         verify_run(record, data, out, k=0, config=config)
+
+
+def test_hostile_checkpoints_rejected_not_crashing(honest, tmp_path, data, config):
+    src, record = honest
+    out = tmp_path / "h"
+    shutil.copytree(src, out)
+    checkpoint_path(out, 6).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header")
+    verdict = verify_run(record, data, out, k=4, config=config)
+    assert not verdict.accepted and "step 6 is unusable" in verdict.reason and "not a readable checkpoint" in verdict.reason
+    # a cheater may also forge a well-formed file (and its hash) that lacks tensors
+    state = load_file(checkpoint_path(src, 6))
+    del state["losses"]
+    forged = dataclasses.replace(record, checkpoint_hashes=tuple(
+        save_checkpoint(checkpoint_path(out, 6), state, config, data.root) if s == 6 else h
+        for s, h in zip(record.checkpoint_steps, record.checkpoint_hashes)))
+    verdict = verify_run(forged, data, out, k=4, config=config)
+    assert not verdict.accepted and "does not fit this model" in verdict.reason and "losses" in verdict.reason
