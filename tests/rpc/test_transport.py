@@ -5,6 +5,8 @@ import json
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.rpc.nodes import call
 
 HEAD_END = b"\r\n\r\n"
@@ -217,3 +219,29 @@ def test_cors_and_idle_timeout(tmp_path):
     finally:
         assert node.stop() == 0  # SIGTERM is a clean shutdown
     assert "JSON-RPC listening on http://127.0.0.1:" in (tmp_path / "log").read_text()
+
+
+RAW_REQUESTS = st.one_of(
+    st.binary(max_size=2048),
+    st.builds(lambda verb, head, body: verb + b" / HTTP/1.1\r\n" + head + b"\r\n\r\n" + body,
+              st.sampled_from([b"POST", b"GET", b"OPTIONS", b"post", b""]),
+              st.binary(max_size=300), st.binary(max_size=300)),
+    st.builds(lambda length, body: b"POST / HTTP/1.1\r\nContent-Length: " + length + b"\r\n\r\n" + body,
+              st.sampled_from([b"0", b"5", b"99999999999999999999", b"-1", b"0x10", b" 7 ", b""]),
+              st.binary(max_size=64)),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=RAW_REQUESTS)
+def test_arbitrary_bytes_never_break_the_server(ours, raw):
+    host, port = ours.url[7:].split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    if answer:
+        assert answer.startswith(b"HTTP/1.1 ") and b" 500 " not in answer.split(b"\r\n", 1)[0]
+    assert call(ours.url, "eth_chainId")["result"]
