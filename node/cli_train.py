@@ -37,8 +37,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    source = p.add_mutually_exclusive_group(required=True)
+def _add_data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    source = p.add_mutually_exclusive_group(required=required)
     source.add_argument("--data", metavar="FILE", help="the version's rows as a local .jsonl or .parquet file")
     source.add_argument("--datanet", type=_version, metavar="ID:VERSION",
                         help="a published Datanet version, read from the node (--rpc)")
@@ -77,7 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "seeded init, and k replayed segments chosen by --challenge. "
                                           "Exit status 0 accepted, 2 rejected, 1 bad input.")
     v.add_argument("--run", required=True, metavar="DIR", help="run directory (record.json, config.json, checkpoints/)")
-    _add_data_flags(v)
+    v.add_argument("--chain-run", type=_positive, metavar="N",
+                   help="on-chain run id: record.json must match Models.getTrainingRun(N), whose Datanet version "
+                        "is then read from the node unless --data is given")
+    _add_data_flags(v, required=False)
     v.add_argument("-k", type=_positive, default=3, help="segments to replay (default 3)")
     v.add_argument("--challenge", type=_hash32, metavar="HASH", help="block hash that seeds the segment choice")
     v.add_argument("--tolerance", type=float, default=None,
@@ -177,11 +180,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from training.verify import DEFAULT_TOLERANCE
 
     _threads(args)
-    run_dir = Path(args.run)
+    run_dir, client = Path(args.run), Client(args.rpc)
     try:
         record = TrainingRun.from_json((run_dir / "record.json").read_bytes())
         config = TrainingConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-        verdict = verify_run(record, _dataset(args, Client(args.rpc))[0], run_dir, args.k, config=config,
+        if args.chain_run is not None:
+            differing = _differs_from_chain(client, args.chain_run, record)
+            if differing:
+                print(json.dumps({"accepted": False, "reason": f"record.json differs from on-chain run "
+                                                              f"{args.chain_run} in {', '.join(differing)}"}))
+                return 2
+            if args.data is None and args.datanet is None:
+                args.datanet = tuple(client.call("Models", "getTrainingRun", args.chain_run)[1:3])
+        if args.data is None and args.datanet is None:
+            raise CliError("name the data: --data FILE, --datanet ID:VERSION or --chain-run N")
+        verdict = verify_run(record, _dataset(args, client)[0], run_dir, args.k, config=config,
                              adapter_dir=run_dir / "adapter", challenge=args.challenge, device=args.device,
                              tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance)
     except (ConfigError, DataError, ValueError, OSError) as exc:
@@ -191,3 +204,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     print(json.dumps({"accepted": verdict.accepted, "reason": verdict.reason, "segments": list(verdict.segments),
                       "max_deviation": verdict.max_deviation}))
     return 0 if verdict.accepted else 2
+
+
+def _differs_from_chain(client: Client, run_id: int, record) -> list[str]:
+    """Names of the record fields the chain's copy of run `run_id` disagrees with."""
+    (_, _, _, data_root, _, config_hash, seed, adapter_hash, metrics_hash, index_root,
+     _) = client.call("Models", "getTrainingRun", run_id)
+    pairs = {"datanet_root": (data_root, record.datanet_root), "config_hash": (config_hash, record.config_hash),
+             "seed": (seed, record.seed), "adapter_hash": (adapter_hash, record.adapter_hash),
+             "metrics_hash": (metrics_hash, record.metrics_hash),
+             "attribution_index_root": (index_root, record.attribution_index_root)}
+    return [name for name, (chain, ours) in pairs.items() if chain != ours]

@@ -1,5 +1,6 @@
 """`openledger train --datanet ID:VERSION --commit` against a real node process: rows come from the
 node's accepted list and blob store, the seed from its latest block, and the record lands on chain."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -94,6 +95,14 @@ def test_train_from_chain_and_commit(node, version, tmp_path, capsys):
     assert main(["verify-run", "--run", str(out), "--datanet", f"{datanet_id}:1", "--rpc", url, "-k", "2",
                  "--tolerance", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["accepted"]
+    assert main(["verify-run", "--run", str(out), "--chain-run", str(run_id), "--rpc", url, "-k", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["accepted"]
+    forged = dataclasses.replace(record, metrics_hash=keccak(b"better metrics"))
+    (out / "record.json").write_bytes(forged.canonical_json())
+    assert main(["verify-run", "--run", str(out), "--chain-run", str(run_id), "--rpc", url]) == 2
+    assert "differs from on-chain run 1 in metrics_hash" in capsys.readouterr().out
+    assert main(["verify-run", "--run", str(out), "--rpc", url]) == 1
+    assert "name the data" in capsys.readouterr().err
 
 
 def test_chain_errors_are_named(node, version, tmp_path, capsys):
