@@ -439,6 +439,11 @@ class Node:
             if tx.chain_id is None and self.genesis.ethereum is not None:
                 continue  # imported Ethereum history holds pre-EIP-155 transactions, as geth accepts
             vm.validate_chain_id(tx, self.chain_id)
+            pooled = self.mempool.get(tx.hash)
+            if pooled is not None and "sender" in pooled.__dict__:
+                # Same hash, same signature: reuse the sender the pool recovered at admission
+                # (py-evm's `sender` is a cached_property kept in the instance dict).
+                tx.__dict__.setdefault("sender", pooled.__dict__["sender"])
         with self._write_lock:
             return self._commit(lambda chain: vm.import_block(chain, block))
 

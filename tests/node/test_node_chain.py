@@ -1,5 +1,6 @@
 """Node: production, import into a second data dir, reads, logs from the index, calls."""
 import pytest
+import rlp
 from eth._utils.address import generate_contract_address
 from eth.exceptions import Revert
 from eth_utils import keccak
@@ -154,3 +155,18 @@ def test_call_with_fee_fields_pays_like_geth(node, dev_accounts, sign_tx) -> Non
         node.call({"from": sender, "to": prices, "maxFeePerGas": 1, "maxPriorityFeePerGas": 2}, head)
     with pytest.raises(CallError):  # a sender without funds cannot pay for gas
         node.call({"from": b"\x44" * 20, "to": prices, "gasPrice": 5 * 10**9}, head)
+
+
+def test_import_reuses_senders_the_pool_recovered(tmp_path, dev_accounts, sign_tx) -> None:
+    raws = [sign_tx(dev_accounts[1][1], n) for n in range(3)]
+    with Node.init(tmp_path / "a", genesis.devnet()) as producer, Node.init(tmp_path / "b", genesis.devnet()) as follower:
+        for raw in raws:
+            producer.mempool.add_raw(raw)
+        pooled = follower.mempool.get(follower.mempool.add_raw(raws[0]))  # gossiped before the block
+        block = producer.produce_block()
+        fresh = follower.block_class.deserialize(rlp.decode(rlp.encode(block)))
+        assert all("sender" not in tx.__dict__ for tx in fresh.transactions)
+        follower.import_block(fresh)
+        assert fresh.transactions[0].__dict__["sender"] is pooled.sender  # reused, not recovered again
+        assert fresh.transactions[1].sender == pooled.sender
+        assert follower.head() == producer.head() and len(follower.mempool) == 0
