@@ -154,6 +154,9 @@ class Eth:
     def syncing(self) -> bool:
         return False
 
+    def accounts(self) -> list:
+        return []  # the node holds no unlocked keys (as geth without --unlock); wallets sign
+
     def gas_price(self) -> str:
         return F.qty(self._next_base_fee() + DEFAULT_TIP)
 
@@ -413,6 +416,7 @@ class Eth:
             "eth_chainId": self.chain_id,
             "eth_blockNumber": self.block_number,
             "eth_syncing": self.syncing,
+            "eth_accounts": self.accounts,
             "eth_gasPrice": self.gas_price,
             "eth_maxPriorityFeePerGas": self.max_priority_fee,
             "eth_feeHistory": self.fee_history,

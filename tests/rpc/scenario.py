@@ -105,6 +105,7 @@ def run(url: str) -> dict:
     out["count_by_number"] = call(url, "eth_getBlockTransactionCountByNumber", store_block)
     out["count_by_hash"] = call(url, "eth_getBlockTransactionCountByHash", out["store"]["blockHash"])
     out["missing_tx"] = call(url, "eth_getTransactionByHash", "0x" + "ab" * 32)
+    out["syncing"] = call(url, "eth_syncing")
     out["missing_block"] = call(url, "eth_getBlockByNumber", hex(head + 100), False)
     out["fee_history"] = call(url, "eth_feeHistory", "0x3", "latest", [25, 75])
     out["filters"] = filters(url, w3, address, contract, topic)

@@ -56,7 +56,7 @@ def test_transaction_kinds_and_outcomes(answers):
     "storage_latest", "storage_at_deploy", "code", "code_before_deploy", "balance_sink_history",
     "nonce_latest", "nonce_pending", "logs_by_topic", "logs_by_sender", "logs_by_hash", "logs_other_topic",
     "tx_by_hash", "tx_type1", "tx_by_index", "tx_by_hash_index", "count_by_number", "count_by_hash",
-    "missing_tx", "missing_block", "block_receipts", "filters",
+    "missing_tx", "missing_block", "block_receipts", "filters", "syncing",
 ])
 def test_answers_match(answers, name):
     mine, theirs = answers[0][name], strip(answers[1][name], ANVIL_ONLY)

@@ -180,6 +180,14 @@ def test_batches(ours):
     assert rpc_raw(ours.url, json.dumps(too_many).encode())["error"] == {"code": -32600, "message": "batch too large"}
 
 
+def test_node_identity(ours):
+    assert call(ours.url, "web3_clientVersion")["result"].startswith("openledger/v")
+    assert call(ours.url, "net_version")["result"] == str(ours_chain_id())
+    assert call(ours.url, "net_listening")["result"] is True
+    assert call(ours.url, "net_peerCount")["result"] == "0x0"
+    assert call(ours.url, "eth_accounts")["result"] == []
+
+
 def test_arity_errors_name_the_argument(ours):
     assert call(ours.url, "eth_getBalance")["error"] == {"code": -32602, "message": "missing value for required argument 0"}
     assert call(ours.url, "eth_chainId", 1)["error"] == {"code": -32602, "message": "too many arguments, want at most 0"}
