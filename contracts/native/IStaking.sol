@@ -8,11 +8,13 @@ interface IStaking {
     event Undelegated(address indexed delegator, address indexed validator, uint256 amount, uint256 releaseTime);
     event Withdrawn(address indexed account, uint256 amount);
     event Slashed(address indexed validator, uint256 amount, bytes32 reason);
+    event RewardsClaimed(address indexed delegator, address indexed validator, uint256 amount);
 
     function registerValidator(uint32 commissionPpm, uint8 capabilities) external payable;
     function delegate(address validator) external payable;
     function undelegate(address validator, uint256 amount) external;
     function withdraw() external returns (uint256 amount);
+    function claimRewards(address validator) external returns (uint256 amount);
 
     function validatorCount() external view returns (uint256);
     function validatorAt(uint256 index) external view returns (address);
@@ -21,4 +23,5 @@ interface IStaking {
     function delegation(address delegator, address validator) external view returns (uint256);
     function unbonding(address account) external view returns (uint256 amount, uint256 releaseTime);
     function totalStake() external view returns (uint256);
+    function pendingRewards(address delegator, address validator) external view returns (uint256);
 }

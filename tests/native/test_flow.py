@@ -200,3 +200,25 @@ def test_strings_use_solidity_storage_layout(nc):
     data_slot = int.from_bytes(keccak((base + 3).to_bytes(32, "big")), "big")
     assert nc.state.get_storage(DATANETS, data_slot) == int.from_bytes(b"n" * 32, "big")
     assert nc.state.get_storage(DATANETS, base + 4) == int.from_bytes(b"MIT".ljust(31, b"\0") + bytes([6]), "big")
+
+
+def test_delegators_earn_block_rewards_net_of_commission(world):
+    nc, k, a = world.nc, world.keys, world.addrs
+    assert nc.send(k[8], "Staking", "delegate", a[4], value=200 * OPEN).ok  # dev4: 200 self + 200 delegated
+    pending_before = nc.call("Staking", "pendingRewards", a[8], a[4])
+    released_before = nc.call("Economics", "supply")[3]
+    v4_before = nc.balance(a[4])
+    nc.mine([])
+    release = nc.call("Economics", "supply")[3] - released_before
+    r4 = release * 400 // 800  # dev4 holds 400 of the 800 OPEN staked
+    pooled = (r4 - r4 * 50_000 // 10**6) * 200 // 400  # 5% commission, then the delegated half
+    accrued = nc.call("Staking", "pendingRewards", a[8], a[4]) - pending_before
+    assert pooled - 1 <= accrued <= pooled  # the accumulator floors once
+    assert nc.balance(a[4]) - v4_before == r4 - pooled  # commission + own share, paid at once
+    ledger = nc.call("Economics", "rewardsOf", a[8])
+    r = nc.send(k[8], "Staking", "claimRewards", a[4])
+    claimed = r.events("Staking", "RewardsClaimed")[0]["amount"]
+    assert claimed == pending_before + accrued and nc.call("Economics", "rewardsOf", a[8]) - ledger == claimed
+    assert nc.call("Staking", "pendingRewards", a[8], a[4]) <= pooled + 1  # only the claim block's accrual
+    assert nc.send(k[8], "Staking", "claimRewards", a[5]).reason == "no rewards to claim"
+    assert nc.send(k[8], "Staking", "claimRewards", a[9]).reason.startswith("unknown validator")

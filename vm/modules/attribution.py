@@ -14,10 +14,12 @@ Storage (slots in the Attribution account):
      p+2 disputeDeadline; p+3 entryCount
   1  entries[jobId][index] -> e: e+0 contentHash; e+1 contributor | weightPpm << 160
 """
-from vm.modules import datanets, economics, inference_jobs, models, staking
+from vm.modules import datanets, inference_jobs, models, staking
 from vm.modules.abi import Call, NativeModule
 from vm.modules.storage import pack, require, slot_of, unpack
-from vm.modules.system import ATTRIBUTION, DATANETS, ECONOMICS, INFERENCE_JOBS, MODELS, PPM, STAKING, read_param
+from vm.modules.system import (
+    ATTRIBUTION, DATANETS, ECONOMICS, INFERENCE_JOBS, MODELS, PPM, STAKING, credit_reward, read_param,
+)
 
 PROOFS, ENTRIES = range(2)
 NONE, POSTED, PAID = 0, 1, 2
@@ -127,7 +129,7 @@ def finalise_proof(call: Call, job_id):
     for account, role, amount in payees:
         if amount:
             jobs.pay(account, amount)
-            economics.credit_reward(econ, account, amount)
+            credit_reward(econ, account, amount)
             call.emit("RewardPaid", account=account, jobId=job_id, role=role, amount=amount)
 
 

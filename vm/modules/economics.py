@@ -10,8 +10,10 @@ Schedules count blocks at the genesis block time (a month is 30 days): block n r
 `reserve_initial * min(n, B) // B - released` where B is `reserve_release_months` of blocks, so
 the release is linear and sums exactly to the reserve. Of a block's release, `work_reward_ppm`
 goes in equal parts to the providers of verified work finalised in that block (when there are
-any); the rest goes to active validators pro rata to total stake; every integer remainder goes to
-the block's proposer (coinbase), who also takes the validators' part while none is staked.
+any); the rest goes to active validators pro rata to total stake, each validator keeping its
+commission and its self stake's share and pooling its delegators' share in the Staking account
+(`staking.distribute`); every integer remainder goes to the block's proposer (coinbase), who also
+takes the validators' part while none is staked.
 Vesting: nothing before `vesting_cliff_months`, then linear over `vesting_linear_months`.
 
 Storage (slots in the Economics account; 0..len(Params) hold the parameters, see system.py):
@@ -25,11 +27,11 @@ from vm.modules import staking
 from vm.modules.abi import Call, NativeModule
 from vm.modules.storage import Store, require, slot_of
 from vm.modules.system import (
-    ECONOMICS, MONTH_S, PARAMS_CONFIGURED_SLOT, PPM, STAKING, VESTING, params_from_genesis, params_storage,
-    read_param,
+    ECONOMICS, MONTH_S, PARAMS_CONFIGURED_SLOT, PPM, REWARDS_SLOT, STAKING, VESTING, credit_reward,
+    params_from_genesis, params_storage, read_param,
 )
 
-BURNED, RELEASED, WORK_COUNT, WORK, REWARDS, VESTING_SLOT = range(100, 106)
+BURNED, RELEASED, WORK_COUNT, WORK, _, VESTING_SLOT = range(100, 106)  # 104: REWARDS_SLOT (system.py)
 
 
 def months_in_blocks(econ: Store, months: int) -> int:
@@ -42,12 +44,6 @@ def record_work(econ: Store, block_number: int, provider: bytes) -> None:
     count = econ.read(count_slot)
     econ.write(slot_of(WORK, block_number, count), int.from_bytes(provider, "big"))
     econ.write(count_slot, count + 1)
-
-
-def credit_reward(econ: Store, account: bytes, amount: int) -> None:
-    """Add to `account`'s cumulative rewards (the ledger `rewardsOf` and `ol_` read)."""
-    if amount:
-        econ.add(slot_of(REWARDS, account), amount)
 
 
 def vested_amount(total: int, block_number: int, cliff_blocks: int, linear_blocks: int) -> int:
@@ -84,12 +80,17 @@ def release_block_reward(state, header, genesis) -> None:
     work_share = amount * read_param(econ, "work_reward_ppm") // PPM if workers else 0
     for w in workers:
         payouts[w] = payouts.get(w, 0) + work_share // len(workers)
-    validators = staking.active_validators(Store(state, STAKING), econ)
+    stakes = Store(state, STAKING)
+    validators = staking.active_validators(stakes, econ)
     validator_share = amount - work_share
     total_stake = sum(stake for _, stake in validators)
+    pooled = 0
     for addr, stake in validators:
-        payouts[addr] = payouts.get(addr, 0) + validator_share * stake // total_stake
-    payouts[header.coinbase] = payouts.get(header.coinbase, 0) + amount - sum(payouts.values())
+        own, to_delegators = staking.distribute(stakes, addr, validator_share * stake // total_stake)
+        payouts[addr] = payouts.get(addr, 0) + own
+        pooled += to_delegators
+    payouts[header.coinbase] = payouts.get(header.coinbase, 0) + amount - pooled - sum(payouts.values())
+    state.delta_balance(STAKING, pooled)  # delegators claim it from the staking account
     for addr, value in payouts.items():
         state.delta_balance(addr, value)
         credit_reward(econ, addr, value)
@@ -127,7 +128,7 @@ def vesting_of(call: Call, beneficiary):
 
 
 def rewards_of(call: Call, account):
-    return call.store.read(slot_of(REWARDS, to_canonical_address(account)))
+    return call.store.read(slot_of(REWARDS_SLOT, to_canonical_address(account)))
 
 
 def supply(call: Call):

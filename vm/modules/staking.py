@@ -4,23 +4,31 @@ slashing. Stakes are native OPEN held in the Staking account's balance.
 Storage (slots in the Staking account):
   0  validatorCount            1  validatorList[index] -> address
   2  validators[address] -> struct at s: s+0 selfStake; s+1 delegatedStake;
-     s+2 commissionPpm | capabilities << 32 | registered << 40; s+3 slashed
+     s+2 commissionPpm | capabilities << 32 | registered << 40; s+3 slashed;
+     s+4 rewardPerDelegatedWei (scaled by REWARD_SCALE)
   3  delegations[delegator][validator] -> amount
   4  unbonding[account] -> struct at u: u+0 amount; u+1 releaseTime
   5  totalStake
+  6  rewardDebt[delegator][validator] -> amount * rewardPerDelegatedWei at the last settlement
 
 Rules: a validator is active while its self stake is at least `min_validator_stake`. A
 validator's own `delegate`/`undelegate` moves its self stake. Undelegated OPEN unbonds for
 `unbonding_period_s` (one entry per account: amounts add up, the release time moves to the
 latest). Slashing takes a share of the self stake and pays it to the treasury.
+
+Rewards: of a validator's block reward, its commission and its self stake's pro-rata share go to
+the validator; the delegated share is pooled in this account and accrues to delegators through
+a reward-per-delegated-wei accumulator (settled on every delegate, undelegate and claimRewards).
+Rounding dust of the accumulator stays in this account.
 """
 from eth_utils import to_canonical_address
 
 from vm.modules.abi import Call, NativeModule
 from vm.modules.storage import Store, pack, require, slot_of, unpack
-from vm.modules.system import ECONOMICS, PPM, STAKING, read_param
+from vm.modules.system import ECONOMICS, PPM, STAKING, credit_reward, read_param
 
-COUNT, LIST, VALIDATORS, DELEGATIONS, UNBONDING, TOTAL = range(6)
+COUNT, LIST, VALIDATORS, DELEGATIONS, UNBONDING, TOTAL, DEBT = range(7)
+REWARD_SCALE = 10**27
 CAP_GPU_INFERENCE = 1
 """Capability bit: serves OpenLoRA inference (may submit results)."""
 CAPABILITY_MASK = 0b11
@@ -53,6 +61,38 @@ def active_validators(st: Store, econ: Store) -> list[tuple[bytes, int]]:
             self_stake, delegated, *_ = validator_info(st, addr)
             out.append((addr, self_stake + delegated))
     return out
+
+
+def distribute(st: Store, validator: bytes, reward: int) -> tuple[int, int]:
+    """Split `reward` of `validator` (block hook): (to the validator now, pooled for delegators)."""
+    s = validator_slot(validator)
+    self_stake, delegated, commission, _, _ = validator_info(st, validator)
+    if delegated == 0 or reward == 0:
+        return reward, 0
+    pooled = (reward - reward * commission // PPM) * delegated // (self_stake + delegated)
+    increment = pooled * REWARD_SCALE // delegated
+    st.write(s + 4, st.read(s + 4) + increment)
+    return reward - pooled, pooled
+
+
+def _settle(call: Call, v: bytes) -> int:
+    """Pay the sender's accrued delegation rewards from `v`; returns the amount."""
+    st = call.store
+    amount = st.read(slot_of(DELEGATIONS, call.sender, v))
+    acc = st.read(validator_slot(v) + 4)
+    debt_slot = slot_of(DEBT, call.sender, v)
+    pending = amount * acc // REWARD_SCALE - st.read(debt_slot)
+    if pending > 0:
+        st.pay(call.sender, pending)
+        credit_reward(call.store_of(ECONOMICS), call.sender, pending)
+        call.emit("RewardsClaimed", delegator=call.sender, validator=v, amount=pending)
+    return pending
+
+
+def _reset_debt(call: Call, v: bytes) -> None:
+    st = call.store
+    acc = st.read(validator_slot(v) + 4)
+    st.write(slot_of(DEBT, call.sender, v), st.read(slot_of(DELEGATIONS, call.sender, v)) * acc // REWARD_SCALE)
 
 
 def slash(call: Call, validator: bytes, reason: bytes) -> int:
@@ -99,8 +139,10 @@ def delegate(call: Call, validator):
     if v == call.sender:
         st.add(s, call.value)
     else:
+        _settle(call, v)
         st.add(s + 1, call.value)
         st.add(slot_of(DELEGATIONS, call.sender, v), call.value)
+        _reset_debt(call, v)
     st.add(TOTAL, call.value)
     call.emit("Delegated", delegator=call.sender, validator=validator, amount=call.value)
 
@@ -118,9 +160,12 @@ def undelegate(call: Call, validator, amount):
     held = st.read(held_slot)
     require(amount <= held, f"amount {amount} exceeds the {held} wei staked")
     release = call.timestamp + read_param(econ, "unbonding_period_s")
+    if v != call.sender:
+        _settle(call, v)
     st.write(held_slot, held - amount)
     if v != call.sender:
         st.add(s + 1, -amount)
+        _reset_debt(call, v)
     st.add(TOTAL, -amount)
     u = slot_of(UNBONDING, call.sender)
     st.add(u, amount)
@@ -139,6 +184,22 @@ def withdraw(call: Call):
     st.pay(call.sender, amount)
     call.emit("Withdrawn", account=call.sender, amount=amount)
     return amount
+
+
+def claim_rewards(call: Call, validator):
+    v = to_canonical_address(validator)
+    require(validator_info(call.store, v)[4], f"unknown validator {validator}")
+    amount = _settle(call, v)
+    require(amount > 0, "no rewards to claim")
+    _reset_debt(call, v)
+    return amount
+
+
+def pending_rewards(call: Call, delegator, validator):
+    d, v = to_canonical_address(delegator), to_canonical_address(validator)
+    st = call.store
+    acc = st.read(validator_slot(v) + 4)
+    return st.read(slot_of(DELEGATIONS, d, v)) * acc // REWARD_SCALE - st.read(slot_of(DEBT, d, v))
 
 
 def validator_count(call: Call):
@@ -177,6 +238,8 @@ MODULE = NativeModule("Staking", STAKING, {
     "delegate": delegate,
     "undelegate": undelegate,
     "withdraw": withdraw,
+    "claimRewards": claim_rewards,
+    "pendingRewards": pending_rewards,
     "validatorCount": validator_count,
     "validatorAt": validator_at,
     "getValidator": get_validator,

@@ -8,7 +8,7 @@ import dataclasses
 
 from eth_utils import to_canonical_address
 
-from vm.modules.storage import Store
+from vm.modules.storage import Store, slot_of
 
 DATANETS = to_canonical_address("0x00000000000000000000000000000000004f4c01")
 MODELS = to_canonical_address("0x00000000000000000000000000000000004f4c02")
@@ -69,6 +69,17 @@ def params_storage(params: Params) -> dict[int, int]:
     out = {PARAMS_CONFIGURED_SLOT: 1}
     out.update({PARAMS_BASE_SLOT + i: getattr(params, f) for i, f in enumerate(PARAM_FIELDS)})
     return out
+
+
+REWARDS_SLOT = 104
+"""Economics account: rewards[address] -> cumulative OPEN paid as rewards (fee splits, block
+releases, delegation rewards); written by several modules, so its slot is named here."""
+
+
+def credit_reward(econ: Store, account: bytes, amount: int) -> None:
+    """Add to `account`'s cumulative rewards (the ledger `rewardsOf` and `ol_getRewards` read)."""
+    if amount:
+        econ.add(slot_of(REWARDS_SLOT, account), amount)
 
 
 def read_param(store: Store, name: str) -> int:
