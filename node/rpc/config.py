@@ -21,6 +21,7 @@ class RpcConfig:
     max_response_bytes: int = 25 * 1024 * 1024  # geth's BatchResponseMaxSize
     logs_block_range: int = 10_000  # eth_getLogs range cap (0 = none)
     call_gas_cap: int = 50_000_000  # geth's --rpc.gascap
+    evm_timeout: float = 5.0  # geth's --rpc.evmtimeout: eth_call/estimateGas answer within it
     heavy_calls: int = 4  # concurrent eth_call/estimateGas threads
     idle_timeout: float = 120.0  # geth's HTTP IdleTimeout: a keep-alive connection with no request
     filter_timeout: float = 300.0  # geth drops filters not polled for 5 minutes

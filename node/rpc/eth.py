@@ -142,7 +142,14 @@ class Eth:
         return _cached(self.ctx.receipts, header.hash, lambda: self.node.receipts(header), BLOCK_CACHE)
 
     async def _run_heavy(self, fn, *args):
-        return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.ctx.call_limiter)
+        """EVM work in a worker thread, at most `heavy_calls` at once, answered within
+        `evm_timeout` (geth's --rpc.evmtimeout): py-evm cannot be interrupted, so a call past
+        the deadline is abandoned and runs out its (capped) gas in the background."""
+        timeout = self.config.evm_timeout
+        with trio.move_on_after(timeout):
+            return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.ctx.call_limiter,
+                                                 abandon_on_cancel=True)
+        raise RpcError(f"execution aborted (timeout = {timeout:g}s)")
 
     # -- chain ----------------------------------------------------------------------
     def chain_id(self) -> str:

@@ -49,3 +49,19 @@ def test_port_in_use_fails_cleanly_and_releases_the_data_dir(tmp_path):
     node = Process([sys.executable, "-c", RUN_NODE, str(tmp_path / "d"), str(port), "0", "100"],
                    port, tmp_path / "log2").wait_ready()
     assert node.stop() == 0
+
+
+def test_evm_timeout_answers_in_time(tmp_path):
+    port = free_port()
+    code = ("import sys, genesis\nfrom node.app import NodeConfig, run_node\nfrom node.rpc import RpcConfig\n"
+            "run_node(NodeConfig(sys.argv[1], genesis.devnet(), 0, RpcConfig(port=int(sys.argv[2]), evm_timeout=0.5)))")
+    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port)], port, tmp_path / "log").wait_ready()
+    try:
+        started = time.monotonic()
+        # initcode that loops until its 50M gas run out (JUMPDEST PUSH1 0 JUMP): many seconds of py-evm
+        error = call(node.url, "eth_call", {"data": "0x5b600056", "gas": hex(50_000_000)})["error"]
+        assert error == {"code": -32000, "message": "execution aborted (timeout = 0.5s)"}
+        assert time.monotonic() - started < 10
+        assert call(node.url, "eth_blockNumber")["result"] == "0x0"  # the loop keeps serving meanwhile
+    finally:
+        assert node.stop() == 0
