@@ -170,3 +170,15 @@ def test_import_reuses_senders_the_pool_recovered(tmp_path, dev_accounts, sign_t
         assert fresh.transactions[0].__dict__["sender"] is pooled.sender  # reused, not recovered again
         assert fresh.transactions[1].sender == pooled.sender
         assert follower.head() == producer.head() and len(follower.mempool) == 0
+
+
+def test_a_pooled_tx_that_became_unaffordable_is_dropped_at_build(tmp_path, dev_accounts, sign_tx) -> None:
+    key = dev_accounts[2][1]
+    with Node.init(tmp_path / "a", genesis.devnet()) as producer, Node.init(tmp_path / "b", genesis.devnet()) as node:
+        node.mempool.add_raw(sign_tx(key, 0, value=1))
+        doomed = node.mempool.add_raw(sign_tx(key, 1, value=5_000 * 10**18))
+        producer.mempool.add_raw(sign_tx(key, 0, value=9_990 * 10**18))  # a different nonce-0 spends it all
+        node.import_block(producer.produce_block())
+        assert [t.hash for t in node.mempool.pending()] == [doomed]  # nonce 0 is gone, nonce 1 is next
+        block = node.produce_block()  # executing nonce 1 fails: it is dropped and the block still made
+        assert block.number == 2 and block.transactions == () and len(node.mempool) == 0
