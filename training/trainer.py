@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from eth_utils import keccak
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from eth_utils import keccak
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup,

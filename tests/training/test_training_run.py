@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from training import ConfigError, Dataset, TrainingConfig, TrainingRun, adapter_hash, run
+from training import ConfigError, Dataset, TrainingConfig, TrainingRun, adapter_hash, evaluate, run
 from tests.training.training_testdata import make_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,10 +99,16 @@ def test_classification_run_and_attribution_hook(tmp_path, data):
     def index_builder(trained):
         seen["rows"] = len(trained.examples)
         seen["training"] = trained.model.training
+        seen["batched"] = evaluate(trained.model, trained.tokenizer, trained.examples, config)
+        one_by_one = [evaluate(trained.model, trained.tokenizer, [e], config) for e in trained.examples]
+        seen["single"] = {k: sum(r[k] for r in one_by_one) / len(one_by_one) for k in ("loss", "accuracy")}
         return b"\xab" * 32
 
     record = run(config, data, "tiny-gpt2", tmp_path / "cls", progress=False, attribution=index_builder)
+    batched, single = seen.pop("batched"), seen.pop("single")
     assert seen == {"rows": 24, "training": False}
+    assert batched["accuracy"] == single["accuracy"], "right padding must not change a classifier's answer"
+    assert batched["loss"] == pytest.approx(single["loss"], rel=1e-5)
     assert record.attribution_index_root == b"\xab" * 32
     metrics = json.loads((tmp_path / "cls" / "metrics.json").read_text())
     assert all(0 <= m["train_accuracy"] <= 1 for m in metrics)
