@@ -156,18 +156,18 @@ def _print_dev_accounts(g: genesis_mod.Genesis) -> None:
 def cmd_devnet(args: argparse.Namespace) -> int:
     from node.app import NodeConfig, run_node
 
-    g = genesis_mod.devnet()
+    g, rpc = genesis_mod.devnet(), _rpc_config(args)
     _print_dev_accounts(g)
-    run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=_rpc_config(args)))
+    run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from node.app import NodeConfig, run_node
 
+    rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
-    run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time,
-                        rpc=_rpc_config(args, ws=True, ws_port=args.ws_port)))
+    run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc))
     return 0
 
 

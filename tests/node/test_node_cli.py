@@ -49,6 +49,8 @@ def test_init_and_its_errors(tmp_path, capsys) -> None:
     assert "another genesis" in capsys.readouterr().err
     assert main(["run", "--datadir", str(tmp_path / "nowhere")]) == 1
     assert "not initialised" in capsys.readouterr().err
+    assert main(["run", "--datadir", str(tmp_path / "d"), "--http.api", "eth,bogus"]) == 1
+    assert "bogus" in capsys.readouterr().err
     with Node.open(tmp_path / "d") as node:
         assert node.chain_id == 4242
 
