@@ -1,8 +1,8 @@
 """The `eth_` namespace: chain, state, execution, transactions, blocks, logs and filters.
 
-Cheap reads run inline on the event loop (the Node guards itself with one lock and answers from
-LevelDB); EVM execution and transaction admission go to worker threads behind capacity limiters
-so a slow `eth_call` cannot stall other clients.
+Cheap reads and transaction admission run inline on the event loop (the Node's reads are
+lock-free over committed LevelDB data); EVM execution goes to worker threads behind a capacity
+limiter and a timeout, so a slow `eth_call` cannot stall other clients.
 """
 from __future__ import annotations
 
@@ -10,23 +10,22 @@ import functools
 from typing import Annotated
 
 import trio
-from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth import exceptions as vm_errors
 from eth.exceptions import Revert, VMError
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_abi import decode as abi_decode
 
 from node.chain import CallError, UnknownBlock
 from node.mempool import TxPoolError
-
 from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
 from node.rpc.namespaces import RpcContext, register_namespace
 
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
-MAX_FEE_HISTORY = 1024
+MAX_FEE_HISTORY = 1024  # geth's maxBlockCount
 STATE_CACHE = 8  # recent state roots kept open for reads
-BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash  # geth's maxBlockCount
+BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 
 
@@ -181,13 +180,14 @@ class Eth:
         base_fees, ratios, blob_fees, blob_ratios, rewards = [], [], [], [], []
         for number in range(oldest, newest_header.block_number + 1):
             header = self.node.header_by_number(number)
-            base_fees.append(F.qty(header.base_fee_per_gas))
+            base_fees.append(F.qty(getattr(header, "base_fee_per_gas", 0)))  # 0 before London
             ratios.append(header.gas_used / header.gas_limit if header.gas_limit else 0.0)
             blob_fees.append("0x1")
             blob_ratios.append(0.0)
             if percentiles:
                 rewards.append(self._rewards(header, percentiles))
-        base_fees.append(F.qty(calculate_expected_base_fee_per_gas(newest_header)))
+        london = "base_fee_per_gas" in newest_header._meta.field_names
+        base_fees.append(F.qty(calculate_expected_base_fee_per_gas(newest_header) if london else 0))
         blob_fees.append("0x1")
         out = {"oldestBlock": F.qty(oldest), "baseFeePerGas": base_fees, "gasUsedRatio": ratios,
                "baseFeePerBlobGas": blob_fees, "blobGasUsedRatio": blob_ratios}
@@ -205,7 +205,7 @@ class Eth:
         for receipt in receipts:
             used.append(receipt.gas_used - previous)
             previous = receipt.gas_used
-        base = header.base_fee_per_gas
+        base = getattr(header, "base_fee_per_gas", 0)
         tips = sorted((F.effective_gas_price(tx, base) - base, gas) for tx, gas in zip(block.transactions, used))
         out, index, cumulative = [], 0, tips[0][1]
         for p in percentiles:
