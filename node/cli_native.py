@@ -327,6 +327,11 @@ def cmd_stake_withdraw(args) -> int:
     return 0
 
 
+def cmd_stake_claim(args) -> int:
+    _send(_client(args), "Staking", "claimRewards", args.validator)
+    return 0
+
+
 def cmd_stake_show(args) -> int:
     c = _client(args)
     _print_json(_read(c, "getValidator", args.validator) if args.validator else _read(c, "getValidators"))
@@ -434,6 +439,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_stake_undelegate)
     p = sub.add_parser("withdraw", help="withdraw OPEN whose unbonding period has passed")
     p.set_defaults(func=cmd_stake_withdraw)
+    p = sub.add_parser("claim", help="claim delegation rewards accrued with a validator")
+    p.add_argument("validator", type=_address)
+    p.set_defaults(func=cmd_stake_claim)
     for action in sub.choices.values():
         _add_client_flags(action)
     p = sub.add_parser("show", help="print one validator, or all")

@@ -6,6 +6,7 @@ on a devnet genesis with short inference/dispute windows (genesis economics para
 import dataclasses
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -28,8 +29,8 @@ DISPUTE_WINDOW_S = 2
 
 
 def _cli_cmd(*args: str) -> list[str]:
-    """`openledger ARGS` as a process (the console script's entry point)."""
-    return [sys.executable, "-m", "node.cli", *args]
+    """`openledger ARGS` as a process: the installed console script, as a user runs it."""
+    return [str(pathlib.Path(sys.executable).parent / "openledger"), *args]
 
 
 def _free_port() -> int:
@@ -232,6 +233,7 @@ def test_cli_datanet_flow(node, tmp_path):
     def cli(*args, ok=True):
         r = subprocess.run(_cli_cmd(*args, "--rpc", url), cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert (r.returncode == 0) == ok, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr, r.stderr  # errors are one clear line
         return r.stdout + r.stderr
     c = Client(url)
     next_id = c.call("Datanets", "datanetCount") + 1
@@ -266,6 +268,7 @@ def test_cli_datanet_flow(node, tmp_path):
                                          "--dev-account", "2", ok=False)
     assert "invalid hash" in cli("datanet", "curate", "1", "0x1234", "accept", "--dev-account", "1", ok=False)
     cli("stake", "register", "--amount", "150OPEN", "--gpu", "--dev-account", "3")
+    assert "no rewards to claim" in cli("stake", "claim", genesis.dev_accounts()[3][0], "--dev-account", "5", ok=False)
     rewards = json.loads(cli("rewards", genesis.dev_accounts()[3][0]))
     assert rewards["address"] == genesis.dev_accounts()[3][0]
     assert json.loads(cli("stake", "show", genesis.dev_accounts()[3][0]))["selfStake"] == 150 * OPEN
