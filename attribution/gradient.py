@@ -261,6 +261,7 @@ class GradientAttributor:
         if sizes != index.block_sizes:
             raise AttributionError(f"model LoRA blocks {sizes} do not match the index's {index.block_sizes}")
         self.projector = Projector(index.seed, sizes, index.config.proj_dim)
+        self.vectors = index.vectors.astype(np.int64)  # widened once: int16 x int16 sums need 64 bits
 
     @property
     def method(self) -> str:
@@ -275,12 +276,9 @@ class GradientAttributor:
 
     def scores(self, qvec: np.ndarray) -> dict[int, int]:
         """Integer dot products, duplicates credited to their first occurrence, by row."""
-        raw = self.index.vectors.astype(np.int64) @ qvec.astype(np.int64)
-        totals: dict[int, int] = {}
-        for row, score in enumerate(raw.tolist()):
-            owner = self.index.canonical[row]
-            totals[owner] = totals.get(owner, 0) + score
-        return totals
+        totals = np.zeros(len(self.index.canonical), dtype=np.int64)
+        np.add.at(totals, np.asarray(self.index.canonical), self.vectors @ qvec.astype(np.int64))
+        return dict(enumerate(totals.tolist()))
 
     def attribute(self, prompt: bytes, output: bytes) -> AttributionProof:
         qvec = self.query_vector(prompt, output)
