@@ -57,10 +57,12 @@ class TrainingConfig:
             _check(_is_int(value) and value > 0, name, f"must be a positive integer, got {value!r}")
         _check(_is_int(self.warmup_steps) and self.warmup_steps >= 0, "warmup_steps",
                f"must be a non-negative integer, got {self.warmup_steps!r}")
-        _check(_is_int(self.seed) and 0 <= self.seed < 2**63, "seed", f"must be an integer in [0, 2**63), got {self.seed!r}")
+        _check(_is_int(self.seed) and 0 <= self.seed < 2**63, "seed",
+               f"must be an integer in [0, 2**63), got {self.seed!r}")
         _check(_is_real(self.dropout) and 0 <= self.dropout < 1, "dropout", f"must be in [0, 1), got {self.dropout!r}")
         _check(_is_real(self.lr) and self.lr > 0, "lr", f"must be > 0, got {self.lr!r}")
-        _check(_is_real(self.weight_decay) and self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay!r}")
+        _check(_is_real(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
+               f"must be >= 0, got {self.weight_decay!r}")
         _check(_is_real(self.max_grad_norm) and self.max_grad_norm >= 0, "max_grad_norm",
                f"must be >= 0, got {self.max_grad_norm!r}")
         for name in ("dropout", "lr", "weight_decay", "max_grad_norm"):  # 1 and 1.0 must hash alike

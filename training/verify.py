@@ -3,12 +3,14 @@
 Proof-of-learning style: the record commits to a hash for each checkpoint; the verifier checks the
 checkpoints it uses (step 0, the chosen segments' ends, the last) against those hashes, recomputes
 the seeded initial state, then replays k segments (chosen by a seed from the chain) from their
-starting checkpoint and compares the result with the committed end checkpoint. On the machine and thread count that trained, the replay is bit
-identical (`tolerance=0` demands that). Elsewhere floating-point reduction order differs, so the
-deviation is measured relative to the segment's own update:
+starting checkpoint and compares the result with the committed end checkpoint. On the machine and
+thread count that trained, the replay is bit identical (`tolerance=0` demands that). Elsewhere
+floating-point reduction order differs, so the deviation is measured relative to the segment's own
+update:
     deviation = ||replayed - claimed|| / ||claimed - start||   (over the adapter weights)
 An honest replay with 1 vs 2 torch threads deviated by 5.3e-6 (MiniLM, bench/bench_training.py);
-a segment trained on other data, with another seed, or skipped deviates by order 1.
+a segment trained on other data deviated by 1.06, with one of 24 rows changed by 0.021, and a
+skipped one without bound; a run with another seed fails the step-0 check before any replay.
 """
 import random
 from dataclasses import dataclass
