@@ -376,7 +376,7 @@ def section_rates(model, args, root, results):
     dirs += _write_adapters(model, root / "rates-weak", 8, args.rank, scale=0.1, seed0=30_000)
     store = AdapterStore(root / "rates-store", BaseSpec.of(model), targets=TARGETS, max_rank=args.rank)
     ids = [store.add(d) for d in dirs]
-    verifier = Verifier(model, store, max_seq_len=64 + n_tok)
+    verifier = Verifier(model, store, max_seq_len=64 + n_tok, max_batch=args.batch)
     rng = random.Random(1)
     vocab = model.config.vocab_size
 
@@ -394,34 +394,48 @@ def section_rates(model, args, root, results):
         torch.set_num_threads(args.threads)
         return [f.result() for f in futures]
 
-    honest = generate(model, trials // 2, args.threads) + generate(model, trials - trials // 2, 2)
-    false_reject = sum(not verifier.verify_generation(g).ok for g in track(honest, description="honest", transient=True))
+    two = min(args.two_thread_trials, trials)
+    honest = generate(model, trials - two, args.threads) + generate(model, two, 2)
+    honest_verdicts = verifier.verify_many(
+        [Claim(g.adapter_id, g.prompt, g.tokens, g.params, g.commitment.to_bytes()) for g in honest])
+    false_reject = sum(not v.ok for v in honest_verdicts)
     other = copy.deepcopy(model).to(torch.bfloat16 if args.dtype == "fp32" else torch.float32)
     per_kind = trials // 5 + 1
     kinds = {"wrong adapter": [], "base model": [], "other precision": [], "edited token": [], "truncated": []}
     for g in honest[:per_kind]:
         wrong = ids[(ids.index(g.adapter_id) + 1 + rng.randrange(len(ids) - 1)) % len(ids)]
-        kinds["wrong adapter"].append((wrong, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
-        kinds["base model"].append((None, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
+        kinds["wrong adapter"].append(Claim(wrong, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
+        kinds["base model"].append(Claim(None, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
     for g in generate(other, per_kind, args.threads):
-        kinds["other precision"].append((g.adapter_id, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
+        kinds["other precision"].append(Claim(g.adapter_id, g.prompt, g.tokens, g.params, g.commitment.to_bytes()))
     for g in honest[per_kind:2 * per_kind]:
         tokens = list(g.tokens)
         i = rng.randrange(len(tokens))
         tokens[i] = (tokens[i] + rng.randrange(1, vocab - 3)) % vocab
-        kinds["edited token"].append((g.adapter_id, g.prompt, tuple(tokens), g.params, g.commitment.to_bytes()))
+        kinds["edited token"].append(Claim(g.adapter_id, g.prompt, tuple(tokens), g.params, g.commitment.to_bytes()))
     for g in honest[2 * per_kind:3 * per_kind]:
         cut = g.tokens[:rng.randrange(1, len(g.tokens))]
-        kinds["truncated"].append((g.adapter_id, g.prompt, cut, g.params, _recommit(verifier, g, cut)))
+        kinds["truncated"].append(Claim(g.adapter_id, g.prompt, cut, g.params, _recommit(verifier, g, cut)))
     accepted, total = {}, 0
+    calibration = {"honest": [v.worst for v in honest_verdicts if v.worst]}
     for kind, claims in kinds.items():
-        accepted[kind] = sum(verifier.verify(*c).ok for c in track(claims, description=kind, transient=True))
+        verdicts = verifier.verify_many(claims)
+        accepted[kind] = sum(v.ok for v in verdicts)
+        calibration[kind] = [v.worst for v in verdicts if v.worst]
         total += len(claims)
     fa = sum(accepted.values())
     print(f"  false rejects: {false_reject}/{len(honest)} honest claims ({false_reject / len(honest):.2%}); "
-          f"threads {args.threads} and 2, greedy and T=0.8, mixed batches, strong and weak (0.1x) adapters")
+          f"{len(honest) - two} generated with {args.threads} thread(s), {two} with 2; greedy and T=0.8, mixed batches, strong and weak (0.1x) adapters")
     print(f"  false accepts: {fa}/{total} dishonest claims ({fa / total:.2%}): "
           + ", ".join(f"{k} {v}/{len(kinds[k])}" for k, v in accepted.items()))
+    print(f"  thresholds in use ({args.dtype}): {verifier.thresholds}")
+    print("  per-claim worst chunk (max over claims for honest, min for the others), to calibrate thresholds:")
+    for kind, stats in calibration.items():
+        pick = max if kind == "honest" else min
+        if stats:
+            print(f"    {kind:<16} mismatch {pick(s.mismatch_fraction for s in stats):.4f}  mantissa mean "
+                  f"{pick(s.mantissa_mean for s in stats):.4f}  median {pick(s.mantissa_median for s in stats):.4f}"
+                  f"  ({len(stats)} claims reached the activation check)")
     results["rates"] = {"honest": len(honest), "false_reject": false_reject, "dishonest": total,
                         "false_accept": fa, "by_kind": {k: [v, len(kinds[k])] for k, v in accepted.items()}}
     store.close()
@@ -461,27 +475,41 @@ def section_fit(model, args, root, results):
     store.close()
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="bench inference")
     p.add_argument("--model", choices=("tiny", "smollm2"), default="tiny")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
+    p.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32", help="default: fp32 on CPU, bf16 on cuda")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--requests", type=int, default=256)
-    p.add_argument("--new-tokens", type=int, default=16)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--requests", type=int)
+    p.add_argument("--new-tokens", type=int)
     p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--adapters", type=lambda s: [int(x) for x in s.split(",")], default=[8, 64, 512])
-    p.add_argument("--peft-max-adapters", type=int, default=512, help="skip peft runs above this many adapters")
-    p.add_argument("--grouped-max-adapters", type=int, default=64,
+    p.add_argument("--adapters", type=_ints, default=[8, 64, 512])
+    p.add_argument("--peft-max-adapters", type=int, help="skip peft runs above this many adapters")
+    p.add_argument("--grouped-max-adapters", type=int,
                    help="skip peft grouped above this many adapters (512 adapters = 512 batch-1 generate calls)")
     p.add_argument("--resident", type=int, default=1000)
     p.add_argument("--verify-tokens", type=int, default=128)
     p.add_argument("--trials", type=int, default=500)
-    p.add_argument("--fit", type=lambda s: [int(x) for x in s.split(",")], default=[])
+    p.add_argument("--two-thread-trials", type=int, default=100, help="honest generations made with 2 threads")
+    p.add_argument("--fit", type=_ints, help="adapter counts to try for the 0.8x-of-ceiling fit")
     p.add_argument("--sections", default="throughput,resident,verify,rates,fit")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
+    # Presets: the CPU run (tiny model) and the one-shot GPU run (SmolLM2 in bf16 on a lent card).
+    gpu = args.device.startswith("cuda")
+    preset = (dict(dtype="bf16", batch=64, requests=512, new_tokens=32, peft_max_adapters=64, grouped_max_adapters=64,
+                   fit=[256, 1024, 2048]) if gpu else
+              dict(dtype=args.dtype, batch=32, requests=256, new_tokens=16, peft_max_adapters=512,
+                   grouped_max_adapters=64, fit=[1024]))
+    for key, value in preset.items():
+        if getattr(args, key) is None or (key == "dtype" and "--dtype" not in argv):
+            setattr(args, key, value)
     torch.set_num_threads(args.threads)
     print(f"model {args.model} ({args.dtype}) on {args.device}; torch.set_num_threads({args.threads}); "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
@@ -506,7 +534,7 @@ def main(argv: list[str]) -> None:
             section_resident(model, args, root, results)
         if "rates" in sections:
             section_rates(model, args, root, results)
-        if "fit" in sections and args.fit:
+        if "fit" in sections:
             section_fit(model, args, root, results)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1, default=str))

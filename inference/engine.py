@@ -231,6 +231,7 @@ class Engine:
         """Choose each request's next token from its hidden state, record it, retire finished ones."""
         logits = self.executor.logits(hidden)  # [m, V] float32
         choice = logits.argmax(-1).tolist()
+        hidden = hidden.float().cpu()  # one device -> host copy per step for the commitments
         for i, r in enumerate(reqs):
             if r.noise is not None:
                 choice[i] = int(token_scores(logits[i].cpu(), r.params, r.noise.next(logits.shape[1])).argmax())
