@@ -113,7 +113,9 @@ class Transport:
                 if len(buf) > MAX_HEAD:
                     await _respond(sock, 431, b"request header too large", close=True)
                     return
-                chunk = await _recv(sock, RECV, deadline)
+                # With nothing buffered the next request cannot be there yet (the client waits
+                # for our answer): wait first, and save the recv that would fail with EAGAIN.
+                chunk = await _recv(sock, RECV, deadline, wait_first=not buf)
                 if not chunk:
                     return
                 buf += chunk
@@ -265,16 +267,22 @@ async def _drain(sock, remaining: int) -> None:
 # Socket calls go straight to the non-blocking stdlib socket and wait with trio only when the
 # kernel says EAGAIN: trio's socket wrappers add two scheduler passes per call, which on one
 # keep-alive connection cost more than the request itself.
-async def _recv(sock: socket.socket, size: int, deadline: float) -> bytes:
+async def _recv(sock: socket.socket, size: int, deadline: float, wait_first: bool = False) -> bytes:
     """Bytes from `sock`, waiting until `deadline` (trio clock) at most: then TimeoutError."""
+    if wait_first:
+        await _wait_readable(sock, deadline)
     while True:
         try:
             return sock.recv(size)
         except BlockingIOError:
-            with trio.move_on_at(deadline):
-                await trio.lowlevel.wait_readable(sock)
-                continue
-            raise TimeoutError("no complete request in time") from None
+            await _wait_readable(sock, deadline)
+
+
+async def _wait_readable(sock: socket.socket, deadline: float) -> None:
+    with trio.move_on_at(deadline):
+        await trio.lowlevel.wait_readable(sock)
+        return
+    raise TimeoutError("no complete request in time")
 
 
 async def _send_all(sock: socket.socket, data: bytes) -> None:
