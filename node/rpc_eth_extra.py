@@ -26,6 +26,7 @@ from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import RpcError
 from node.rpc.namespaces import RpcContext, extend_namespace
+from node.simulate import Simulator, simulate_options
 from vm.tracing import AccessListTracer, Budget, TraceLimitExceeded, TraceLimits, instrument_state
 
 MAX_PROOF_KEYS = 1024
@@ -175,6 +176,13 @@ class EthExtra:
                 else str(computation.error) or type(computation.error).__name__
         return out
 
+    # -- simulation -----------------------------------------------------------------------------
+    async def simulate(self, opts: Annotated[dict, simulate_options],
+                       block: Annotated[object, P.block_id] = "latest") -> list:
+        header = self._header(block)
+        simulator = Simulator(self.node.evm_chain(), self.ctx.config.call_gas_cap, self.node.chain_id)
+        return await trio.to_thread.run_sync(simulator.run, opts, header, limiter=self.ctx.call_limiter)
+
     # -- fees of the next block ---------------------------------------------------------------
     def base_fee(self) -> str:
         return F.qty(calculate_expected_base_fee_per_gas(self.node.head()))
@@ -281,6 +289,7 @@ class EthExtra:
             "eth_getProof": self.get_proof,
             "eth_getStorageValues": self.get_storage_values,
             "eth_createAccessList": self.create_access_list,
+            "eth_simulateV1": self.simulate,
             "eth_baseFee": self.base_fee,
             "eth_blobBaseFee": self.blob_base_fee,
             "eth_config": self.config,

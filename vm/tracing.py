@@ -129,7 +129,7 @@ def _as_int(item: int | bytes) -> int:
     return item if isinstance(item, int) else int.from_bytes(item, "big")
 
 
-def _geth_error(exc: BaseException) -> str:
+def geth_error(exc: BaseException) -> str:
     """go-ethereum's wording for EVM errors (vm/errors.go)."""
     if isinstance(exc, Revert):
         return "execution reverted"
@@ -322,7 +322,7 @@ class StructLogger(Tracer):
             return
         if error is not None and not isinstance(error, Revert):
             # geth reports the failing step's own cost; py-evm burns all remaining gas on error.
-            entry["error"] = _geth_error(error)
+            entry["error"] = geth_error(error)
             return
         cost = entry["gas"] - computation.get_gas_remaining()
         if self._child_gas is not None:
@@ -411,7 +411,7 @@ class CallTracer(Tracer):
         frame = self.stack.pop()
         if frame:
             frame["gasUsed"] = frame["gas"]
-            frame["error"] = _geth_error(error)
+            frame["error"] = geth_error(error)
 
     def selfdestruct(self, computation: ComputationAPI) -> None:
         """geth reports SELFDESTRUCT as a frame: contract -> beneficiary, with its balance."""
@@ -441,7 +441,7 @@ class CallTracer(Tracer):
                 frame["output"] = "0x" + output.hex()
             return
         error = computation.error
-        frame["error"] = _geth_error(error)
+        frame["error"] = geth_error(error)
         if frame["type"] in ("CREATE", "CREATE2"):
             del frame["to"]
         if isinstance(error, Revert) and output:

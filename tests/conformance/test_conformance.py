@@ -66,6 +66,14 @@ ACCOUNT = "0x7dcd17433742f4c0ca53122ab541d0ba67fc27df"
     ("eth_getLogs", [["not", "an", "object"]], -32602),
     ("eth_config", [1], -32602),
     ("txpool_contentFrom", ["0x1234"], -32602),
+    ("eth_simulateV1", [{"blockStateCalls": "x"}, "latest"], -32602),
+    ("eth_simulateV1", [{"blockStateCalls": [{"blockOverrides": {"color": "0x1"}}]}, "latest"], -32602),
+    ("eth_simulateV1", [{"blockStateCalls": [{"stateOverrides": {ACCOUNT: {"balance": "1"}}}]}, "latest"], -32602),
+    ("eth_simulateV1", [{"blockStateCalls": [{}] * 257}, "latest"], -38026),
+    ("eth_simulateV1", [{"blockStateCalls": [{"blockOverrides": {"number": "0x2d"}}]}, "latest"], -38020),
+    ("eth_simulateV1", [{"blockStateCalls": [{"blockOverrides": {"time": "0x1"}}]}, "latest"], -38021),
+    ("eth_simulateV1", [{"blockStateCalls": [{"calls": [{"blobVersionedHashes": ["0x01"]}]}]}, "latest"], -32602),
+    ("eth_simulateV1", [{"blockStateCalls": []}, "0x99999"], -32000),
 ])
 def test_bad_input_is_an_error_and_changes_nothing(node, method, params, code):
     response = node.post(json.dumps({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))

@@ -1,0 +1,312 @@
+"""eth_simulateV1: run calls in simulated blocks on top of a real block, as go-ethereum does.
+
+Each simulated block is built by py-evm exactly as a real one (system calls before and after the
+transactions, state root, receipts and transactions roots), over a write overlay of the node's
+database, so nothing is stored and the answers (block hashes included) equal go-ethereum's.
+Calls become unsigned transactions (zero signature, sender given): type 2 unless the call names
+`gasPrice`. Without `validation`, the base fee is 0 and fees are free; with it, nonces, balances
+and fees are checked and failures are the spec's -380xx errors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import ChainAPI
+from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S
+from eth.db.atomic import AtomicDB
+from eth.db.batch import BatchDB
+from eth.exceptions import Revert
+from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+from eth.vm.spoof import SpoofTransaction
+from eth_hash.auto import keccak
+from eth_utils import ValidationError
+
+from node.rpc import format as F
+from node.rpc import params as P
+from node.rpc.errors import RpcError
+from vm.tracing import Budget, CallTracer, TraceConfig, TraceLimits, geth_error, instrument_state, revert_reason
+
+MAX_BLOCKS = 256
+TRANSFER_LOG_ADDRESS = "0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"  # ERC-7528: the native token
+TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
+BLOCK_TIME = 12  # seconds between simulated blocks unless overridden (geth's default)
+ZERO_ADDRESS = b"\x00" * 20
+ZERO_HASH = b"\x00" * 32
+
+
+class SimulateError(RpcError):
+    """An eth_simulateV1 failure with the spec's code (execution-apis, -38xxx)."""
+
+
+def _object(value: Any, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be an object")
+    return value
+
+
+@dataclass(frozen=True)
+class StateOverride:
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: dict[int, int] | None = None
+    state_diff: dict[int, int] | None = None
+
+
+def _slots(value: Any, what: str) -> dict[int, int]:
+    return {int.from_bytes(P.hash32(k), "big"): int.from_bytes(P.hash32(v), "big")
+            for k, v in _object(value, what).items()}
+
+
+def _state_overrides(value: Any) -> dict[bytes, StateOverride]:
+    out = {}
+    for address, fields in _object(value or {}, "stateOverrides").items():
+        fields = _object(fields, f"stateOverrides[{address}]")
+        unknown = set(fields) - {"balance", "nonce", "code", "state", "stateDiff", "movePrecompileToAddress"}
+        if unknown:
+            raise ValueError(f"unknown state override field(s) {sorted(unknown)}")
+        if fields.get("movePrecompileToAddress") is not None:
+            raise ValueError("movePrecompileToAddress is not supported")
+        if fields.get("state") is not None and fields.get("stateDiff") is not None:
+            raise ValueError(f"account {address} has both 'state' and 'stateDiff'")
+        out[P.address(address)] = StateOverride(
+            balance=None if fields.get("balance") is None else P.quantity(fields["balance"]),
+            nonce=None if fields.get("nonce") is None else P.uint64(fields["nonce"]),
+            code=None if fields.get("code") is None else P.data(fields["code"]),
+            state=None if fields.get("state") is None else _slots(fields["state"], "state"),
+            state_diff=None if fields.get("stateDiff") is None else _slots(fields["stateDiff"], "stateDiff"),
+        )
+    return out
+
+
+def simulate_options(value: Any) -> dict:
+    """Parse the first eth_simulateV1 argument (the dispatcher names a ValueError's argument)."""
+    opts = _object(value, "simulation options")
+    calls = opts.get("blockStateCalls")
+    if not isinstance(calls, list):
+        raise ValueError("blockStateCalls must be an array")
+    blocks = []
+    for i, block in enumerate(calls):
+        block = _object(block, f"blockStateCalls[{i}]")
+        overrides = _object(block.get("blockOverrides") or {}, "blockOverrides")
+        unknown = set(overrides) - {"number", "time", "gasLimit", "feeRecipient", "prevRandao", "baseFeePerGas",
+                                    "blobBaseFee", "withdrawals"}
+        if unknown:
+            raise ValueError(f"unknown block override field(s) {sorted(unknown)}")
+        parsed = {
+            "number": None if overrides.get("number") is None else P.uint64(overrides["number"]),
+            "time": None if overrides.get("time") is None else P.uint64(overrides["time"]),
+            "gas_limit": None if overrides.get("gasLimit") is None else P.uint64(overrides["gasLimit"]),
+            "coinbase": None if overrides.get("feeRecipient") is None else P.address(overrides["feeRecipient"]),
+            "prev_randao": None if overrides.get("prevRandao") is None else P.hash32(overrides["prevRandao"]),
+            "base_fee": None if overrides.get("baseFeePerGas") is None else P.quantity(overrides["baseFeePerGas"]),
+        }
+        raw_calls = block.get("calls") or []
+        if not isinstance(raw_calls, list):
+            raise ValueError("calls must be an array")
+        if any(isinstance(c, dict) and c.get("blobVersionedHashes") is not None for c in raw_calls):
+            raise ValueError("blob transactions are not supported by this node's eth_simulateV1")
+        blocks.append({"overrides": parsed, "state": _state_overrides(block.get("stateOverrides")),
+                       "calls": [P.call_request(c) for c in raw_calls]})
+    return {"blocks": blocks, "validation": bool(opts.get("validation", False)),
+            "full": bool(opts.get("returnFullTransactions", False)),
+            "trace_transfers": bool(opts.get("traceTransfers", False))}
+
+
+def _apply_state(state, overrides: dict[bytes, StateOverride]) -> None:
+    for address, o in overrides.items():
+        if o.balance is not None:
+            state.set_balance(address, o.balance)
+        if o.nonce is not None:
+            state.set_nonce(address, o.nonce)
+        if o.code is not None:
+            state.set_code(address, o.code)
+        if o.state is not None:
+            state.delete_storage(address)
+            for slot, value in o.state.items():
+                state.set_storage(address, slot, value)
+        for slot, value in (o.state_diff or {}).items():
+            state.set_storage(address, slot, value)
+
+
+def _error_code(message: str) -> int:
+    """The spec's codes for invalid transactions (execution-apis error groups)."""
+    text = message.lower()
+    for needle, code in (("nonce too low", -38010), ("nonce too high", -38011), ("nonce", -38010),
+                         ("base fee", -38012), ("intrinsic gas", -38013), ("insufficient", -38014),
+                         ("funds", -38014), ("afford", -38014), ("balance", -38014), ("gas limit", -38015)):
+        if needle in text:
+            return code
+    return -32000
+
+
+@dataclass(frozen=True)
+class _Log:
+    address: bytes
+    topics: tuple[int, ...]
+    data: bytes
+
+
+def _logs_with_transfers(frame: dict) -> list[_Log]:
+    """A call's logs with an ERC-7528 Transfer log where ETH moves, in execution order, as geth's
+    simulation tracer emits them: at each frame's entry (DELEGATECALL moves nothing), and none
+    from frames that failed."""
+    if not frame or frame.get("error"):
+        return []
+    out = []
+    value = int(frame.get("value", "0x0"), 16)
+    if value and frame["type"] != "DELEGATECALL":
+        out.append(_Log(bytes.fromhex(TRANSFER_LOG_ADDRESS[2:]),
+                        (int(TRANSFER_TOPIC, 16), int(frame["from"], 16), int(frame["to"], 16)),
+                        value.to_bytes(32, "big")))
+    calls, logs = frame.get("calls", []), frame.get("logs", [])
+
+    def own(position: int) -> list[_Log]:
+        return [_Log(bytes.fromhex(log["address"][2:]), tuple(int(t, 16) for t in log["topics"]),
+                     bytes.fromhex(log["data"][2:])) for log in logs if int(log["position"], 16) == position]
+
+    for position, child in enumerate(calls):
+        out.extend(own(position))
+        out.extend(_logs_with_transfers(child))
+    out.extend(own(len(calls)))
+    return out
+
+
+class Simulator:
+    def __init__(self, chain: ChainAPI, gas_cap: int, chain_id: int) -> None:
+        # A chain over a throw-away overlay: simulated blocks are stored there, never in the node.
+        self.chain = type(chain)(AtomicDB(BatchDB(chain.chaindb.db)))
+        self.gas_cap = gas_cap
+        self.chain_id = chain_id
+
+    def run(self, opts: dict, parent) -> list[dict]:
+        if len(opts["blocks"]) > MAX_BLOCKS:
+            raise SimulateError(f"too many blocks (max {MAX_BLOCKS})", code=-38026)
+        results = []
+        gas_left = self.gas_cap
+        for spec in opts["blocks"]:
+            overrides = spec["overrides"]
+            number = overrides["number"] if overrides["number"] is not None else parent.block_number + 1
+            if number <= parent.block_number:
+                raise SimulateError(f"block numbers must be in order: {number} <= {parent.block_number}",
+                                    code=-38020)
+            while parent.block_number + 1 < number:  # geth fills the gap with empty blocks, and returns them
+                parent, filler, gas_left = self._block(parent, {}, {}, [], opts, gas_left, filler=True)
+                results.append(filler)
+            parent, result, gas_left = self._block(parent, overrides, spec["state"], spec["calls"], opts, gas_left)
+            results.append(result)
+        return results
+
+    def _header(self, parent, overrides: dict, validation: bool, filler: bool):
+        vm_class = self.chain.get_vm_class_for_block_number(parent.block_number + 1)
+        time = parent.timestamp + BLOCK_TIME if filler or overrides.get("time") is None else overrides["time"]
+        if time <= parent.timestamp:
+            raise SimulateError(f"block timestamps must be in order: {time} <= {parent.timestamp}", code=-38021)
+        gas_limit = overrides.get("gas_limit") or parent.gas_limit
+        header = vm_class.create_header_from_parent(parent, timestamp=time, gas_limit=gas_limit,
+                                                    coinbase=overrides.get("coinbase") or ZERO_ADDRESS)
+        fields: dict[str, Any] = {"mix_hash": overrides.get("prev_randao") or ZERO_HASH, "extra_data": b""}
+        if hasattr(header, "base_fee_per_gas"):
+            if overrides.get("base_fee") is not None:
+                fields["base_fee_per_gas"] = overrides["base_fee"]
+            elif not validation:
+                fields["base_fee_per_gas"] = 0
+            else:
+                fields["base_fee_per_gas"] = calculate_expected_base_fee_per_gas(parent)
+        if hasattr(header, "parent_beacon_block_root"):
+            fields["parent_beacon_block_root"] = ZERO_HASH
+        return header.copy(**fields)
+
+    def _transaction(self, vm, call: dict, header, gas_left: int, validation: bool):
+        sender = call.get("from") or ZERO_ADDRESS
+        nonce = call.get("nonce", vm.state.get_nonce(sender))
+        gas = call.get("gas")
+        if gas is None:
+            gas = min(gas_left, header.gas_limit - header.gas_used)
+        builder = vm.get_transaction_builder()
+        to = call.get("to") or b""
+        value, data = call.get("value", 0), call.get("data", b"")
+        access = [(a, tuple(keys)) for a, keys in call.get("accessList", [])]
+        if "gasPrice" in call:
+            tx = builder.new_access_list_transaction(self.chain_id, nonce, call["gasPrice"], gas, to, value, data,
+                                                     access, 0, 0, 0) if access else \
+                builder.new_transaction(nonce, call["gasPrice"], gas, to, value, data, 0, 0, 0)
+        else:
+            max_fee = call.get("maxFeePerGas", 0)  # geth's default; with validation it fails the base fee
+            tip = call.get("maxPriorityFeePerGas", 0)
+            if "maxFeePerGas" in call and "maxPriorityFeePerGas" not in call:
+                tip = 0
+            tx = builder.new_dynamic_fee_transaction(self.chain_id, nonce, tip, max_fee, gas, to, value, data,
+                                                     access, 0, 0, 0)
+        tx = builder.decode(tx.encode())  # the fork's own transaction class (block encoding)
+        tx.__dict__["sender"] = sender  # py-evm's cached `sender`: there is no signature to recover
+        # py-evm checks signature ranges before running; geth simulates unsigned transactions.
+        return tx, SpoofTransaction(tx, sender=sender, get_sender=lambda: sender, r=DEFAULT_SPOOF_R,
+                                    s=DEFAULT_SPOOF_S, y_parity=0)
+
+    def _block(self, parent, overrides, state_overrides, calls, opts, gas_left, filler: bool = False):
+        validation = opts["validation"]
+        header = self._header(parent, overrides, validation, filler)
+        vm = self.chain.get_vm(header)
+        _apply_state(vm.state, state_overrides)
+        vm.block_preprocessing(vm.get_block())
+        current = header.copy(gas_used=0)
+        txs, receipts, outcomes = [], [], []
+        for index, call in enumerate(calls):
+            tx, spoof = self._transaction(vm, call, current, gas_left, validation)
+            fee_cap = tx.gas_price if F.tx_type(tx) < 2 else tx.max_fee_per_gas
+            if validation and fee_cap < current.base_fee_per_gas:
+                raise SimulateError(f"err: max fee per gas less than block base fee: address "
+                                    f"{F.addr(spoof.sender)}, maxFeePerGas: {fee_cap}, baseFee: "
+                                    f"{current.base_fee_per_gas} (supplied gas {tx.gas})", code=-38012)
+            if current.gas_used + tx.gas > current.gas_limit:
+                raise SimulateError(f"block gas limit reached: {current.gas_used + tx.gas} > {current.gas_limit}",
+                                    code=-38015)
+            tracer = None
+            if opts["trace_transfers"]:
+                tracer = CallTracer(TraceConfig(tracer="callTracer", with_log=True), Budget(TraceLimits(), None))
+                instrument_state(vm.state, tracer)
+            try:
+                receipt, computation = vm.apply_transaction(current, spoof)
+            except ValidationError as exc:
+                raise SimulateError(f"err: {exc} (supplied gas {tx.gas})", code=_error_code(str(exc))) from None
+            used = receipt.gas_used - current.gas_used
+            gas_left -= used
+            current = vm.add_receipt_to_header(current, receipt)
+            txs.append(tx)
+            receipts.append(receipt)
+            logs = None if tracer is None else _logs_with_transfers(tracer.root or {})
+            outcomes.append((computation, used, tx.gas - computation.get_gas_remaining(), logs))
+        block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, txs, receipts, withdrawals=[])
+        block = vm.finalize_block(vm.pack_block(vm.block_postprocessing(block))).block
+        self.chain.chaindb.persist_block(block)
+        return block.header, self._result(block, receipts, outcomes, opts["full"]), gas_left
+
+    @staticmethod
+    def _result(block, receipts, outcomes, full: bool) -> dict:
+        out = F.block(block, full)
+        header = block.header
+        calls, log_index = [], 0
+        for index, (tx, receipt, (computation, used, max_used, traced)) in enumerate(
+                zip(block.transactions, receipts, outcomes)):
+            logs = []
+            entries = receipt.logs if traced is None else traced
+            for entry in entries:
+                log = F.log_entry(entry, header, tx.hash, index, log_index)
+                log["blockTimestamp"] = F.qty(header.timestamp)
+                logs.append(log)
+                log_index += 1
+            result = {"returnData": F.hexdata(b"" if computation.is_error else computation.output),
+                      "logs": logs, "gasUsed": F.qty(used), "maxUsedGas": F.qty(max_used),
+                      "status": "0x1" if not computation.is_error else "0x0"}
+            if computation.is_error:
+                if isinstance(computation.error, Revert):
+                    reason = revert_reason(computation.output)
+                    result["error"] = {"message": "execution reverted" + (f": {reason}" if reason else ""),
+                                       "code": 3, "data": F.hexdata(computation.output)}
+                else:
+                    result["error"] = {"message": geth_error(computation.error), "code": -32015}
+            calls.append(result)
+        out["calls"] = calls
+        return out
