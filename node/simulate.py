@@ -17,6 +17,7 @@ from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S
 from eth.db.atomic import AtomicDB
 from eth.db.batch import BatchDB
 from eth.exceptions import Revert
+from eth.vm.chain_context import ChainContext
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
@@ -52,6 +53,7 @@ class StateOverride:
     code: bytes | None = None
     state: dict[int, int] | None = None
     state_diff: dict[int, int] | None = None
+    move_to: bytes | None = None  # movePrecompileToAddress
 
 
 def _slots(value: Any, what: str) -> dict[int, int]:
@@ -66,8 +68,6 @@ def _state_overrides(value: Any) -> dict[bytes, StateOverride]:
         unknown = set(fields) - {"balance", "nonce", "code", "state", "stateDiff", "movePrecompileToAddress"}
         if unknown:
             raise ValueError(f"unknown state override field(s) {sorted(unknown)}")
-        if fields.get("movePrecompileToAddress") is not None:
-            raise ValueError("movePrecompileToAddress is not supported")
         if fields.get("state") is not None and fields.get("stateDiff") is not None:
             raise ValueError(f"account {address} has both 'state' and 'stateDiff'")
         out[P.address(address)] = StateOverride(
@@ -76,6 +76,8 @@ def _state_overrides(value: Any) -> dict[bytes, StateOverride]:
             code=None if fields.get("code") is None else P.data(fields["code"]),
             state=None if fields.get("state") is None else _slots(fields["state"], "state"),
             state_diff=None if fields.get("stateDiff") is None else _slots(fields["stateDiff"], "stateDiff"),
+            move_to=None if fields.get("movePrecompileToAddress") is None
+            else P.address(fields["movePrecompileToAddress"]),
         )
     return out
 
@@ -248,7 +250,7 @@ class Simulator:
     def _block(self, parent, overrides, state_overrides, calls, opts, gas_left, filler: bool = False):
         validation = opts["validation"]
         header = self._header(parent, overrides, validation, filler)
-        vm = self.chain.get_vm(header)
+        vm = self._vm(header, state_overrides)
         _apply_state(vm.state, state_overrides)
         vm.block_preprocessing(vm.get_block())
         current = header.copy(gas_used=0)
@@ -277,11 +279,32 @@ class Simulator:
             txs.append(tx)
             receipts.append(receipt)
             logs = None if tracer is None else _logs_with_transfers(tracer.root or {})
-            outcomes.append((computation, used, tx.gas - computation.get_gas_remaining(), logs))
+            # maxUsedGas: the most the call consumed before refunds (EIP-7623's floor can exceed it)
+            outcomes.append((computation, used, max(tx.gas - computation.get_gas_remaining(), used), logs))
         block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, txs, receipts, withdrawals=[])
         block = vm.finalize_block(vm.pack_block(vm.block_postprocessing(block))).block
         self.chain.chaindb.persist_block(block)
         return block.header, self._result(block, receipts, outcomes, opts["full"]), gas_left
+
+    def _vm(self, header, state_overrides: dict[bytes, StateOverride]):
+        """The block's VM; precompiles moved by `movePrecompileToAddress` run at their new address."""
+        vm_class = self.chain.get_vm_class(header)
+        moves = {source: o.move_to for source, o in state_overrides.items() if o.move_to is not None}
+        if moves:
+            computation_class = vm_class._state_class.computation_class
+            precompiles = dict(computation_class.get_precompiles())
+            for source in moves:
+                if source not in precompiles:
+                    raise SimulateError(f"account {F.addr(source)} is not a precompile")
+            moved = {target: precompiles[source] for source, target in moves.items()}
+            for source in moves:
+                del precompiles[source]
+            precompiles.update(moved)
+            computation_class = type("SimulatedComputation", (computation_class,), {"_precompiles": precompiles})
+            vm_class = vm_class.configure(_state_class=vm_class._state_class.configure(
+                computation_class=computation_class))
+        return vm_class(header=header, chaindb=self.chain.chaindb, chain_context=ChainContext(self.chain_id),
+                        consensus_context=self.chain.consensus_context)
 
     @staticmethod
     def _result(block, receipts, outcomes, full: bool) -> dict:

@@ -32,7 +32,6 @@ SUITE = ROOT.parent / "shared" / "conformance" / "execution-apis"
 APIS = "eth,net,web3,debug,txpool"
 
 # Fixtures we do not pass, each with the reason (strict xfail: a fixed one must leave this list).
-_MOVE_PRECOMPILE = "eth_simulateV1 movePrecompileToAddress is not implemented"
 KNOWN_FAILURES: dict[str, str] = {
     "testing_buildBlockV1/build-block-empty-transactions": (
         "out of scope: testing_ builds an engine-API payload on a post-merge consensus-layer node; "
@@ -41,15 +40,12 @@ KNOWN_FAILURES: dict[str, str] = {
         "out of scope: testing_buildBlockV1 (engine-API payload building) is not served"),
     "eth_simulateV1/ethSimulate-basefee-too-low-without-validation-38012": (
         "without validation geth skips the base-fee check; py-evm's transaction validation cannot skip it"),
-    "eth_simulateV1/ethSimulate-blobs": "eth_simulateV1 with blob transactions (blobGasUsed) is not implemented",
+    "eth_simulateV1/ethSimulate-blobs": "eth_simulateV1 with blob transactions is not implemented (refused)",
     "eth_simulateV1/ethSimulate-overflow-nonce": (
         "py-evm refuses a nonce of 2^64-1 (EIP-2681) that geth's simulation runs"),
-    "eth_simulateV1/ethSimulate-move-ecrecover-and-call-old-and-new": _MOVE_PRECOMPILE,
-    "eth_simulateV1/ethSimulate-move-ecrecover-twice-and-call": _MOVE_PRECOMPILE,
-    "eth_simulateV1/ethSimulate-move-two-accounts-to-same-38023": _MOVE_PRECOMPILE,
-    "eth_simulateV1/ethSimulate-override-identity": _MOVE_PRECOMPILE,
-    "eth_simulateV1/ethSimulate-try-to-move-non-precompile": _MOVE_PRECOMPILE,
-    "eth_simulateV1/ethSimulate-use-as-many-features-as-possible": _MOVE_PRECOMPILE,
+    "eth_simulateV1/ethSimulate-use-as-many-features-as-possible": (
+        "not yet equal to geth's: transfer-log indexes in block 9 and the hashes of later blocks differ "
+        "(not diagnosed)"),
 }
 
 
