@@ -213,7 +213,8 @@ def section_throughput(model, store, ids, dirs, args, results):
         print(f" {n_adapters} distinct adapters ({len(reqs)} requests):")
         ours = run_ours(model, store, ids, reqs, args)
         ceiling = run_ours(model, store, ids, reqs, args, single=True)
-        runs = [ours, ceiling]
+        print(ceiling.row())
+        print(ours.row(ceiling) + "  (vs our ceiling)", flush=True)
         peft_runs = {}
         if n_adapters <= args.peft_max_adapters:
             pm = _peft_model(model, dirs[:n_adapters])
@@ -221,8 +222,6 @@ def section_throughput(model, store, ids, dirs, args, results):
             for mode in modes:
                 peft_runs[mode] = run_peft(pm, reqs, args, mode)
             del pm
-        print(ceiling.row())
-        print(ours.row(ceiling) + "  (vs our ceiling)")
         for run in peft_runs.values():
             print(run.row())
         summary = {"adapters": n_adapters, "ours_tps": ours.tps, "ours_single_tps": ceiling.tps,
@@ -232,9 +231,8 @@ def section_throughput(model, store, ids, dirs, args, results):
             summary[f"peft_{mode}_tps"] = run.tps
             summary[f"peft_{mode}_p50"] = _pct(run.latencies, .5)
             summary[f"peft_{mode}_p99"] = _pct(run.latencies, .99)
-            print(f"  ours / {run.name}: {ours.tps / run.tps:.2f}x")
+            print(f"  ours / {run.name}: {ours.tps / run.tps:.2f}x", flush=True)
         results.setdefault("throughput", []).append(summary)
-        runs.clear()
 
 
 def section_resident(model, args, root, results):

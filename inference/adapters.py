@@ -83,15 +83,27 @@ class BaseSpec:
 
 @dataclasses.dataclass(frozen=True)
 class LoadedAdapter:
-    """A parsed, validated adapter in CPU memory. `weights[(layer, module)] = (A [r, in], B [out, r])`
-    with B already multiplied by the LoRA scaling; all tensors are views of one flat buffer."""
+    """A parsed, validated adapter in CPU memory: one flat buffer holding, for each (layer,
+    module) of `layout`, A [r, in] then B [out, r] with B already multiplied by the LoRA scaling.
+    Only the buffer is kept (no tensor object per matrix), so 1,000s of resident adapters cost
+    little more than their weights."""
 
     adapter_id: str
     rank: int
     scaling: float
     targets: tuple[str, ...]
-    weights: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]]
+    layout: tuple[tuple[int, str, int, int, int], ...]  # (layer, module, offset, in, out)
     buffer: torch.Tensor
+
+    @property
+    def weights(self) -> dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]]:
+        """(layer, module) -> (A, B) as views of the buffer."""
+        out, r = {}, self.rank
+        for layer, module, offset, fan_in, fan_out in self.layout:
+            a = self.buffer[offset:offset + r * fan_in].view(r, fan_in)
+            b = self.buffer[offset + r * fan_in:offset + r * (fan_in + fan_out)].view(fan_out, r)
+            out[(layer, module)] = (a, b)
+        return out
 
     @property
     def nbytes(self) -> int:
@@ -158,17 +170,15 @@ def parse_adapter(adapter_id: str, config_bytes: bytes, weights_bytes: bytes, ba
             raise CorruptAdapter(f"layer {layer} {module}: weights contain NaN or infinity")
         total += a.numel() + b.numel()
     buffer = torch.empty(total, dtype=dtype)
-    weights, offset = {}, 0
+    layout, offset = [], 0
     for (layer, module), ab in sorted(parts.items()):
-        a_src, b_src = ab["A"], ab["B"].to(torch.float32) * scaling
-        a = buffer[offset:offset + a_src.numel()].view(a_src.shape)
-        offset += a_src.numel()
-        b = buffer[offset:offset + b_src.numel()].view(b_src.shape)
-        offset += b_src.numel()
-        a.copy_(a_src)
-        b.copy_(b_src)
-        weights[(layer, module)] = (a, b)
-    return LoadedAdapter(adapter_id, rank, scaling, tuple(sorted({m for _, m in parts})), weights, buffer)
+        fan_in, fan_out = base.modules[module]
+        buffer[offset:offset + rank * fan_in].copy_(ab["A"].reshape(-1))
+        buffer[offset + rank * fan_in:offset + rank * (fan_in + fan_out)].copy_(
+            (ab["B"].to(torch.float32) * scaling).reshape(-1))
+        layout.append((layer, module, offset, fan_in, fan_out))
+        offset += rank * (fan_in + fan_out)
+    return LoadedAdapter(adapter_id, rank, scaling, tuple(sorted({m for _, m in parts})), tuple(layout), buffer)
 
 
 class AdapterStore:
