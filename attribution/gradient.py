@@ -7,6 +7,7 @@ applied block by block in the projected space), and quantised to int16 with one 
 A query then costs one backward pass, one projection, and integer dot products; the quantised
 query vector travels in the proof so verifiers redo the integer stages exactly.
 """
+import functools
 import json
 import math
 import pathlib
@@ -175,8 +176,8 @@ class GradientIndex:
         )
         return [keccak(self.header()), *rows]
 
-    @property
-    def root(self) -> bytes:
+    @functools.cached_property
+    def root(self) -> bytes:  # frozen, so computed once
         return merkle_root(self.leaves())
 
     def save(self, directory: str | pathlib.Path) -> bytes:

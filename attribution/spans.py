@@ -7,6 +7,7 @@ occurrence with length^2 x 10^6 // count^2: long spans count more, common ones l
 and a span's copies share it. Everything after infini-gram is integer-only, so verification
 is exact.
 """
+import functools
 import json
 import os
 import pathlib
@@ -64,7 +65,7 @@ class SpanIndex:
     def method(self) -> str:
         return self.config.method
 
-    @property
+    @functools.cached_property
     def root(self) -> bytes:
         header = keccak(rlp.encode([self.method.encode(), [[k.encode(), v] for k, v in self.config.params()], len(self.contributions)]))
         rows = (
@@ -134,7 +135,9 @@ class SpanAttributor:
 
         self.index = index
         engine_dir = str(index.directory / ENGINE_DIR)
-        self.engine = InfiniGramEngine(index_dir=engine_dir, eos_token_id=0, vocab_size=255, token_dtype="u8")
+        # load_to_ram: the text and suffix array in memory (about 6 bytes per corpus byte) made queries
+        # about 3x faster than mmap on the benchmark's 10 MB index
+        self.engine = InfiniGramEngine(index_dir=engine_dir, eos_token_id=0, vocab_size=255, token_dtype="u8", load_to_ram=True)
         # document start offsets in the byte stream: an occurrence belongs to the last start <= ptr
         self.starts = np.fromfile(os.path.join(engine_dir, "offset.0"), dtype="<u8")
         if len(self.starts) != len(index.contributions):
