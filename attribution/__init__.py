@@ -23,7 +23,7 @@ from attribution.gradient import (
     project_rows,
     self_influence,
 )
-from attribution.methods import METHODS, verify
+from attribution.methods import METHODS, onchain_args, verify
 from attribution.proof import AttributionProof, Contribution, Share, query_hash
 from attribution.ranking import Verdict
 from attribution.robust import near_duplicates
@@ -34,6 +34,6 @@ __all__ = [
     "METHODS", "PPM", "AttributionError", "AttributionProof", "Contribution", "DataInfConfig", "EmptyOutput",
     "GradDotConfig", "GradientAttributor", "GradientIndex", "IndexRootMismatch", "MalformedProof", "NoAttribution",
     "Share", "SpanAttributor", "SpanConfig", "SpanIndex", "UnknownRun", "Verdict", "apportion",
-    "build_gradient_index", "cap_owners", "chain_seed", "index_from_rows", "near_duplicates", "project_rows",
+    "build_gradient_index", "cap_owners", "chain_seed", "index_from_rows", "near_duplicates", "onchain_args", "project_rows",
     "query_hash", "self_influence", "verify",
 ]

@@ -16,18 +16,28 @@ from attribution.spans import SpanAttributor, SpanConfig
 class Method:
     config: type
     attributor: type
+    code: int  # the uint32 methodId the Attribution system contract stores
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(config: type, attributor: type) -> None:
-    METHODS[config.method] = Method(config, attributor)
+def register(config: type, attributor: type, code: int) -> None:
+    if code in {m.code for m in METHODS.values()}:
+        raise ValueError(f"method code {code} is taken")
+    METHODS[config.method] = Method(config, attributor, code)
 
 
-register(GradDotConfig, GradientAttributor)
-register(DataInfConfig, GradientAttributor)
-register(SpanConfig, SpanAttributor)
+register(GradDotConfig, GradientAttributor, 1)
+register(DataInfConfig, GradientAttributor, 2)
+register(SpanConfig, SpanAttributor, 3)
+
+
+def onchain_args(proof: AttributionProof) -> tuple[bytes, int, list[bytes], list[int]]:
+    """(proofHash, methodId, contentHashes, weightsPpm): what `postProof` takes for this proof."""
+    if proof.method not in METHODS:
+        raise MalformedProof(f"unknown attribution method {proof.method!r}")
+    return (proof.hash(), METHODS[proof.method].code, [s.contribution_id for s in proof.shares], [s.ppm for s in proof.shares])
 
 
 def verify(proof: AttributionProof | bytes, attributor: object, prompt: bytes, output: bytes) -> Verdict:

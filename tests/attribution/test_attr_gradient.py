@@ -126,3 +126,15 @@ def test_index_depends_on_seed(tiny):
     b = build_gradient_index(tiny.model, per_example_loss, tiny.batches, tiny.contributions, GradDotConfig(), 2)
     again = build_gradient_index(tiny.model, per_example_loss, tiny.batches, tiny.contributions, GradDotConfig(), 1)
     assert a.root != b.root and a.root == again.root
+
+
+def test_onchain_args_fit_the_attribution_contract(tiny, attributor):
+    from attribution import METHODS, onchain_args
+    from vm.modules.attribution import MAX_ENTRIES
+
+    proof = attributor.attribute(*tiny.query(8))
+    proof_hash, code, content_hashes, weights = onchain_args(proof)
+    assert proof_hash == proof.hash() and code == METHODS[proof.method].code
+    assert 0 < len(content_hashes) <= MAX_ENTRIES and len(set(content_hashes)) == len(content_hashes)
+    assert all(w > 0 for w in weights) and sum(weights) == PPM
+    assert len({m.code for m in METHODS.values()}) == len(METHODS)
