@@ -141,6 +141,8 @@ def test_import_refuses_a_tampered_or_orphan_block(dev_accounts, sign_tx) -> Non
     chain = _chain(g)
     with pytest.raises(ValidationError, match="differs from its re-execution in: state_root"):
         vm.import_block(chain, block.copy(header=block.header.copy(state_root=b"\x01" * 32)))
+    with pytest.raises(ValidationError):  # a body that does not match its header's transaction root
+        vm.import_block(chain, block.copy(transactions=[]))
     with pytest.raises(ValidationError, match="unknown parent"):
         vm.import_block(chain, block.copy(header=block.header.copy(parent_hash=b"\x02" * 32)))
     with pytest.raises(ValidationError):
