@@ -82,7 +82,7 @@ class Node:
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
         self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [
-            self._index_logs, indexes_ots.write]
+            self._index_logs, self._index_senders, indexes_ots.write]
         """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
         commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
@@ -205,9 +205,22 @@ class Node:
         if header is None:
             return None
         try:
-            return self._vm_for_number(header.block_number).get_block_class().from_header(header, self._chaindb)
+            block = self._vm_for_number(header.block_number).get_block_class().from_header(header, self._chaindb)
         except (BlockNotFound, HeaderNotFound):
             return None
+        self._attach_senders(block)
+        return block
+
+    def _attach_senders(self, block: BlockAPI) -> None:
+        """Give the decoded transactions the senders recorded at commit: recovering them (ECDSA)
+        was the largest cost of serving a block or receipt. py-evm's `sender` is a
+        cached_property kept in the instance dict. Blocks committed before senders were
+        recorded keep recovering them on demand."""
+        packed = self._db.get(Schema.block_senders(block.hash)) if block.transactions else None
+        if packed is None or len(packed) != 20 * len(block.transactions):
+            return
+        for i, tx in enumerate(block.transactions):
+            tx.__dict__.setdefault("sender", packed[20 * i:20 * i + 20])
 
     def block_by_number(self, number: int) -> BlockAPI | None:
         return self._block(self.header_by_number(number))
@@ -374,6 +387,11 @@ class Node:
                                      header.block_number, header.hash, tx_hashes[tx_index], tx_index, log_index))
                 log_index += 1
         return out
+
+    @staticmethod
+    def _index_senders(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
+        if block.transactions:  # already recovered while executing: recording them costs nothing
+            batch[Schema.block_senders(block.hash)] = b"".join(bytes(tx.sender) for tx in block.transactions)
 
     @staticmethod
     def _index_logs(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:

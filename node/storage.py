@@ -22,6 +22,7 @@ class Schema:
     LOG_BLOCK = b"ol:log-block:"  # + number -> b"": the block has at least one log
     LOG_ADDRESS = b"ol:log-addr:"  # + address(20) + number -> b""
     LOG_TOPIC = b"ol:log-topic:"  # + topic(32) + number -> b"" (topic at any position)
+    BLOCK_SENDERS = b"ol:senders:"  # + block hash -> the senders of its transactions, 20 bytes each
 
     @staticmethod
     def number(n: int) -> bytes:
@@ -38,6 +39,10 @@ class Schema:
     @classmethod
     def log_topic(cls, topic: bytes, n: int) -> bytes:
         return cls.LOG_TOPIC + topic + cls.number(n)
+
+    @classmethod
+    def block_senders(cls, block_hash: bytes) -> bytes:
+        return cls.BLOCK_SENDERS + block_hash
 
 
 class WriteBatch(BaseDB):
