@@ -14,7 +14,7 @@ import pathlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
@@ -26,6 +26,7 @@ from eth.vm.chain_context import ChainContext
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError
+import rlp
 
 import genesis as genesis_mod
 import vm
@@ -64,6 +65,65 @@ class LogRecord:
     log_index: int  # position within the block
 
 
+class RecordedTx(NamedTuple):
+    """The transaction fields a receipt shows (duck-types py-evm's transaction for node.rpc.format)."""
+
+    hash: bytes
+    sender: bytes
+    to: bytes  # b"" for a contract creation, as in py-evm
+    nonce: int
+    type_id: int
+    gas_price: int  # type 0/1 only
+    max_fee_per_gas: int  # type 2 and later only
+    max_priority_fee_per_gas: int
+
+
+class RecordedLog(NamedTuple):
+    address: bytes
+    topics: tuple[bytes, ...]  # 32 bytes each
+    data: bytes
+
+
+class RecordedReceipt(NamedTuple):
+    """A receipt as py-evm decodes it (gas_used is cumulative, as in py-evm's receipts)."""
+
+    state_root: bytes
+    gas_used: int
+    bloom: int
+    logs: tuple[RecordedLog, ...]
+
+
+class ReceiptRecord(NamedTuple):
+    """A block's transactions and receipts as recorded at commit: serving a receipt from it needs
+    neither the tx trie walk nor the receipt RLP decode of the block (the explorer read path)."""
+
+    transactions: tuple[RecordedTx, ...]
+    receipts: tuple[RecordedReceipt, ...]
+
+
+def _encode_receipt_record(block: BlockAPI, receipts: Sequence[ReceiptAPI]) -> bytes:
+    items = []
+    for tx, receipt in zip(block.transactions, receipts):
+        type_id = getattr(tx, "type_id", None) or 0
+        fees = [tx.gas_price, 0, 0] if type_id < 2 else [0, tx.max_fee_per_gas, tx.max_priority_fee_per_gas]
+        logs = [[log.address, [_topic_bytes(t) for t in log.topics], log.data] for log in receipt.logs]
+        items.append([tx.hash, bytes(tx.sender), tx.to, tx.nonce, type_id, *fees,
+                      receipt.state_root, receipt.gas_used, receipt.bloom, logs])
+    return rlp.encode(items)
+
+
+def _decode_receipt_record(packed: bytes) -> ReceiptRecord:
+    """Raises rlp.DecodingError, ValueError or TypeError on a damaged record."""
+    def num(b: bytes) -> int:
+        return int.from_bytes(b, "big")
+    txs, receipts = [], []
+    for tx_hash, sender, to, nonce, type_id, price, max_fee, tip, root, cumulative, bloom, logs in rlp.decode(packed):
+        txs.append(RecordedTx(tx_hash, sender, to, num(nonce), num(type_id), num(price), num(max_fee), num(tip)))
+        receipts.append(RecordedReceipt(root, num(cumulative), num(bloom), tuple(
+            RecordedLog(address, tuple(topics), data) for address, topics, data in logs)))
+    return ReceiptRecord(tuple(txs), tuple(receipts))
+
+
 def _topic_bytes(topic: int) -> bytes:
     return topic.to_bytes(32, "big")
 
@@ -82,7 +142,7 @@ class Node:
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
         self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [
-            self._index_logs, self._index_senders, indexes_ots.write]
+            self._index_logs, self._index_senders, self._index_receipts, indexes_ots.write]
         """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
         commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
@@ -230,6 +290,17 @@ class Node:
 
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
         return self._chaindb.get_receipts(header, self._vm_for_number(header.block_number).get_receipt_builder())
+
+    def receipt_record(self, header: BlockHeaderAPI) -> ReceiptRecord | None:
+        """The block's receipt record written at commit, or None (a block committed before
+        records were written, or a damaged record): the caller decodes block and receipts then."""
+        packed = self._db.get(Schema.block_receipts(header.hash))
+        if packed is None:
+            return None
+        try:
+            return _decode_receipt_record(packed)
+        except (rlp.DecodingError, ValueError, TypeError):
+            return None
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index in block) of a mined transaction, or None."""
@@ -392,6 +463,10 @@ class Node:
     def _index_senders(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
         if block.transactions:  # already recovered while executing: recording them costs nothing
             batch[Schema.block_senders(block.hash)] = b"".join(bytes(tx.sender) for tx in block.transactions)
+
+    @staticmethod
+    def _index_receipts(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
+        batch[Schema.block_receipts(block.hash)] = _encode_receipt_record(block, tuple(receipts))
 
     @staticmethod
     def _index_logs(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:

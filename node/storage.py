@@ -23,6 +23,7 @@ class Schema:
     LOG_ADDRESS = b"ol:log-addr:"  # + address(20) + number -> b""
     LOG_TOPIC = b"ol:log-topic:"  # + topic(32) + number -> b"" (topic at any position)
     BLOCK_SENDERS = b"ol:senders:"  # + block hash -> the senders of its transactions, 20 bytes each
+    BLOCK_RECEIPTS = b"ol:receipts:"  # + block hash -> RLP receipt record (node.chain.ReceiptRecord)
 
     @staticmethod
     def number(n: int) -> bytes:
@@ -43,6 +44,10 @@ class Schema:
     @classmethod
     def block_senders(cls, block_hash: bytes) -> bytes:
         return cls.BLOCK_SENDERS + block_hash
+
+    @classmethod
+    def block_receipts(cls, block_hash: bytes) -> bytes:
+        return cls.BLOCK_RECEIPTS + block_hash
 
 
 class WriteBatch(BaseDB):

@@ -140,6 +140,20 @@ class Eth:
     def _receipts(self, header):
         return _cached(self.ctx.receipts, header.hash, lambda: self.node.receipts(header), BLOCK_CACHE)
 
+    def _receipt_view(self, header):
+        """(transactions, receipts) of a block for the receipt methods: the record written at
+        commit when there is one (no tx trie walk, no receipt RLP decode), else the decoded
+        block and receipts (blocks committed before records were written)."""
+        return _cached(self.ctx.receipts, b"record:" + header.hash, lambda: self._load_receipt_view(header),
+                       BLOCK_CACHE)
+
+    def _load_receipt_view(self, header):
+        record = self.node.receipt_record(header)
+        if record is not None:
+            return record.transactions, record.receipts
+        block = self._block(header)
+        return None if block is None else (block.transactions, self._receipts(header))
+
     async def _run_heavy(self, fn, *args):
         """EVM work in a worker thread, at most `heavy_calls` at once, answered within
         `evm_timeout` (geth's --rpc.evmtimeout): py-evm cannot be interrupted, so a call past
@@ -310,11 +324,15 @@ class Eth:
         return F.transaction(block.transactions[index], block.header, index)
 
     def get_transaction_receipt(self, tx_hash: Annotated[bytes, P.hash32]) -> dict | None:
-        found = self._located(tx_hash)
-        if found is None:
+        location = self.node.tx_location(tx_hash)
+        if location is None:
             return None
-        block, index = found
-        return F.receipt_at(block.header, block.transactions, self._receipts(block.header), index)
+        number, index = location
+        header = self.node.header_by_number(number)
+        view = None if header is None else self._receipt_view(header)
+        if view is None or index >= len(view[0]):
+            return None
+        return F.receipt_at(header, *view, index)
 
     # -- blocks --------------------------------------------------------------------------
     def _block_or_none(self, ref):
@@ -352,10 +370,9 @@ class Eth:
         return self._tx_in(self._block_by_hash(block_hash), index)
 
     def get_block_receipts(self, block: Annotated[object, P.block_id]) -> list | None:
-        found = self._block_or_none(block)
-        if found is None:
-            return None
-        return F.receipts(found.header, found.transactions, self._receipts(found.header))
+        header = self._resolve(block)
+        view = None if header is None else self._receipt_view(header)
+        return None if view is None else F.receipts(header, *view)
 
     # -- logs and filters --------------------------------------------------------------------
     def _range(self, criteria: P.LogFilter) -> tuple[int, int]:
