@@ -5,10 +5,13 @@ JSON-RPC into blocks, against the same Datanet registry written in Solidity
 1. Gas per operation: each native function once on our node, and the Solidity registry's
    createDatanet / contribute (first and later of a day) / curate on anvil; ratio native/Solidity.
 2. Execution time per operation: each native transaction applied in-process on our VM
-   (vm.build_chain_class, in memory): a block of K copies built with py-evm's mine_all, minus the
-   same block of K plain transfers, divided by K.
-3. Contributions/s: N pre-signed contribute transactions (8 senders) submitted over one keep-alive
-   connection; time from the first submission until all are mined, 1 s blocks on both nodes.
+   (vm.build_chain_class, in memory): a block of K copies built with py-evm's mine_all, minus a
+   block of K plain transfers, divided by K; blocks of each kind are built REPEATS times,
+   alternating, and the fastest of each is kept (the machine is shared: the minimum is the figure
+   least disturbed by other processes).
+3. Contributions/s: N pre-signed contribute transactions (8 senders, gas limit = each node's
+   eth_estimateGas + 20%) submitted over one keep-alive connection; time from the first
+   submission until all are mined, 1 s blocks on both nodes.
 No torch involved (no thread pinning applies). Options: --n N (default 400), --quick (N=160, K=10).
 """
 from __future__ import annotations
@@ -41,6 +44,7 @@ ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 SOLCJS = ROOT / "node_modules" / ".bin" / "solcjs"
 OPEN = 10**18
 SENDERS = range(1, 9)
+REPEATS = 3
 console = Console()
 H = lambda n: n.to_bytes(32, "big")  # noqa: E731
 
@@ -178,17 +182,24 @@ def solidity_ops(rpc: Rpc, chain_id: int, registry: str, abi: list) -> dict[str,
     }
 
 
-def throughput(rpc: Rpc, chain_id: int, to: str, calldata, n: int) -> tuple[float, float]:
-    """(submitted/s, mined/s) for n contributions from 8 senders, pre-signed."""
+def throughput(rpc: Rpc, chain_id: int, to: str, calldata, n: int) -> tuple[float, float, int]:
+    """(submitted/s, mined/s, gas limit per tx) for n contributions from 8 senders, pre-signed.
+
+    Each tx's gas limit is what a wallet would set: the node's eth_estimateGas for the costliest
+    case (a sender's first contribution of the day) plus 20%. A fixed generous limit would
+    understate ours: our block builder packs transactions by their declared gas limit (node/chain
+    + node/mempool `select`), anvil by the gas they use."""
     senders = [Sender(rpc, chain_id, i) for i in SENDERS]
-    raws = [senders[i % len(senders)].raw(to, calldata(i)) for i in range(n)]
+    estimate = int(rpc("eth_estimateGas", {"from": senders[0].address, "to": to, "data": "0x" + calldata(0).hex()}), 16)
+    gas = estimate * 6 // 5
+    raws = [senders[i % len(senders)].raw(to, calldata(i), gas=gas) for i in range(n)]
     t0 = time.perf_counter()
     for raw in raws:
         rpc("eth_sendRawTransaction", raw)
     t_submit = time.perf_counter() - t0
     while any(int(rpc("eth_getTransactionCount", s.address, "latest"), 16) < s.nonce for s in senders):
         time.sleep(0.02)
-    return n / t_submit, n / (time.perf_counter() - t0)
+    return n / t_submit, n / (time.perf_counter() - t0), gas
 
 
 def exec_times(k: int) -> dict[str, float]:
@@ -216,8 +227,11 @@ def exec_times(k: int) -> dict[str, float]:
         assert all(c.is_success for c in computations), [c.error for c in computations if c.is_error]
         return elapsed
 
-    block([tx(9, None, to=to_checksum_address(b"\x11" * 20), value=1) for _ in range(k)])  # warm caches
-    base = block([tx(9, None, to=to_checksum_address(b"\x11" * 20), value=1) for _ in range(k)])
+    def transfers() -> float:
+        return block([tx(9, None, to=to_checksum_address(b"\x11" * 20), value=1) for _ in range(k)])
+
+    transfers()  # warm caches
+    base = transfers()
     results = {}
     block([tx(0, "Datanets", encode_call("Datanets", "createDatanet", *CREATE_ARGS))])
     plans = [
@@ -228,11 +242,13 @@ def exec_times(k: int) -> dict[str, float]:
         ("registerValidator", lambda i: tx(i, "Staking", encode_call("Staking", "registerValidator", 0, 1),
                                            value=200 * OPEN) if i < 9 else None),  # one per account
     ]
-    for name, make in plans:
-        txs = [t for t in (make(i) for i in range(k)) if t is not None]
-        if not txs:
-            continue
-        results[name] = max(0.0, (block(txs) - base * len(txs) / k) / len(txs) * 1e6)
+    for r in range(REPEATS):
+        for name, make in plans:
+            txs = [t for t in (make(r * k + i) for i in range(k)) if t is not None]
+            if txs:
+                results[name] = min(results.get(name, float("inf")), block(txs) / len(txs))
+            base = min(base, transfers())
+    results = {name: max(0.0, (per_tx - base / k) * 1e6) for name, per_tx in results.items()}
     results["(transfer, for scale)"] = base / k * 1e6
     return results
 
@@ -281,13 +297,14 @@ def main(argv: list[str]) -> None:
         Sender(ours, ours_chain, 0).send(ADDRESSES["Datanets"], encode_call("Datanets", "createDatanet", *CREATE_ARGS))
         ours_id = int(ours("eth_call", {"to": ADDRESSES["Datanets"], "data": "0x" + encode_call("Datanets", "datanetCount").hex()},
                            "latest"), 16)
-        o_sub, o_mined = throughput(ours, ours_chain, ADDRESSES["Datanets"],
+        o_sub, o_mined, o_gas = throughput(ours, ours_chain, ADDRESSES["Datanets"],
                                     lambda i: encode_call("Datanets", "contribute", ours_id, H(10_000 + i), 100), n)
-        a_sub, a_mined = throughput(anvil, anvil_chain, registry,
+        a_sub, a_mined, a_gas = throughput(anvil, anvil_chain, registry,
                                     lambda i: _registry_call(abi, "contribute", 2, H(10_000 + i), 100), n)
         t = Table("", "ours (native)", "anvil (Solidity)", "ours / anvil")
         t.add_row("submitted / s", f"{o_sub:,.0f}", f"{a_sub:,.0f}", f"{o_sub / a_sub:.2f}x")
         t.add_row("mined / s", f"{o_mined:,.0f}", f"{a_mined:,.0f}", f"{o_mined / a_mined:.2f}x")
+        t.add_row("gas limit per tx (estimate + 20%)", f"{o_gas:,}", f"{a_gas:,}", "")
         console.print(t)
         contrib = native_gas["contribute"] / sol_gas["contribute"]
         console.print(f"targets: native gas <= 0.5x Solidity (contribute {contrib:.2f}x: "
