@@ -292,18 +292,23 @@ def _keystore_dir(args: argparse.Namespace) -> pathlib.Path:
     return pathlib.Path(args.keystore) if args.keystore else pathlib.Path(args.datadir) / "keystore"
 
 
+def read_password(password_file: str | None, *, confirm: bool = False) -> str:
+    """The first line of `password_file`, or a prompt (asked twice when `confirm`)."""
+    if password_file:
+        try:
+            return pathlib.Path(password_file).read_text().splitlines()[0]
+        except (OSError, IndexError):
+            raise CliError(f"cannot read a password from {password_file!r}") from None
+    password = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Repeat password: ") != password:
+        raise CliError("passwords do not match")
+    return password
+
+
 def cmd_keys_new(args: argparse.Namespace) -> int:
     from node import keystore
 
-    if args.password_file:
-        try:
-            password = pathlib.Path(args.password_file).read_text().splitlines()[0]
-        except (OSError, IndexError):
-            raise CliError(f"cannot read a password from {args.password_file!r}") from None
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Repeat password: ") != password:
-            raise CliError("passwords do not match")
+    password = read_password(args.password_file, confirm=True)
     address, path = keystore.new_key(_keystore_dir(args), password, light_kdf=args.lightkdf)
     print(f"Public address of the key: {address}\nPath of the secret key file: {path}")
     return 0

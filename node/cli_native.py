@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from eth_utils import is_hex_address, keccak, to_checksum_address
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from node.cli import CliError
+from node.cli import CliError, read_password
 from node.sdk import Client, SdkError
 
 DATA_TYPES = {"text": 0, "image": 1, "audio": 2}
@@ -91,16 +91,7 @@ def _client(args: argparse.Namespace) -> Client:
             raise CliError(f"--dev-account {args.dev_account} out of range 0..{len(accounts) - 1}")
         return Client(args.rpc, accounts[args.dev_account][1])
     if getattr(args, "keyfile", None) is not None:
-        import getpass
-
-        if args.password_file:
-            try:
-                password = pathlib.Path(args.password_file).read_text().splitlines()[0]
-            except (OSError, IndexError):
-                raise CliError(f"cannot read a password from {args.password_file!r}") from None
-        else:
-            password = getpass.getpass("Password: ")
-        return Client.from_keystore(args.rpc, str(args.keyfile), password)
+        return Client.from_keystore(args.rpc, str(args.keyfile), read_password(args.password_file))
     if hasattr(args, "keyfile"):
         raise CliError("no signing key: pass --keyfile FILE (v3 keystore) or --dev-account N")
     return Client(args.rpc)

@@ -8,6 +8,7 @@ import dataclasses
 
 from eth_utils import to_canonical_address
 
+from genesis import Economics
 from vm.modules.storage import Store, slot_of
 
 DATANETS = to_canonical_address("0x00000000000000000000000000000000004f4c01")
@@ -26,28 +27,16 @@ MONTH_S = 30 * 24 * 3600
 OPEN = 10**18
 
 
-@dataclasses.dataclass(frozen=True)
-class Params:
-    """Integers every module reads; the first fields mirror `genesis.Economics`."""
-
-    fee_split_contributors_ppm: int = 500_000
-    fee_split_model_owners_ppm: int = 200_000
-    fee_split_validators_ppm: int = 200_000
-    fee_split_treasury_ppm: int = 100_000
-    reserve_release_months: int = 48
-    vesting_cliff_months: int = 12
-    vesting_linear_months: int = 36
-    unbonding_period_s: int = 21 * 24 * 3600
-    attestation_quorum: int = 2
-    job_timeout_s: int = 600
-    dispute_window_s: int = 600
-    min_validator_stake: int = 100 * OPEN
-    slash_ppm: int = 100_000
-    work_reward_ppm: int = 300_000
-    treasury: int = 0  # address as an integer
-    block_time_ms: int = 1000
-    reserve_initial: int = 0
-    genesis_timestamp: int = 0
+Params = dataclasses.make_dataclass(
+    "Params",
+    [(f.name, int, dataclasses.field(default=f.default)) for f in dataclasses.fields(Economics)]
+    + [("treasury", int, 0), ("block_time_ms", int, 1000), ("reserve_initial", int, 0), ("genesis_timestamp", int, 0)],
+    frozen=True,
+)
+Params.__module__ = __name__
+Params.__doc__ = """Integers every module reads: `genesis.Economics` field for field (same order, so the
+same slots), then the treasury (address as an integer), block time, initial reserve and genesis
+timestamp. Derived, not restated, so defaults cannot drift apart."""
 
 
 PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params))
@@ -56,9 +45,9 @@ PARAMS_BASE_SLOT = 1  # field i of Params at slot PARAMS_BASE_SLOT + i of the ec
 
 
 def params_from_genesis(genesis) -> Params:
-    """Params for a `genesis.Genesis`: its economics fields where present, defaults elsewhere."""
+    """Params for a `genesis.Genesis`: its economics plus the chain facts the modules need."""
     econ = genesis.economics
-    known = {f: getattr(econ, f) for f in PARAM_FIELDS if hasattr(econ, f)}
+    known = dataclasses.asdict(econ)
     reserve = sum(a.balance for a in genesis.accounts.values() if a.group == "reserve")
     return Params(**known, treasury=int.from_bytes(genesis.treasury, "big"),
                   block_time_ms=max(1, int(genesis.block_time * 1000)), reserve_initial=reserve,
