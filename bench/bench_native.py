@@ -20,8 +20,6 @@ import http.client
 import json
 import pathlib
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,22 +35,15 @@ from rich.table import Table
 
 import genesis
 import vm
+from bench.bench_rpc import ANVIL, ROOT, Server, _free_port
 from node.sdk import ADDRESSES, encode_call
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 SOLCJS = ROOT / "node_modules" / ".bin" / "solcjs"
 OPEN = 10**18
 SENDERS = range(1, 9)
 REPEATS = 3
 console = Console()
 H = lambda n: n.to_bytes(32, "big")  # noqa: E731
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Rpc:
@@ -70,32 +61,6 @@ class Rpc:
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer["result"]
-
-
-class Server:
-    def __init__(self, name: str, cmd: list[str], port: int, log: pathlib.Path) -> None:
-        self.name, self.port, self.log = name, port, open(log, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited: see {log}")
-            try:
-                Rpc(port)("eth_chainId")
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start: see {log}") from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
 
 
 class Sender:
