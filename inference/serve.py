@@ -8,6 +8,7 @@ the answer carries `openledger.commitment` (the digest for the chain) and `openl
 from __future__ import annotations
 
 import http.server
+import sys
 import json
 import queue
 import time
@@ -148,9 +149,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             pass  # the client went away; the engine finishes the request on its own
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up (even before its error reply is sent) is not a server fault;
+        anything else is reported as socketserver does."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000, tokenizer=None) -> http.server.ThreadingHTTPServer:
     """A ready-to-run server (call `serve_forever()`; the engine must be `start()`ed)."""
     handler = type("Handler", (_Handler,), {"engine": engine, "tokenizer": tokenizer})
-    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server = _Server((host, port), handler)
     server.daemon_threads = True
     return server
