@@ -23,7 +23,7 @@ from node.blobstore import BlobError, BlobStore, blob_message
 from node.chain import CallError, UnknownBlock
 from node.rpc import format as F
 from node.rpc import params as P
-from node.rpc.eth import revert_reason
+from vm.tracing import revert_reason
 from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
 from node.rpc.namespaces import RpcContext, register_namespace
 from vm.modules import MODULES, load_abi

@@ -33,6 +33,7 @@ from eth.exceptions import (
     WriteProtection,
     ContractCreationCollision,
     OutOfBoundsRead,
+    ReservedBytesInCode,
 )
 from eth.vm.chain_context import ChainContext
 from eth_abi import decode as abi_decode
@@ -129,31 +130,30 @@ def _as_int(item: int | bytes) -> int:
     return item if isinstance(item, int) else int.from_bytes(item, "big")
 
 
+# py-evm's failures in go-ethereum's words (core/vm/errors.go): traces, eth_call and simulate.
+GETH_VM_ERRORS = (
+    (InsufficientStack, "stack underflow"),
+    (FullStack, "stack limit reached 1024 (1023)"),
+    (InvalidJumpDestination, "invalid jump destination"),
+    (InvalidInstruction, "invalid opcode"),
+    (WriteProtection, "write protection"),
+    (InsufficientFunds, "insufficient balance for transfer"),
+    (StackDepthLimit, "max call depth exceeded"),
+    (ContractCreationCollision, "contract address collision"),
+    (OutOfBoundsRead, "return data out of bounds"),
+    (ReservedBytesInCode, "invalid code: must not begin with 0xef"),
+)
+
+
 def geth_error(exc: BaseException) -> str:
-    """go-ethereum's wording for EVM errors (vm/errors.go)."""
+    """go-ethereum's wording for an EVM error."""
     if isinstance(exc, Revert):
         return "execution reverted"
     if isinstance(exc, OutOfGas):
-        text = str(exc)
-        return "contract creation code storage out of gas" if "code storage" in text.lower() else "out of gas"
-    if isinstance(exc, InsufficientStack):
-        return "stack underflow"
-    if isinstance(exc, FullStack):
-        return "stack limit reached 1024 (1023)"
-    if isinstance(exc, InvalidJumpDestination):
-        return "invalid jump destination"
-    if isinstance(exc, InvalidInstruction):
-        return f"invalid opcode: {exc}"
-    if isinstance(exc, WriteProtection):
-        return "write protection"
-    if isinstance(exc, InsufficientFunds):
-        return "insufficient balance for transfer"
-    if isinstance(exc, StackDepthLimit):
-        return "max call depth exceeded"
-    if isinstance(exc, ContractCreationCollision):
-        return "contract address collision"
-    if isinstance(exc, OutOfBoundsRead):
-        return "return data out of bounds"
+        return "contract creation code storage out of gas" if "code storage" in str(exc).lower() else "out of gas"
+    for kind, message in GETH_VM_ERRORS:
+        if isinstance(exc, kind):
+            return message
     return str(exc) or type(exc).__name__
 
 

@@ -10,10 +10,8 @@ import functools
 from typing import Annotated
 
 import trio
-from eth import exceptions as vm_errors
 from eth.exceptions import Revert, VMError
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
-from eth_abi import decode as abi_decode
 
 from node.chain import CallError, UnknownBlock
 from node.mempool import TxPoolError
@@ -21,45 +19,12 @@ from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
 from node.rpc.namespaces import RpcContext, register_namespace
+from vm.tracing import geth_error, revert_reason
 
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
 MAX_FEE_HISTORY = 1024  # geth's maxBlockCount
 STATE_CACHE = 8  # recent state roots kept open for reads
 BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash
-ERROR_SELECTOR = bytes.fromhex("08c379a0")
-
-
-# py-evm's failures in go-ethereum's words (core/vm/errors.go), for eth_call answers.
-GETH_VM_ERRORS = (
-    (vm_errors.OutOfGas, "out of gas"),
-    (vm_errors.InsufficientStack, "stack underflow"),
-    (vm_errors.FullStack, "stack limit reached 1024 (1023)"),
-    (vm_errors.InvalidJumpDestination, "invalid jump destination"),
-    (vm_errors.InvalidInstruction, "invalid opcode"),
-    (vm_errors.StackDepthLimit, "max call depth exceeded"),
-    (vm_errors.WriteProtection, "write protection"),
-    (vm_errors.OutOfBoundsRead, "return data out of bounds"),
-    (vm_errors.ContractCreationCollision, "contract address collision"),
-    (vm_errors.ReservedBytesInCode, "invalid code: must not begin with 0xef"),
-    (vm_errors.InsufficientFunds, "insufficient balance for transfer"),
-)
-
-
-def vm_error_message(error: Exception) -> str:
-    for kind, message in GETH_VM_ERRORS:
-        if isinstance(error, kind):
-            return message
-    return str(error) or type(error).__name__
-
-
-def revert_reason(output: bytes) -> str | None:
-    """Solidity's `Error(string)` payload, decoded; None for custom errors and panics."""
-    if output[:4] != ERROR_SELECTOR:
-        return None
-    try:
-        return abi_decode(["string"], output[4:])[0]
-    except Exception:  # malformed revert data from the contract: no reason to show
-        return None
 
 
 def _percentiles(value: object) -> list[float]:
@@ -268,7 +233,7 @@ class Eth:
         if computation.is_error:
             if isinstance(computation.error, Revert):
                 raise ExecutionReverted(revert_reason(computation.output), computation.output)
-            raise RpcError(vm_error_message(computation.error))
+            raise RpcError(geth_error(computation.error))
         return computation
 
     async def estimate_gas(self, tx: Annotated[dict, P.call_request],
