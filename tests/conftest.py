@@ -4,21 +4,19 @@
 port with a temp data dir, waits until it answers JSON-RPC, yields it, and stops it at the end.
 """
 import dataclasses
-import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
 from eth_account import Account
 
 import genesis
+from tests.rpc.nodes import call as rpc, free_port  # one copy of the JSON-RPC test client
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEV_ACCOUNTS = genesis.dev_accounts()
@@ -44,20 +42,6 @@ def sign(key: str, nonce: int, chain_id: int = genesis.devnet().chain_id, **fiel
 @pytest.fixture(scope="session")
 def sign_tx() -> Callable[..., bytes]:
     return sign
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rpc(url: str, method: str, *params, timeout: float = 10):
-    """One JSON-RPC call; returns the whole response object (result or error)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())
 
 
 @dataclasses.dataclass

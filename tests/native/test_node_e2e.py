@@ -13,6 +13,7 @@ import time
 
 import pytest
 from tests.native.conftest import OPEN, H
+from tests.rpc.nodes import free_port
 from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
@@ -33,13 +34,6 @@ def _cli_cmd(*args: str) -> list[str]:
     return [str(pathlib.Path(sys.executable).parent / "openledger"), *args]
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     d = tmp_path_factory.mktemp("olnode")
@@ -49,7 +43,7 @@ def node(tmp_path_factory):
     (d / "genesis.json").write_text(g.to_json())
     subprocess.run(_cli_cmd("init", str(d / "genesis.json"), "--datadir", str(d / "data")),
                    cwd=ROOT, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log = open(d / "node.log", "wb")
     proc = subprocess.Popen(_cli_cmd("run", "--datadir", str(d / "data"), "--http.port", str(port),
                                      "--http.api", "eth,net,web3,ol", "--block-time", "0"),
