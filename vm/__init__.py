@@ -1,4 +1,8 @@
 """The state machine: our py-evm Prague chain (chain-id enforcement, fee sink, native modules)."""
+from vm.keccak import use_fastest_backend
+
+use_fastest_backend()
+
 from vm.chain import build_block, build_chain_class, genesis_params, genesis_state, import_block, validate_chain_id
 from vm.errors import WrongChainId
 
