@@ -17,7 +17,8 @@ from node.rpc.config import RpcConfig
 Builder = Callable[["RpcContext"], Mapping[str, Callable[..., Any]]]
 # Namespaces that live in other modules; imported when present, before --http.api is resolved.
 # They import node.rpc to register themselves, so node.rpc cannot import them at import time.
-PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra", "node.rpc_ol")
+PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra", "node.rpc_ol",
+                  "node.rpc_testing")
 _NAMESPACES: dict[str, Builder] = {}
 _EXTENSIONS: dict[str, list[Builder]] = {}
 

@@ -29,15 +29,10 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SUITE = ROOT.parent / "shared" / "conformance" / "execution-apis"
-APIS = "eth,net,web3,debug,txpool"
+APIS = "eth,net,web3,debug,txpool,testing"
 
 # Fixtures we do not pass, each with the reason (strict xfail: a fixed one must leave this list).
 KNOWN_FAILURES: dict[str, str] = {
-    "testing_buildBlockV1/build-block-empty-transactions": (
-        "out of scope: testing_ builds an engine-API payload on a post-merge consensus-layer node; "
-        "our chain has its own block production (see docs/conformance.md)"),
-    "testing_buildBlockV1/build-block-invalid-transaction": (
-        "out of scope: testing_buildBlockV1 (engine-API payload building) is not served"),
     "eth_simulateV1/ethSimulate-basefee-too-low-without-validation-38012": (
         "without validation geth skips the base-fee check; py-evm's transaction validation cannot skip it"),
     "eth_simulateV1/ethSimulate-blobs": "eth_simulateV1 with blob transactions is not implemented (refused)",
