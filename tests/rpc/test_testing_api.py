@@ -13,6 +13,7 @@ from eth_account import Account
 
 import genesis
 from node.chain import Node
+from node.rpc_testing import gas_limit_towards
 from tests.rpc import scenario
 from tests.rpc.nodes import Process, call, free_port, start_ours
 from vm.trie import ordered_trie_root
@@ -60,6 +61,13 @@ def transfer(key_index: int, nonce: int, value: int = 1, tip: int = GWEI) -> str
 
 def balance(url: str, address: str) -> int:
     return int(call(url, "eth_getBalance", address, "latest")["result"], 16)
+
+
+def test_gas_limit_moves_towards_the_ceiling_by_at_most_parent_over_1024():
+    assert gas_limit_towards(0x47E7C40, 60_000_000) == 0x47D5CA2  # the execution-apis fixture's step down
+    assert gas_limit_towards(30_000_000, 60_000_000) == 30_000_000 + 30_000_000 // 1024 - 1
+    assert gas_limit_towards(59_990_000, 60_000_000) == 60_000_000  # the last step lands on the ceiling
+    assert gas_limit_towards(30_000_000, 30_000_000) == 30_000_000  # our chains: the genesis limit stays
 
 
 def test_off_unless_enabled(tmp_path):
