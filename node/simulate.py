@@ -9,15 +9,18 @@ and fees are checked and failures are the spec's -380xx errors.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from eth.abc import ChainAPI
-from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S
+from eth.constants import DEFAULT_SPOOF_R, DEFAULT_SPOOF_S, UINT_64_MAX
 from eth.db.atomic import AtomicDB
 from eth.db.batch import BatchDB
 from eth.exceptions import Revert
 from eth.vm.chain_context import ChainContext
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
@@ -103,17 +106,31 @@ def simulate_options(value: Any) -> dict:
             "coinbase": None if overrides.get("feeRecipient") is None else P.address(overrides["feeRecipient"]),
             "prev_randao": None if overrides.get("prevRandao") is None else P.hash32(overrides["prevRandao"]),
             "base_fee": None if overrides.get("baseFeePerGas") is None else P.quantity(overrides["baseFeePerGas"]),
+            "blob_base_fee": None if overrides.get("blobBaseFee") is None else P.quantity(overrides["blobBaseFee"]),
         }
         raw_calls = block.get("calls") or []
         if not isinstance(raw_calls, list):
             raise ValueError("calls must be an array")
-        if any(isinstance(c, dict) and c.get("blobVersionedHashes") is not None for c in raw_calls):
-            raise ValueError("blob transactions are not supported by this node's eth_simulateV1")
         blocks.append({"overrides": parsed, "state": _state_overrides(block.get("stateOverrides")),
-                       "calls": [P.call_request(c) for c in raw_calls]})
+                       "calls": [_call(c) for c in raw_calls]})
     return {"blocks": blocks, "validation": bool(opts.get("validation", False)),
             "full": bool(opts.get("returnFullTransactions", False)),
             "trace_transfers": bool(opts.get("traceTransfers", False))}
+
+
+def _call(value: Any) -> dict:
+    """A call object; blob fields (EIP-4844) make it a blob transaction, as in geth."""
+    call = P.call_request(value)
+    if value.get("maxFeePerBlobGas") is not None:
+        call["maxFeePerBlobGas"] = P.quantity(value["maxFeePerBlobGas"])
+    hashes = value.get("blobVersionedHashes")
+    if hashes is not None:
+        if not isinstance(hashes, list):
+            raise ValueError("blobVersionedHashes must be an array")
+        if "gasPrice" in call:
+            raise ValueError("a blob transaction takes maxFeePerGas, not gasPrice")
+        call["blobVersionedHashes"] = [P.hash32(h) for h in hashes]
+    return call
 
 
 def _apply_state(state, overrides: dict[bytes, StateOverride]) -> None:
@@ -150,13 +167,31 @@ class _Log:
     data: bytes
 
 
-def _logs_with_transfers(frame: dict) -> list[_Log]:
+# A call's logs in execution order, None where a log was emitted by a frame that then failed.
+# The go-ethereum that recorded the execution-apis fixtures numbers every log its simulation
+# tracer captures, so a dropped log still uses up its logIndex within the block.
+Logs = list[_Log | None]
+
+
+class _TransferTracer(CallTracer):
+    """callTracer frames with logs, remembering how many logs a failed frame dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(TraceConfig(tracer="callTracer", with_log=True), Budget(TraceLimits(), None))
+
+    def exit(self, computation) -> None:
+        if self.stack and self.stack[-1] and computation.is_error:
+            self.stack[-1]["droppedLogs"] = len(self.stack[-1].get("logs", ()))
+        super().exit(computation)
+
+
+def _logs_with_transfers(frame: dict) -> Logs:
     """A call's logs with an ERC-7528 Transfer log where ETH moves, in execution order, as geth's
-    simulation tracer emits them: at each frame's entry (DELEGATECALL moves nothing), and none
-    from frames that failed."""
-    if not frame or frame.get("error"):
+    simulation tracer emits them: at each frame's entry (DELEGATECALL moves nothing); a failed
+    frame's logs, its transfer included, become None."""
+    if not frame:
         return []
-    out = []
+    out: Logs = []
     value = int(frame.get("value", "0x0"), 16)
     if value and frame["type"] != "DELEGATECALL":
         out.append(_Log(bytes.fromhex(TRANSFER_LOG_ADDRESS[2:]),
@@ -164,7 +199,7 @@ def _logs_with_transfers(frame: dict) -> list[_Log]:
                         value.to_bytes(32, "big")))
     calls, logs = frame.get("calls", []), frame.get("logs", [])
 
-    def own(position: int) -> list[_Log]:
+    def own(position: int) -> Logs:
         return [_Log(bytes.fromhex(log["address"][2:]), tuple(int(t, 16) for t in log["topics"]),
                      bytes.fromhex(log["data"][2:])) for log in logs if int(log["position"], 16) == position]
 
@@ -172,7 +207,89 @@ def _logs_with_transfers(frame: dict) -> list[_Log]:
         out.extend(own(position))
         out.extend(_logs_with_transfers(child))
     out.extend(own(len(calls)))
+    if frame.get("error"):
+        return [None] * (len(out) + frame.get("droppedLogs", 0))
     return out
+
+
+def _receipt_logs(computation) -> Logs:
+    """A call's logs without transfers: py-evm numbers every LOG of the transaction in execution
+    order, kept or not (`_log_entries` and the counter are py-evm's; it has no public view of
+    the dropped ones)."""
+    kept = {counter: _Log(address, tuple(topics), data)
+            for counter, address, topics, data in computation.get_raw_log_entries()}
+
+    def emitted(c) -> int:
+        return len(c._log_entries) + sum(emitted(child) for child in c.children)
+
+    return [kept.get(counter) for counter in range(emitted(computation))]
+
+
+class _SimulatedExecutor:
+    """Mixed into the fork's transaction executor, for simulated blocks only."""
+
+    def validate_transaction(self, transaction) -> None:
+        # Not py-evm's `transaction.validate()`: it checks signatures (geth simulates unsigned
+        # transactions) and refuses a nonce of 2^64-1 (EIP-2681), which geth's simulation runs
+        # without validation. The fields were range-checked when the call was parsed.
+        if transaction.gas < transaction.intrinsic_gas:
+            raise ValidationError(f"intrinsic gas too low: have {transaction.gas}, want {transaction.intrinsic_gas}")
+        self.vm_state.validate_transaction(transaction)
+
+
+class _SimulatedState:
+    """Mixed into the fork's state, for simulated blocks only (never block import or the pool):
+    without `validation` geth skips the nonce checks, and the base-fee and blob-fee checks (and
+    the coinbase's tip) of a call whose fee caps are 0; a `blobBaseFee` override replaces the
+    blob base fee the header implies."""
+
+    validation = True
+    blob_base_fee_override: int | None = None
+
+    def fee_free(self, transaction) -> bool:
+        return not self.validation and transaction.max_fee_per_gas == 0 and transaction.max_priority_fee_per_gas == 0
+
+    def validate_transaction(self, transaction) -> None:
+        if self.validation:
+            return super().validate_transaction(transaction)
+        transaction = SpoofTransaction(transaction, nonce=self.get_nonce(transaction.sender))
+        blobs = getattr(transaction, "type_id", None) == BLOB_TX_TYPE
+        skip_blob_fee = blobs and transaction.max_fee_per_blob_gas == 0
+        context = self.execution_context
+        saved = context._base_fee_per_gas, self.blob_base_fee_override
+        # py-evm has no switch for these checks: the limits they compare with read 0 meanwhile
+        if self.fee_free(transaction):
+            context._base_fee_per_gas = 0
+        if skip_blob_fee:
+            self.blob_base_fee_override = 0
+        try:
+            super().validate_transaction(transaction)
+        finally:
+            context._base_fee_per_gas, self.blob_base_fee_override = saved
+        if skip_blob_fee:  # the blob fee is still paid, at the real blob base fee
+            cost = transaction.value + get_total_blob_gas(transaction) * self.blob_base_fee
+            if self.get_balance(transaction.sender) < cost + transaction.gas * self.get_gas_price(transaction):
+                raise ValidationError(f"insufficient funds for gas * price + value + blob fee: "
+                                      f"address {F.addr(transaction.sender)}")
+
+    def get_tip(self, transaction) -> int:
+        return 0 if self.fee_free(transaction) else super().get_tip(transaction)
+
+    @property
+    def blob_base_fee(self) -> int:
+        if self.blob_base_fee_override is not None:
+            return self.blob_base_fee_override
+        return super().blob_base_fee
+
+    def increment_nonce(self, address: bytes) -> None:
+        self.set_nonce(address, (self.get_nonce(address) + 1) % 2**64)  # geth's uint64 wraps to 0
+
+
+@functools.lru_cache(maxsize=32)
+def _simulated_state_class(state_class: type, computation_class: type) -> type:
+    executor = type("SimulatedExecutor", (_SimulatedExecutor, state_class.transaction_executor_class), {})
+    return type("SimulatedState", (_SimulatedState, state_class),
+                {"transaction_executor_class": executor, "computation_class": computation_class})
 
 
 class Simulator:
@@ -206,8 +323,10 @@ class Simulator:
         if time <= parent.timestamp:
             raise SimulateError(f"block timestamps must be in order: {time} <= {parent.timestamp}", code=-38021)
         gas_limit = overrides.get("gas_limit") or parent.gas_limit
+        # geth builds each header from the one before: a feeRecipient override carries on to the
+        # blocks after it, and the first block takes the base block's coinbase.
         header = vm_class.create_header_from_parent(parent, timestamp=time, gas_limit=gas_limit,
-                                                    coinbase=overrides.get("coinbase") or ZERO_ADDRESS)
+                                                    coinbase=overrides.get("coinbase") or parent.coinbase)
         fields: dict[str, Any] = {"mix_hash": overrides.get("prev_randao") or ZERO_HASH, "extra_data": b""}
         if hasattr(header, "base_fee_per_gas"):
             if overrides.get("base_fee") is not None:
@@ -223,6 +342,8 @@ class Simulator:
     def _transaction(self, vm, call: dict, header, gas_left: int, validation: bool):
         sender = call.get("from") or ZERO_ADDRESS
         nonce = call.get("nonce", vm.state.get_nonce(sender))
+        if validation and nonce == vm.state.get_nonce(sender) == UINT_64_MAX:  # geth's ErrNonceMax: -32603
+            raise SimulateError(f"err: nonce has max value: address {F.addr(sender)}, nonce: {nonce}", code=-32603)
         gas = call.get("gas")
         if gas is None:
             gas = min(gas_left, header.gas_limit - header.gas_used)
@@ -239,8 +360,17 @@ class Simulator:
             tip = call.get("maxPriorityFeePerGas", 0)
             if "maxFeePerGas" in call and "maxPriorityFeePerGas" not in call:
                 tip = 0
-            tx = builder.new_dynamic_fee_transaction(self.chain_id, nonce, tip, max_fee, gas, to, value, data,
-                                                     access, 0, 0, 0)
+            if "blobVersionedHashes" in call:
+                if not to:
+                    raise SimulateError("missing \"to\" in blob transaction")
+                if not hasattr(builder, "new_blob_transaction"):
+                    raise SimulateError("blob transactions are not active before Cancun")
+                tx = builder.new_blob_transaction(self.chain_id, nonce, tip, max_fee, gas, to, value, data, access,
+                                                  call.get("maxFeePerBlobGas", 0), call["blobVersionedHashes"],
+                                                  0, 0, 0)
+            else:
+                tx = builder.new_dynamic_fee_transaction(self.chain_id, nonce, tip, max_fee, gas, to, value, data,
+                                                         access, 0, 0, 0)
         tx = builder.decode(tx.encode())  # the fork's own transaction class (block encoding)
         tx.__dict__["sender"] = sender  # py-evm's cached `sender`: there is no signature to recover
         # py-evm checks signature ranges before running; geth simulates unsigned transactions.
@@ -250,7 +380,7 @@ class Simulator:
     def _block(self, parent, overrides, state_overrides, calls, opts, gas_left, filler: bool = False):
         validation = opts["validation"]
         header = self._header(parent, overrides, validation, filler)
-        vm = self._vm(header, state_overrides)
+        vm = self._vm(header, state_overrides, validation, overrides.get("blob_base_fee"))
         _apply_state(vm.state, state_overrides)
         vm.block_preprocessing(vm.get_block())
         current = header.copy(gas_used=0)
@@ -267,7 +397,7 @@ class Simulator:
                                     code=-38015)
             tracer = None
             if opts["trace_transfers"]:
-                tracer = CallTracer(TraceConfig(tracer="callTracer", with_log=True), Budget(TraceLimits(), None))
+                tracer = _TransferTracer()
                 instrument_state(vm.state, tracer)
             try:
                 receipt, computation = vm.apply_transaction(current, spoof)
@@ -275,23 +405,25 @@ class Simulator:
                 raise SimulateError(f"err: {exc} (supplied gas {tx.gas})", code=_error_code(str(exc))) from None
             used = receipt.gas_used - current.gas_used
             gas_left -= used
-            current = vm.add_receipt_to_header(current, receipt)
+            current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
             txs.append(tx)
             receipts.append(receipt)
-            logs = None if tracer is None else _logs_with_transfers(tracer.root or {})
+            logs = _receipt_logs(computation) if tracer is None else _logs_with_transfers(tracer.root or {})
             # maxUsedGas: the most the call consumed before refunds (EIP-7623's floor can exceed it)
             outcomes.append((computation, used, max(tx.gas - computation.get_gas_remaining(), used), logs))
         block = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, txs, receipts, withdrawals=[])
         block = vm.finalize_block(vm.pack_block(vm.block_postprocessing(block))).block
         self.chain.chaindb.persist_block(block)
-        return block.header, self._result(block, receipts, outcomes, opts["full"]), gas_left
+        return block.header, self._result(block, outcomes, opts["full"]), gas_left
 
-    def _vm(self, header, state_overrides: dict[bytes, StateOverride]):
-        """The block's VM; precompiles moved by `movePrecompileToAddress` run at their new address."""
+    def _vm(self, header, state_overrides: dict[bytes, StateOverride], validation: bool,
+            blob_base_fee: int | None):
+        """The block's VM with the simulation's state rules; precompiles moved by
+        `movePrecompileToAddress` run at their new address."""
         vm_class = self.chain.get_vm_class(header)
+        computation_class = vm_class._state_class.computation_class
         moves = {source: o.move_to for source, o in state_overrides.items() if o.move_to is not None}
         if moves:
-            computation_class = vm_class._state_class.computation_class
             precompiles = dict(computation_class.get_precompiles())
             for source in moves:
                 if source not in precompiles:
@@ -301,24 +433,26 @@ class Simulator:
                 del precompiles[source]
             precompiles.update(moved)
             computation_class = type("SimulatedComputation", (computation_class,), {"_precompiles": precompiles})
-            vm_class = vm_class.configure(_state_class=vm_class._state_class.configure(
-                computation_class=computation_class))
-        return vm_class(header=header, chaindb=self.chain.chaindb, chain_context=ChainContext(self.chain_id),
-                        consensus_context=self.chain.consensus_context)
+        vm_class = vm_class.configure(_state_class=_simulated_state_class(vm_class._state_class, computation_class))
+        vm = vm_class(header=header, chaindb=self.chain.chaindb, chain_context=ChainContext(self.chain_id),
+                      consensus_context=self.chain.consensus_context)
+        vm.state.validation = validation
+        vm.state.blob_base_fee_override = blob_base_fee
+        return vm
 
     @staticmethod
-    def _result(block, receipts, outcomes, full: bool) -> dict:
+    def _result(block, outcomes, full: bool) -> dict:
         out = F.block(block, full)
         header = block.header
         calls, log_index = [], 0
-        for index, (tx, receipt, (computation, used, max_used, traced)) in enumerate(
-                zip(block.transactions, receipts, outcomes)):
+        for index, (tx, (computation, used, max_used, traced)) in enumerate(
+                zip(block.transactions, outcomes)):
             logs = []
-            entries = receipt.logs if traced is None else traced
-            for entry in entries:
-                log = F.log_entry(entry, header, tx.hash, index, log_index)
-                log["blockTimestamp"] = F.qty(header.timestamp)
-                logs.append(log)
+            for entry in traced:
+                if entry is not None:
+                    log = F.log_entry(entry, header, tx.hash, index, log_index)
+                    log["blockTimestamp"] = F.qty(header.timestamp)
+                    logs.append(log)
                 log_index += 1
             result = {"returnData": F.hexdata(b"" if computation.is_error else computation.output),
                       "logs": logs, "gasUsed": F.qty(used), "maxUsedGas": F.qty(max_used),

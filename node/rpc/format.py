@@ -66,6 +66,9 @@ def transaction(tx, header=None, index: int | None = None) -> dict:
     if kind >= 2:
         out["maxFeePerGas"] = qty(tx.max_fee_per_gas)
         out["maxPriorityFeePerGas"] = qty(tx.max_priority_fee_per_gas)
+    if kind == 3:  # EIP-4844
+        out["maxFeePerBlobGas"] = qty(tx.max_fee_per_blob_gas)
+        out["blobVersionedHashes"] = [hexdata(h) for h in tx.blob_versioned_hashes]
     if kind == 4:
         out["authorizationList"] = [
             {"chainId": qty(a.chain_id), "address": addr(a.address), "nonce": qty(a.nonce),
@@ -148,7 +151,8 @@ def block(blk, full: bool) -> dict:
     else:
         txs = [hexdata(tx.hash) for tx in blk.transactions]
     out = header_only(header)
-    out["size"] = qty(len(rlp.encode(blk)))
+    size = getattr(blk, "size", None)  # a node.records.BlockRecord carries it; py-evm's block is encoded
+    out["size"] = qty(len(rlp.encode(blk)) if size is None else size)
     out["transactions"] = txs
     out["uncles"] = [hexdata(u.hash) for u in blk.uncles]
     if "withdrawals_root" in header._meta.field_names:

@@ -33,14 +33,6 @@ APIS = "eth,net,web3,debug,txpool,testing"
 
 # Fixtures we do not pass, each with the reason (strict xfail: a fixed one must leave this list).
 KNOWN_FAILURES: dict[str, str] = {
-    "eth_simulateV1/ethSimulate-basefee-too-low-without-validation-38012": (
-        "without validation geth skips the base-fee check; py-evm's transaction validation cannot skip it"),
-    "eth_simulateV1/ethSimulate-blobs": "eth_simulateV1 with blob transactions is not implemented (refused)",
-    "eth_simulateV1/ethSimulate-overflow-nonce": (
-        "py-evm refuses a nonce of 2^64-1 (EIP-2681) that geth's simulation runs"),
-    "eth_simulateV1/ethSimulate-use-as-many-features-as-possible": (
-        "not yet equal to geth's: transfer-log indexes in block 9 and the hashes of later blocks differ "
-        "(not diagnosed)"),
 }
 
 
