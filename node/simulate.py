@@ -349,6 +349,10 @@ class Simulator:
             gas = min(gas_left, header.gas_limit - header.gas_used)
         builder = vm.get_transaction_builder()
         to = call.get("to") or b""
+        if not to and vm.state.get_nonce(sender) == UINT_64_MAX:
+            # geth answers a failed call ("nonce uint64 overflow"); py-evm would derive the new
+            # contract's address from a wrapped nonce, so it is refused here instead.
+            raise SimulateError(f"err: contract creation by {F.addr(sender)} with nonce 2^64-1: nonce uint64 overflow")
         value, data = call.get("value", 0), call.get("data", b"")
         access = [(a, tuple(keys)) for a, keys in call.get("accessList", [])]
         if "gasPrice" in call:
@@ -384,6 +388,7 @@ class Simulator:
         _apply_state(vm.state, state_overrides)
         vm.block_preprocessing(vm.get_block())
         current = header.copy(gas_used=0)
+        untraced = vm.state.computation_class
         txs, receipts, outcomes = [], [], []
         for index, call in enumerate(calls):
             tx, spoof = self._transaction(vm, call, current, gas_left, validation)
@@ -398,6 +403,7 @@ class Simulator:
             tracer = None
             if opts["trace_transfers"]:
                 tracer = _TransferTracer()
+                vm.state.computation_class = untraced  # instrument_state wraps the class it finds
                 instrument_state(vm.state, tracer)
             try:
                 receipt, computation = vm.apply_transaction(current, spoof)
