@@ -4,8 +4,10 @@ Each simulated block is built by py-evm exactly as a real one (system calls befo
 transactions, state root, receipts and transactions roots), over a write overlay of the node's
 database, so nothing is stored and the answers (block hashes included) equal go-ethereum's.
 Calls become unsigned transactions (zero signature, sender given): type 2 unless the call names
-`gasPrice`. Without `validation`, the base fee is 0 and fees are free; with it, nonces, balances
-and fees are checked and failures are the spec's -380xx errors.
+`gasPrice`, type 3 with `blobVersionedHashes`. Without `validation`, the base fee is 0 unless
+overridden, nonces are not checked and calls with fee caps of 0 are free; with it, nonces,
+balances and fees are checked and failures are the spec's -380xx errors. Where geth's rules
+differ from py-evm's, the simulated VM's state and executor say so (`_SimulatedState`).
 """
 from __future__ import annotations
 
