@@ -9,19 +9,21 @@ database and a cached head header, so they never see half a block.
 """
 import contextlib
 import dataclasses
+import functools
 import os
 import pathlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
+from eth.db.schema import SchemaV1
 from eth.estimators.gas import binary_gas_search
-from eth.exceptions import BlockNotFound, CanonicalHeadNotFound, HeaderNotFound, TransactionNotFound
+from eth.exceptions import BlockNotFound, CanonicalHeadNotFound, HeaderNotFound
 from eth.vm.chain_context import ChainContext
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.spoof import SpoofTransaction
@@ -30,13 +32,14 @@ import rlp
 
 import genesis as genesis_mod
 import vm
-from node import indexes_ots
+from node import indexes_ots, records
 from node.mempool import TxPool
 from node.storage import LevelDB, Schema
 
 GENESIS_FILE = "genesis.json"
 CHAINDATA_DIR = "chaindata"
 ZERO_ADDRESS = b"\x00" * 20
+HEADER_CACHE = 4096
 
 
 class UnknownBlock(LookupError):
@@ -65,69 +68,6 @@ class LogRecord:
     log_index: int  # position within the block
 
 
-class RecordedTx(NamedTuple):
-    """The transaction fields a receipt shows (duck-types py-evm's transaction for node.rpc.format)."""
-
-    hash: bytes
-    sender: bytes
-    to: bytes  # b"" for a contract creation, as in py-evm
-    nonce: int
-    type_id: int
-    gas_price: int  # type 0/1 only
-    max_fee_per_gas: int  # type 2 and later only
-    max_priority_fee_per_gas: int
-
-
-class RecordedLog(NamedTuple):
-    address: bytes
-    topics: tuple[bytes, ...]  # 32 bytes each
-    data: bytes
-
-
-class RecordedReceipt(NamedTuple):
-    """A receipt as py-evm decodes it (gas_used is cumulative, as in py-evm's receipts)."""
-
-    state_root: bytes
-    gas_used: int
-    bloom: int
-    logs: tuple[RecordedLog, ...]
-
-
-class ReceiptRecord(NamedTuple):
-    """A block's transactions and receipts as recorded at commit: serving a receipt from it needs
-    neither the tx trie walk nor the receipt RLP decode of the block (the explorer read path)."""
-
-    transactions: tuple[RecordedTx, ...]
-    receipts: tuple[RecordedReceipt, ...]
-
-
-def _encode_receipt_record(block: BlockAPI, receipts: Sequence[ReceiptAPI]) -> bytes:
-    items = []
-    for tx, receipt in zip(block.transactions, receipts):
-        type_id = getattr(tx, "type_id", None) or 0
-        fees = [tx.gas_price, 0, 0] if type_id < 2 else [0, tx.max_fee_per_gas, tx.max_priority_fee_per_gas]
-        logs = [[log.address, [_topic_bytes(t) for t in log.topics], log.data] for log in receipt.logs]
-        items.append([tx.hash, bytes(tx.sender), tx.to, tx.nonce, type_id, *fees,
-                      receipt.state_root, receipt.gas_used, receipt.bloom, logs])
-    return rlp.encode(items)
-
-
-def _decode_receipt_record(packed: bytes) -> ReceiptRecord:
-    """Raises rlp.DecodingError, ValueError or TypeError on a damaged record."""
-    def num(b: bytes) -> int:
-        return int.from_bytes(b, "big")
-    txs, receipts = [], []
-    for tx_hash, sender, to, nonce, type_id, price, max_fee, tip, root, cumulative, bloom, logs in rlp.decode(packed):
-        txs.append(RecordedTx(tx_hash, sender, to, num(nonce), num(type_id), num(price), num(max_fee), num(tip)))
-        receipts.append(RecordedReceipt(root, num(cumulative), num(bloom), tuple(
-            RecordedLog(address, tuple(topics), data) for address, topics, data in logs)))
-    return ReceiptRecord(tuple(txs), tuple(receipts))
-
-
-def _topic_bytes(topic: int) -> bytes:
-    return topic.to_bytes(32, "big")
-
-
 class Node:
     """One chain in one data directory. Build with `Node.init` or `Node.open`."""
 
@@ -138,11 +78,14 @@ class Node:
         self._db = db
         self._chain_class = vm.build_chain_class(genesis)
         self._chaindb = ChainDB(db)
+        # Headers are immutable under their hash, and decoding one (rlp Serializable) costs more
+        # than the request that wants it: explorers and wallets ask for the same recent ones.
+        self._decoded_header = functools.lru_cache(maxsize=HEADER_CACHE)(self._load_header)
         self._context = ChainContext(self.chain_id)
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
         self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [
-            self._index_logs, self._index_senders, self._index_receipts, indexes_ots.write]
+            self._index_logs, self._index_body, self._index_receipts, indexes_ots.write]
         """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
         commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
@@ -250,13 +193,23 @@ class Node:
         if not 0 <= number <= self._head.block_number:
             return None
         try:
-            return self._chaindb.get_canonical_block_header_by_number(number)
+            return self.header_by_hash(self._chaindb.get_canonical_block_hash(number))
         except HeaderNotFound:
             return None
 
+    def _load_header(self, block_hash: bytes) -> BlockHeaderAPI:
+        encoded = self._db.get(block_hash) if len(block_hash) == 32 else None  # py-evm: header RLP under its hash
+        if encoded is None:
+            raise HeaderNotFound(f"no header {block_hash.hex()}")
+        try:
+            header = records.decode_header(encoded, block_hash)
+        except (rlp.exceptions.RLPException, ValueError, TypeError):
+            header = None
+        return header if header is not None else self._chaindb.get_block_header_by_hash(block_hash)
+
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
         try:
-            header = self._chaindb.get_block_header_by_hash(block_hash)
+            header = self._decoded_header(block_hash)
         except (HeaderNotFound, ValidationError):
             return None
         return header if header.block_number <= self._head.block_number else None
@@ -268,19 +221,28 @@ class Node:
             block = self._vm_for_number(header.block_number).get_block_class().from_header(header, self._chaindb)
         except (BlockNotFound, HeaderNotFound):
             return None
-        self._attach_senders(block)
+        body = self._body(header) if block.transactions else None
+        if body is not None and [tx.hash for tx in body[1]] == [tx.hash for tx in block.transactions]:
+            for tx, recorded in zip(block.transactions, body[1]):
+                tx.__dict__.setdefault("sender", recorded.sender)  # py-evm's cached_property: no ECDSA
         return block
 
-    def _attach_senders(self, block: BlockAPI) -> None:
-        """Give the decoded transactions the senders recorded at commit: recovering them (ECDSA)
-        was the largest cost of serving a block or receipt. py-evm's `sender` is a
-        cached_property kept in the instance dict. Blocks committed before senders were
-        recorded keep recovering them on demand."""
-        packed = self._db.get(Schema.block_senders(block.hash)) if block.transactions else None
-        if packed is None or len(packed) != 20 * len(block.transactions):
-            return
-        for i, tx in enumerate(block.transactions):
-            tx.__dict__.setdefault("sender", packed[20 * i:20 * i + 20])
+    def _body(self, header: BlockHeaderAPI) -> tuple[int, tuple[records.RecordedTransaction, ...]] | None:
+        """The block's body record (`node.records`), or None: a block committed before records
+        were written, or a damaged record (the caller reads py-evm's tries then)."""
+        packed = self._db.get(Schema.block_body(header.hash))
+        if packed is None:
+            return None
+        try:
+            return records.decode_body(packed)
+        except (ValueError, TypeError):
+            return None
+
+    def _uncles_and_withdrawals(self, header: BlockHeaderAPI) -> tuple[tuple, tuple]:
+        uncles = self._chaindb.get_block_uncles(header.uncles_hash)
+        if getattr(header, "withdrawals_root", None) is None:
+            return uncles, ()
+        return uncles, self._chaindb.get_block_withdrawals(header)
 
     def block_by_number(self, number: int) -> BlockAPI | None:
         return self._block(self.header_by_number(number))
@@ -288,25 +250,42 @@ class Node:
     def block_by_hash(self, block_hash: bytes) -> BlockAPI | None:
         return self._block(self.header_by_hash(block_hash))
 
+    def block_record(self, header: BlockHeaderAPI) -> records.BlockRecord | None:
+        """The block of a known header read from its body record, for the JSON-RPC read path;
+        None when there is no usable record (then read `block_by_hash`)."""
+        body = self._body(header)
+        if body is None:
+            return None
+        try:
+            uncles, withdrawals = self._uncles_and_withdrawals(header)
+        except HeaderNotFound:
+            return None
+        return records.BlockRecord(header, body[0], body[1], uncles, withdrawals)
+
     def receipts(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
         return self._chaindb.get_receipts(header, self._vm_for_number(header.block_number).get_receipt_builder())
 
-    def receipt_record(self, header: BlockHeaderAPI) -> ReceiptRecord | None:
-        """The block's receipt record written at commit, or None (a block committed before
-        records were written, or a damaged record): the caller decodes block and receipts then."""
+    def receipt_record(self, header: BlockHeaderAPI) -> tuple[records.RecordedReceipt, ...] | None:
+        """The block's receipts from the record written at commit, or None (a block committed
+        before records were written, or a damaged record): the caller decodes receipts then."""
         packed = self._db.get(Schema.block_receipts(header.hash))
         if packed is None:
             return None
         try:
-            return _decode_receipt_record(packed)
-        except (rlp.DecodingError, ValueError, TypeError):
+            return records.decode_receipts(packed)
+        except (ValueError, TypeError):
             return None
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index in block) of a mined transaction, or None."""
+        # py-evm's own lookup decodes this two-integer RLP through a Serializable class,
+        # which costs more than serving the receipt that wants it.
+        packed = self._db.get(SchemaV1.make_transaction_hash_to_block_lookup_key(tx_hash))
+        if packed is None:
+            return None
         try:
-            number, index = self._chaindb.get_transaction_index(tx_hash)
-        except (TransactionNotFound, ValidationError):
+            number, index = (int.from_bytes(field, "big") for field in rlp.decode(packed))
+        except (rlp.exceptions.RLPException, ValueError, TypeError):
             return None
         return (number, index) if number <= self._head.block_number else None
 
@@ -454,19 +433,19 @@ class Node:
         out, log_index = [], 0
         for tx_index, receipt in enumerate(self.receipts(header)):
             for log in receipt.logs:
-                out.append(LogRecord(log.address, tuple(_topic_bytes(t) for t in log.topics), log.data,
+                out.append(LogRecord(log.address, tuple(records.topic_bytes(t) for t in log.topics), log.data,
                                      header.block_number, header.hash, tx_hashes[tx_index], tx_index, log_index))
                 log_index += 1
         return out
 
     @staticmethod
-    def _index_senders(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
-        if block.transactions:  # already recovered while executing: recording them costs nothing
-            batch[Schema.block_senders(block.hash)] = b"".join(bytes(tx.sender) for tx in block.transactions)
+    def _index_body(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
+        # the senders were recovered while executing: recording them costs nothing
+        batch[Schema.block_body(block.hash)] = records.encode_body(block)
 
     @staticmethod
     def _index_receipts(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
-        batch[Schema.block_receipts(block.hash)] = _encode_receipt_record(block, tuple(receipts))
+        batch[Schema.block_receipts(block.hash)] = records.encode_receipts(tuple(receipts))
 
     @staticmethod
     def _index_logs(batch: Any, block: BlockAPI, receipts: Iterable[ReceiptAPI]) -> None:
@@ -476,7 +455,7 @@ class Node:
                 batch[Schema.log_block(number)] = b""
                 batch[Schema.log_address(log.address, number)] = b""
                 for topic in log.topics:
-                    batch[Schema.log_topic(_topic_bytes(topic), number)] = b""
+                    batch[Schema.log_topic(records.topic_bytes(topic), number)] = b""
 
     # -- writes ------------------------------------------------------------------------------
 

@@ -22,8 +22,8 @@ class Schema:
     LOG_BLOCK = b"ol:log-block:"  # + number -> b"": the block has at least one log
     LOG_ADDRESS = b"ol:log-addr:"  # + address(20) + number -> b""
     LOG_TOPIC = b"ol:log-topic:"  # + topic(32) + number -> b"" (topic at any position)
-    BLOCK_SENDERS = b"ol:senders:"  # + block hash -> the senders of its transactions, 20 bytes each
-    BLOCK_RECEIPTS = b"ol:receipts:"  # + block hash -> RLP receipt record (node.chain.ReceiptRecord)
+    BLOCK_BODY = b"ol:body:"  # + block hash -> msgpack body record (node.records)
+    BLOCK_RECEIPTS = b"ol:receipts:"  # + block hash -> msgpack receipt record (node.records)
 
     @staticmethod
     def number(n: int) -> bytes:
@@ -42,8 +42,8 @@ class Schema:
         return cls.LOG_TOPIC + topic + cls.number(n)
 
     @classmethod
-    def block_senders(cls, block_hash: bytes) -> bytes:
-        return cls.BLOCK_SENDERS + block_hash
+    def block_body(cls, block_hash: bytes) -> bytes:
+        return cls.BLOCK_BODY + block_hash
 
     @classmethod
     def block_receipts(cls, block_hash: bytes) -> bytes:

@@ -95,27 +95,22 @@ class Eth:
 
     def _block(self, header):
         """The block of a known header, decoded once: blocks are immutable, and receipt and
-        transaction lookups (wallets polling, explorers indexing) ask for the same few blocks."""
-        return _cached(self.ctx.blocks, header.hash, lambda: self.node.block_by_hash(header.hash), BLOCK_CACHE)
+        transaction lookups (wallets polling, explorers indexing) ask for the same few blocks.
+        Read from the body record written at commit when there is one (`node.records`)."""
+        return _cached(self.ctx.blocks, header.hash,
+                       lambda: self.node.block_record(header) or self.node.block_by_hash(header.hash), BLOCK_CACHE)
 
     def _block_by_hash(self, block_hash: bytes):
         header = self.node.header_by_hash(block_hash)
         return None if header is None else self._block(header)
 
     def _receipts(self, header):
-        return _cached(self.ctx.receipts, header.hash, lambda: self.node.receipts(header), BLOCK_CACHE)
+        """The block's receipts: the record written at commit, else py-evm's receipt trie."""
+        return _cached(self.ctx.receipts, header.hash,
+                       lambda: self.node.receipt_record(header) or self.node.receipts(header), BLOCK_CACHE)
 
     def _receipt_view(self, header):
-        """(transactions, receipts) of a block for the receipt methods: the record written at
-        commit when there is one (no tx trie walk, no receipt RLP decode), else the decoded
-        block and receipts (blocks committed before records were written)."""
-        return _cached(self.ctx.receipts, b"record:" + header.hash, lambda: self._load_receipt_view(header),
-                       BLOCK_CACHE)
-
-    def _load_receipt_view(self, header):
-        record = self.node.receipt_record(header)
-        if record is not None:
-            return record.transactions, record.receipts
+        """(transactions, receipts) of a block, for the receipt methods."""
         block = self._block(header)
         return None if block is None else (block.transactions, self._receipts(header))
 

@@ -1,9 +1,13 @@
-"""The explorer read path: senders recorded at commit, served without ECDSA recovery."""
+"""The explorer read path: body and receipt records written at commit (`node.records`), served
+without trie walks or ECDSA recovery, and the fallback to py-evm's tries when a record is missing."""
 from eth_account import Account
 from eth_utils import to_canonical_address
+import msgpack
+import rlp
 
 import genesis
 from node.chain import Node
+from node.rpc import format as F
 from node.rpc.config import RpcConfig
 from node.rpc.eth import Eth
 from node.rpc.namespaces import RpcContext
@@ -37,14 +41,60 @@ def test_senders_recorded_at_commit_are_attached_on_read(tmp_path):
         assert [t["from"] for t in full["transactions"]] == [DEV[0][0].lower(), DEV[1][0].lower()]
 
 
-def test_a_damaged_sender_record_falls_back_to_recovery(tmp_path):
+def _every_type(datadir):
+    """One block with each transaction type the pool takes: legacy (EIP-155), EIP-2930 with an
+    access list, EIP-1559 creating a contract. (Blob and EIP-7702 transactions, which the pool
+    does not take, are checked by the conformance fixtures of the imported chain.)"""
+    with Node.init(datadir, genesis.devnet()) as node:
+        fee = {"maxFeePerGas": 100 * 10**9, "maxPriorityFeePerGas": 10**9}
+        txs = [
+            (DEV[0][1], {"nonce": 0, "gas": 21_000, "gasPrice": 50 * 10**9, "to": DEV[3][0], "value": 1}),
+            (DEV[1][1], {"nonce": 0, "gas": 60_000, "gasPrice": 50 * 10**9, "to": DEV[3][0], "value": 2,
+                         "accessList": [{"address": DEV[4][0], "storageKeys": ["0x" + "00" * 31 + "05"]}],
+                         "type": 1}),
+            (DEV[2][1], {"nonce": 0, "gas": 100_000, "data": "0x600a600c600039600a6000f3", "value": 3,
+                         "type": 2, **fee}),
+        ]
+        for key, tx in txs:
+            node.mempool.add_raw(bytes(Account.sign_transaction({"chainId": node.chain_id, **tx}, key).raw_transaction))
+        block = node.produce_block()
+        assert len(block.transactions) == len(txs)
+        return block.hash
+
+
+def test_block_records_serve_what_the_tries_hold(tmp_path):
+    """Each transaction type, read from the body record written at commit, formats to the same
+    JSON as the block py-evm decodes from its transaction trie, and rebuilds the same block."""
+    block_hash = _every_type(tmp_path)
+    with Node.open(tmp_path) as node:
+        header = node.header_by_hash(block_hash)
+        record = node.block_record(header)
+        from_tries = node.block_class_at(header.block_number).from_header(header, node.evm_chain().chaindb)
+        assert record is not None and [tx.type_id for tx in record.transactions] == [0, 1, 2]
+        for full in (True, False):
+            assert F.block(record, full) == F.block(from_tries, full)
+        assert rlp.encode(node.block_by_hash(block_hash)) == rlp.encode(from_tries)
+        eth = Eth(RpcContext(node=node, config=RpcConfig()))
+        assert [eth.get_transaction_by_hash(tx.hash) for tx in from_tries.transactions] == [
+            F.transaction(tx, header, i) for i, tx in enumerate(from_tries.transactions)]
+        assert F.block(record, True)["transactions"][1]["accessList"][0]["storageKeys"] == ["0x" + "00" * 31 + "05"]
+
+
+def test_a_damaged_body_record_falls_back_to_the_tries(tmp_path):
     block_hash = _mine_two(tmp_path)
     with Node.open(tmp_path) as node:
-        node.db[Schema.block_senders(block_hash)] = b"\x01" * 21  # not 20 bytes per transaction
-        block = node.block_by_hash(block_hash)
-        assert all("sender" not in tx.__dict__ for tx in block.transactions)
-        assert [tx.sender for tx in block.transactions] == [
-            to_canonical_address(DEV[0][0]), to_canonical_address(DEV[1][0])]
+        expected = F.block(node.block_record(node.header_by_hash(block_hash)), True)
+        packed = node.db[Schema.block_body(block_hash)]
+        short_sender = msgpack.unpackb(packed, use_list=True, ext_hook=lambda code, data: msgpack.ExtType(code, data))
+        short_sender[1][0][2] = b"\x01" * 19
+        for damage in (packed[:-3], b"\x01" * 21, msgpack.packb([5, [[1, 2, 3]]]),
+                       msgpack.packb(short_sender), msgpack.packb([5, [[b"\x01"] * 20]])):
+            node.db[Schema.block_body(block_hash)] = damage
+            assert node.block_record(node.header_by_hash(block_hash)) is None
+            block = node.block_by_hash(block_hash)  # read from the tries, senders recovered (ECDSA)
+            assert [tx.sender for tx in block.transactions] == [
+                to_canonical_address(DEV[0][0]), to_canonical_address(DEV[1][0])]
+            assert Eth(RpcContext(node=node, config=RpcConfig())).get_block_by_number(1, True) == expected
 
 
 def _record_and_fallback(node, eth, block_hash):
@@ -54,7 +104,8 @@ def _record_and_fallback(node, eth, block_hash):
     by_tx = [eth.get_transaction_receipt(tx.hash) for tx in block.transactions]
     assert node.receipt_record(block.header) is not None
     del node.db[Schema.block_receipts(block_hash)]  # as a block committed before records were written
-    assert node.receipt_record(block.header) is None
+    del node.db[Schema.block_body(block_hash)]
+    assert node.receipt_record(block.header) is None and node.block_record(block.header) is None
     fresh = Eth(RpcContext(node=node, config=RpcConfig()))  # nothing cached from the record path
     return (by_block, by_tx), (fresh.get_block_receipts(block.number),
                                [fresh.get_transaction_receipt(tx.hash) for tx in block.transactions])
