@@ -192,9 +192,10 @@ class Node:
     def header_by_number(self, number: int) -> BlockHeaderAPI | None:
         if not 0 <= number <= self._head.block_number:
             return None
-        try:
-            return self.header_by_hash(self._chaindb.get_canonical_block_hash(number))
-        except HeaderNotFound:
+        encoded = self._db.get(SchemaV1.make_block_number_to_hash_lookup_key(number))
+        try:  # the RLP of one hash: decoded raw (py-evm's typed decode costs twice as much)
+            return None if encoded is None else self.header_by_hash(rlp.decode(encoded))
+        except rlp.exceptions.RLPException:
             return None
 
     def _load_header(self, block_hash: bytes) -> BlockHeaderAPI:
@@ -475,34 +476,23 @@ class Node:
 
     def produce_block(self, timestamp: int | None = None) -> BlockAPI:
         """Build, execute and commit the next block from the pool's best transactions (an empty
-        block when there are none). Applied as one batch (`vm.build_block`: py-evm's `mine_all`
-        without its read-back)."""
+        block when there are none), filled by gas used as go-ethereum's miner fills it
+        (`vm.build_block`). A pooled transaction that no longer validates (its sender's balance
+        went elsewhere) is left out and dropped from the pool, as geth drops unpayable ones."""
         with self._write_lock:
             parent = self._head
             ts = max(int(time.time()) if timestamp is None else timestamp, parent.timestamp + 1)
-            base_fee = calculate_expected_base_fee_per_gas(parent)
-            txs = self.mempool.select(base_fee, parent.gas_limit)
+            candidates = self.mempool.select(calculate_expected_base_fee_per_gas(parent), parent.gas_limit)
+            rejected: list[SignedTransactionAPI] = []
 
             def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
-                return vm.build_block(chain, txs, ts, self.genesis.validators[0].address)
+                return vm.build_block(chain, candidates, ts, self.genesis.validators[0].address,
+                                      rejected=lambda tx, _error: rejected.append(tx))
 
-            try:
-                return self._commit(build)
-            except ValidationError:
-                # A pooled tx became invalid (e.g. its sender's balance went to an earlier tx in
-                # the block): nothing was written; drop the pool's invalid txs and build again.
-                self._drop_invalid(txs)
-                txs = self.mempool.select(base_fee, parent.gas_limit)
-                return self._commit(build)
-
-    def _drop_invalid(self, txs: Sequence[SignedTransactionAPI]) -> None:
-        state = self.state_at(self._head)
-        spent: dict[bytes, int] = {}
-        for tx in txs:
-            cost = tx.gas * tx.max_fee_per_gas + tx.value + spent.get(tx.sender, 0)
-            if state.get_balance(tx.sender) < cost:
+            block = self._commit(build)
+            for tx in rejected:
                 self.mempool.remove(tx.hash)
-            spent[tx.sender] = cost
+            return block
 
     def import_block(self, block: BlockAPI) -> BlockAPI:
         """Validate and execute a block built elsewhere (every tx's chain id first), then commit
