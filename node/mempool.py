@@ -259,21 +259,20 @@ class TxPool:
             return {s: [a.queued[n] for n in sorted(a.queued)] for s, a in self._accounts.items() if a.queued}
 
     def select(self, base_fee: int, gas_limit: int) -> list[SignedTransactionAPI]:
-        """Transactions for the next block: best tip first across senders, nonce order within a
-        sender (geth's price-and-nonce order); a sender stops at its first tx below base fee."""
+        """Candidates for the next block, in geth's price-and-nonce order: best tip first across
+        senders, nonce order within a sender, which stops at its first tx below `base_fee` or
+        over `gas_limit`. The block builder decides what fits by gas used (`vm.build_block`)."""
         with self._lock:
             heads = [(-_tip(a.txs[0], base_fee), i, s, 0) for i, (s, a) in enumerate(self._accounts.items())
                      if a.txs and a.txs[0].max_fee_per_gas >= base_fee]
             heapq.heapify(heads)
-            chosen, gas = [], 0
+            chosen = []
             while heads:
                 _, i, sender, k = heapq.heappop(heads)
-                tx = self._accounts[sender].txs[k]
-                if gas + tx.gas > gas_limit:
-                    continue  # this sender's later nonces cannot go before this one
-                chosen.append(tx)
-                gas += tx.gas
                 txs = self._accounts[sender].txs
+                if txs[k].gas > gas_limit:
+                    continue  # this sender's later nonces cannot go before this one
+                chosen.append(txs[k])
                 if k + 1 < len(txs) and txs[k + 1].max_fee_per_gas >= base_fee:
                     heapq.heappush(heads, (-_tip(txs[k + 1], base_fee), i, sender, k + 1))
             return chosen

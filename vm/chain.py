@@ -6,13 +6,13 @@ Three overrides, each a clean subclass hook (no patching of py-evm):
 - the VM keeps the genesis gas limit, sends the base fee to the treasury when genesis says so,
   and runs `registry.BLOCK_HOOKS` when a block is finalised (both when built and imported).
 """
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.chains.base import MiningChain
 from eth._utils.db import get_parent_header
-from eth.constants import EMPTY_UNCLE_HASH, POST_MERGE_DIFFICULTY, POST_MERGE_MIX_HASH, POST_MERGE_NONCE
+from eth.constants import EMPTY_UNCLE_HASH, GAS_TX, POST_MERGE_DIFFICULTY, POST_MERGE_MIX_HASH, POST_MERGE_NONCE
 from eth.exceptions import HeaderNotFound
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
@@ -169,18 +169,50 @@ def genesis_state(genesis: Genesis) -> dict[bytes, dict[str, Any]]:
     }
 
 
-# Block building and import: py-evm's MiningChain.mine_all and Chain.import_block, step for step,
-# minus one thing: their `persist_block` reads every new canonical block back from the database
-# (decoding all its transactions again, ~20% of a 1,000-transfer import) only to return it, and
-# the caller then has to read the receipts back too. Both functions return what they computed.
+# Block building and import. Import is py-evm's Chain.import_block step for step, minus one
+# thing (building does without it too): py-evm's `persist_block` reads every new canonical block
+# back from the database (decoding all its transactions again, ~20% of a 1,000-transfer import)
+# only to return it, and the caller then has to read the receipts back too. Both functions
+# return what they computed.
 
-def build_block(chain: MiningChain, transactions: Sequence[SignedTransactionAPI], timestamp: int,
-                coinbase: bytes) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
-    """Execute `transactions` as one batch on top of the chain's head and persist the block."""
+def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI], timestamp: int, coinbase: bytes,
+                rejected: Callable[[SignedTransactionAPI, ValidationError], None] | None = None,
+                ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+    """Fill a block on top of the chain's head from `transactions` (in price-and-nonce order,
+    each sender's in nonce order) as go-ethereum's miner does, and persist it.
+
+    The gas pool starts at the block's gas limit and shrinks by each transaction's gas *used*
+    (py-evm's own rule: gas used so far + the transaction's gas limit <= the block's). A
+    transaction whose limit exceeds what is left is skipped, and so is one that fails validation
+    (passed to `rejected(tx, error)`); either way its sender's later transactions are skipped
+    too, since their nonces cannot come first. Each transaction executes once."""
     base_header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase)
     vm = chain.get_vm(base_header)
-    header, receipts, _ = vm.apply_all_transactions(transactions, base_header)
-    filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, transactions, receipts)
+    header = base_header
+    applied: list[SignedTransactionAPI] = []
+    receipts: list[ReceiptAPI] = []
+    stopped: set[bytes] = set()  # senders with a skipped transaction
+    for tx in transactions:
+        left = header.gas_limit - header.gas_used
+        if left < GAS_TX:
+            break
+        if tx.sender in stopped:
+            continue
+        if tx.gas > left:
+            stopped.add(tx.sender)
+            continue
+        try:
+            header, (receipt,), _ = vm.apply_all_transactions((tx,), header)
+        except ValidationError as error:
+            # py-evm validates a transaction (against the header, then the state) before it
+            # changes anything, so a refused one leaves the state as it was.
+            stopped.add(tx.sender)
+            if rejected is not None:
+                rejected(tx, error)
+            continue
+        applied.append(tx)
+        receipts.append(receipt)
+    filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts)
     block = vm.mine_block(filled).block
     chain.validate_block(block)
     chain.chaindb.persist_block(block)
