@@ -2,7 +2,8 @@
 and transaction/block traces with the struct logger or `callTracer` (see `vm.tracing`).
 
 Off unless `--http.api` names `debug`, as in geth. Traces replay blocks in worker threads behind
-their own capacity limiter, each under `vm.tracing.TraceLimits`."""
+their own capacity limiter, each under `vm.tracing.TraceLimits`, reading state through one
+shared `ContentCache` (an indexer traces block after block over mostly the same trie nodes)."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +13,7 @@ import rlp
 import trio
 
 from node.chain import UnknownBlock
+from node.readcache import ContentCache
 from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import RpcError
@@ -33,6 +35,15 @@ class Debug:
         self.node = ctx.node
         self.limits = limits
         self.limiter = trio.CapacityLimiter(TRACE_THREADS)
+        self._chain = None
+
+    def _evm_chain(self):
+        """The py-evm chain traces replay on: built once (building one costs a header), over a
+        read cache of the node's database shared by every trace."""
+        if self._chain is None:
+            chain_class = type(self.node.evm_chain())
+            self._chain = chain_class(ContentCache(self.node.db))
+        return self._chain
 
     # -- raw RLP ---------------------------------------------------------------------------
     def _header(self, ref) -> object:
@@ -62,6 +73,9 @@ class Debug:
         return F.hexdata(self.node.block_by_number(number).transactions[index].encode())
 
     # -- traces ----------------------------------------------------------------------------
+    # Everything runs in the trace thread, block lookups included: a LevelDB read releases the
+    # GIL, and the event loop would then wait a whole switch interval behind a replay to get it
+    # back for each read.
     async def _run(self, fn, *args):
         try:
             return await trio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.limiter)
@@ -69,32 +83,40 @@ class Debug:
             raise RpcError(str(exc)) from None
 
     def _trace_block(self, block, config: TraceConfig) -> list[dict]:
-        results = trace_block(self.node.evm_chain(), block, config, self.limits)
+        results = trace_block(self._evm_chain(), block, config, self.limits)
         return [{"txHash": F.hexdata(tx.hash), "result": r} for tx, r in zip(block.transactions, results)]
 
-    async def trace_transaction(self, tx_hash: Annotated[bytes, P.hash32],
-                                config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> object:
-        location = self.node.tx_location(tx_hash)
-        if location is None:
-            raise RpcError("transaction not found")
-        number, index = location
-        block = self.node.block_by_number(number)
-        return await self._run(trace_transaction, self.node.evm_chain(), block, index, config, self.limits)
-
-    async def trace_block_by_number(self, number: Annotated[object, P.block_number],
-                                    config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> list:
+    def _trace_block_number(self, number: object, config: TraceConfig) -> list[dict]:
         try:
             header = self.node.resolve_block(number)
         except UnknownBlock:
             raise RpcError(f"block #{number} not found") from None
-        return await self._run(self._trace_block, self.node.block_by_hash(header.hash), config)
+        return self._trace_block(self.node.block_by_hash(header.hash), config)
 
-    async def trace_block_by_hash(self, block_hash: Annotated[bytes, P.hash32],
-                                  config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> list:
+    def _trace_block_hash(self, block_hash: bytes, config: TraceConfig) -> list[dict]:
         block = self.node.block_by_hash(block_hash)
         if block is None:
             raise RpcError(f"block {F.hexdata(block_hash)} not found")
-        return await self._run(self._trace_block, block, config)
+        return self._trace_block(block, config)
+
+    def _trace_transaction(self, tx_hash: bytes, config: TraceConfig) -> object:
+        location = self.node.tx_location(tx_hash)
+        if location is None:
+            raise RpcError("transaction not found")
+        number, index = location
+        return trace_transaction(self._evm_chain(), self.node.block_by_number(number), index, config, self.limits)
+
+    async def trace_transaction(self, tx_hash: Annotated[bytes, P.hash32],
+                                config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> object:
+        return await self._run(self._trace_transaction, tx_hash, config)
+
+    async def trace_block_by_number(self, number: Annotated[object, P.block_number],
+                                    config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> list:
+        return await self._run(self._trace_block_number, number, config)
+
+    async def trace_block_by_hash(self, block_hash: Annotated[bytes, P.hash32],
+                                  config: Annotated[TraceConfig, _trace_config] = TraceConfig()) -> list:
+        return await self._run(self._trace_block_hash, block_hash, config)
 
     def methods(self) -> dict:
         return {

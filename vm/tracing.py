@@ -628,68 +628,69 @@ def _traced_computation_class(base: type, all_steps: bool) -> type:
     return traced_cls
 
 
+class _ReplayExecutor:
+    """Mixin for a fork's transaction executor that skips `validate_transaction`: a committed
+    block's transactions passed it at import, and re-checking them (signature, nonce, balance,
+    chain id) changes no state, only costs a tenth of a replay."""
+
+    def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
+        pass
+
+
 @functools.lru_cache(maxsize=64)
 def _traced_vm_class(vm_class: type, all_steps: bool) -> type:
     state_class = vm_class._state_class
     computation_class = _traced_computation_class(state_class.computation_class, all_steps)
-    return vm_class.configure(_state_class=state_class.configure(computation_class=computation_class))
+    base_executor = state_class.transaction_executor_class
+    executor = type(f"Replay{base_executor.__name__}", (_ReplayExecutor, base_executor), {})
+    return vm_class.configure(_state_class=state_class.configure(
+        computation_class=computation_class, transaction_executor_class=executor))
 
 
-def _sandbox_vm(chain: ChainAPI, block: Any, all_steps: bool):
-    """A VM for `block` on its parent's state, over a write overlay so nothing is persisted."""
+def _replay_vm(chain: ChainAPI, block: Any, all_steps: bool):
+    """A VM whose state is `block`'s parent state with `block`'s execution context, over a
+    write overlay so nothing is persisted."""
     traced_vm = _traced_vm_class(chain.get_vm_class(block.header), all_steps)
     chaindb = ChainDB(AtomicDB(BatchDB(chain.chaindb.db)))
     parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
-    return traced_vm(header=chain.create_header_from_parent(parent), chaindb=chaindb,
-                     chain_context=ChainContext(chain.chain_id), consensus_context=chain.consensus_context)
-
-
-class _StopReplay(Exception):
-    """Raised from the per-transaction hook once the wanted transactions are traced."""
+    header = block.header.copy(state_root=parent.state_root, gas_used=0)
+    return traced_vm(header=header, chaindb=chaindb, chain_context=ChainContext(chain.chain_id),
+                     consensus_context=chain.consensus_context)
 
 
 def trace_block(chain: ChainAPI, block: Any, config: TraceConfig, limits: TraceLimits = TraceLimits(),
                 only_index: int | None = None) -> list[Any]:
     """Replay `block` on its parent state and trace its transactions (or only `only_index`).
 
-    Returns one result per traced transaction, in block order. Raises TraceLimitExceeded.
+    The replay is py-evm's `import_block` up to the last wanted transaction: the block's
+    pre-processing (beacon root, parent hash history), then each transaction applied to the
+    state as `VM.apply_transaction` does; what only a new block needs (header gas checks,
+    receipts, roots, rewards) is left out. Returns one result per traced transaction, in block
+    order. Raises TraceLimitExceeded.
     """
     if block.header.block_number == 0:
         raise TraceError("genesis is not traceable")
+    transactions = block.transactions
+    if not transactions:
+        return []
     budget = Budget(limits, config.timeout_s)
     session = _Session()
     results: list[Any] = []
-    transactions = block.transactions
-
-    def begin(index: int) -> None:
-        session.tracer = make_tracer(config, budget) if only_index is None or index == only_index else None
-
-    vm = _sandbox_vm(chain, block, all_steps=config.tracer == "")
-
-    # Receipts carry cumulative gas; the hook needs each transaction's own gas.
-    cumulative = {"previous": 0}
-
-    def hook_with_gas(transaction_index, transactions_, base_header, partial_header, computation, receipt):
-        own = receipt.gas_used - cumulative["previous"]
-        cumulative["previous"] = receipt.gas_used
-        tracer = session.tracer
-        if tracer is not None:
-            results.append(tracer.result(transactions_[transaction_index], computation, own))
-        if transaction_index == len(transactions_) - 1 or (only_index is not None and transaction_index >= only_index):
-            raise _StopReplay  # the block's finalisation (rewards, state root) traces nothing
-        begin(transaction_index + 1)
-        budget.check_time()
-
-    vm.transaction_applied_hook = hook_with_gas
-    begin(0)
-    if not transactions:
-        return []
+    vm = _replay_vm(chain, block, all_steps=config.tracer == "")
+    last = len(transactions) - 1 if only_index is None else min(only_index, len(transactions) - 1)
     previous = getattr(_LOCAL, "session", None)
     _LOCAL.session = session
     try:
-        vm.import_block(block)
-    except _StopReplay:
-        pass
+        vm.block_preprocessing(block)
+        state = vm.state
+        for index, transaction in enumerate(transactions[:last + 1]):
+            tracer = session.tracer = (make_tracer(config, budget) if only_index is None or index == only_index
+                                       else None)
+            state.lock_changes()  # as VM.apply_transaction: the previous transaction cannot revert
+            computation = state.apply_transaction(transaction)
+            if tracer is not None:
+                results.append(tracer.result(transaction, computation, vm.finalize_gas_used(transaction, computation)))
+            budget.check_time()
     finally:
         _LOCAL.session = previous
     return results
