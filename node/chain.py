@@ -22,6 +22,7 @@ from eth.chains.base import MiningChain
 from eth.db.atomic import AtomicDB
 from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
+from eth.constants import BLANK_ROOT_HASH
 from eth.estimators.gas import binary_gas_search
 from eth.exceptions import BlockNotFound, CanonicalHeadNotFound, HeaderNotFound
 from eth.vm.chain_context import ChainContext
@@ -157,6 +158,12 @@ class Node:
         with self._write_lock:
             if not self._db.closed:
                 self._db.close()
+        # py-evm memoizes these two ChainDB methods with a class-wide functools.lru_cache keyed by
+        # the ChainDB instance: it would keep this node's database alive after close, and tear it
+        # down at interpreter exit after the modules it needs (the empty "Error in
+        # sys.excepthook" that commands printed at exit).
+        ChainDB._get_block_transactions.cache_clear()
+        ChainDB._get_block_withdrawals.cache_clear()
 
     def __enter__(self) -> "Node":
         return self
@@ -241,7 +248,7 @@ class Node:
 
     def _uncles_and_withdrawals(self, header: BlockHeaderAPI) -> tuple[tuple, tuple]:
         uncles = self._chaindb.get_block_uncles(header.uncles_hash)
-        if getattr(header, "withdrawals_root", None) is None:
+        if getattr(header, "withdrawals_root", BLANK_ROOT_HASH) == BLANK_ROOT_HASH:
             return uncles, ()
         return uncles, self._chaindb.get_block_withdrawals(header)
 
