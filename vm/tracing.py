@@ -250,13 +250,18 @@ class StructLogger(Tracer):
         self._open: dict[int, dict] = {}  # depth -> the entry whose opcode is running there
         self._child_gas: tuple[int, int] | None = None  # (gas given, gas returned) of the last child
         self._next_pc: dict[int, int] = {}  # depth -> pc after the last step: spots py-evm's implicit STOP
+        self._outer_refund = 0  # refunds of the frames below the running one (see _refund)
 
     def _refund(self, computation: ComputationAPI) -> int:
-        """geth's refund counter is transaction-wide: add up the live frames' refunds."""
+        """geth's refund counter is transaction-wide: add up the live frames' refunds. The outer
+        frames wait while this one runs, so their part is summed again only when frames switch."""
         depth = computation.msg.depth
-        del self.frames[depth:]
-        self.frames.append(computation)
-        return sum(frame.get_gas_refund() for frame in self.frames)
+        frames = self.frames
+        if len(frames) != depth + 1 or frames[depth] is not computation:
+            del frames[depth:]
+            self._outer_refund = sum(frame.get_gas_refund() for frame in frames)
+            frames.append(computation)
+        return self._outer_refund + computation.get_gas_refund()
 
     def enter(self, message: MessageAPI, call_type: str) -> None:
         self._child_gas = None
@@ -290,7 +295,7 @@ class StructLogger(Tracer):
         size = 64
         entry["refund"] = self._refund(computation)  # the spec: SHOULD be present even when zero
         if not self.config.disable_stack:
-            entry["stack"] = [_hex(_as_int(v)) for v in values]
+            entry["stack"] = [hex(v) if v.__class__ is int else hex(int.from_bytes(v, "big")) for v in values]
             size += 24 * len(values)
         if self.config.enable_memory:
             memory = bytes(computation._memory._bytes)
