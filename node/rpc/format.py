@@ -1,7 +1,7 @@
 """py-evm objects -> the JSON shapes of go-ethereum / execution-apis (hex quantities, 0x data)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import rlp
 from eth._utils.address import generate_contract_address
@@ -81,39 +81,56 @@ def transaction(tx, header=None, index: int | None = None) -> dict:
 
 
 def log_entry(log, header, tx_hash: bytes, tx_index: int, log_index: int) -> dict:
-    address, topics, data = log.address, log.topics, log.data
+    return _log(log, _BlockRef.of(header), hexdata(tx_hash), qty(tx_index), log_index)
+
+
+class _BlockRef(NamedTuple):
+    """A block's fields that each receipt and log repeat, encoded once per receipt."""
+
+    hash: str
+    number: str
+    timestamp: str
+    base_fee: int | None
+
+    @classmethod
+    def of(cls, header) -> "_BlockRef":
+        return cls(hexdata(header.hash), qty(header.block_number), qty(header.timestamp),
+                   getattr(header, "base_fee_per_gas", None))
+
+
+def _log(log, block: _BlockRef, tx_hash: str, tx_index: str, log_index: int) -> dict:
     return {
-        "address": addr(address),
-        "topics": ["0x%064x" % t if isinstance(t, int) else hexdata(t) for t in topics],
-        "data": hexdata(data),
-        "blockNumber": qty(header.block_number),
-        "transactionHash": hexdata(tx_hash),
-        "transactionIndex": qty(tx_index),
-        "blockHash": hexdata(header.hash),
-        "blockTimestamp": qty(header.timestamp),
+        "address": addr(log.address),
+        "topics": ["0x%064x" % t if isinstance(t, int) else hexdata(t) for t in log.topics],
+        "data": hexdata(log.data),
+        "blockNumber": block.number,
+        "transactionHash": tx_hash,
+        "transactionIndex": tx_index,
+        "blockHash": block.hash,
+        "blockTimestamp": block.timestamp,
         "logIndex": qty(log_index),
         "removed": False,
     }
 
 
-def _receipt(header, tx, receipt, index: int, previous_gas: int, first_log_index: int) -> dict:
-    sender = tx.sender
-    logs = [log_entry(entry, header, tx.hash, index, first_log_index + i) for i, entry in enumerate(receipt.logs)]
+def _receipt(block: _BlockRef, tx, receipt, index: int, previous_gas: int, first_log_index: int) -> dict:
+    sender, tx_hash, tx_index = tx.sender, hexdata(tx.hash), qty(index)
+    logs = [_log(entry, block, tx_hash, tx_index, first_log_index + i) for i, entry in enumerate(receipt.logs)]
     created = generate_contract_address(sender, tx.nonce) if not tx.to else None
     return {
-        "blockHash": hexdata(header.hash),
-        "blockNumber": qty(header.block_number),
+        "blockHash": block.hash,
+        "blockNumber": block.number,
         "contractAddress": addr(created),
         "cumulativeGasUsed": qty(receipt.gas_used),
-        "effectiveGasPrice": qty(effective_gas_price(tx, getattr(header, "base_fee_per_gas", None))),
+        "effectiveGasPrice": qty(effective_gas_price(tx, block.base_fee)),
         "from": addr(sender),
         "gasUsed": qty(receipt.gas_used - previous_gas),
         "logs": logs,
         "logsBloom": "0x%0512x" % receipt.bloom,
         **_outcome(receipt.state_root),
         "to": addr(tx.to),
-        "transactionHash": hexdata(tx.hash),
-        "transactionIndex": qty(index),
+        "transactionHash": tx_hash,
+        "transactionIndex": tx_index,
         "type": qty(tx_type(tx)),
     }
 
@@ -129,15 +146,17 @@ def receipt_at(header, transactions: Sequence, receipt_list: Sequence, index: in
     """One receipt: its gasUsed and logIndex depend on the receipts before it in the block."""
     previous_gas = receipt_list[index - 1].gas_used if index else 0
     first_log_index = sum(len(r.logs) for r in receipt_list[:index])
-    return _receipt(header, transactions[index], receipt_list[index], index, previous_gas, first_log_index)
+    return _receipt(_BlockRef.of(header), transactions[index], receipt_list[index], index, previous_gas,
+                    first_log_index)
 
 
 def receipts(header, transactions: Sequence, receipt_list: Sequence) -> list[dict]:
     """All receipts of a block, in one pass."""
     out = []
     previous_gas = log_index = 0
+    block = _BlockRef.of(header)
     for index, (tx, receipt) in enumerate(zip(transactions, receipt_list)):
-        out.append(_receipt(header, tx, receipt, index, previous_gas, log_index))
+        out.append(_receipt(block, tx, receipt, index, previous_gas, log_index))
         previous_gas = receipt.gas_used
         log_index += len(receipt.logs)
     return out
