@@ -3,6 +3,7 @@
 As in geth, each sender has pending transactions (nonces contiguous from its state nonce: they
 can go into the next block) and queued ones (after a nonce gap), promoted once the gap fills.
 """
+import collections
 import dataclasses
 import heapq
 import threading
@@ -10,14 +11,19 @@ from collections.abc import Callable
 
 import rlp
 from eth.abc import SignedTransactionAPI, StateAPI, TransactionBuilderAPI
-from eth_utils import ValidationError, to_checksum_address
+from eth.constants import EMPTY_SHA3
+from eth.validation import validate_lt_secpk1n2
+from eth.vm.forks.prague.constants import MAGIC
+from eth_keys import keys
+from eth_utils import ValidationError, keccak, to_checksum_address
 
 from vm import WrongChainId, validate_chain_id
 
 MAX_TX_SIZE = 128 * 1024  # go-ethereum's txMaxSize (4 slots of 32 KiB)
 PRICE_BUMP_PERCENT = 10  # go-ethereum's default --txpool.pricebump
 MAX_QUEUED_PER_SENDER = 64  # go-ethereum's default --txpool.accountqueue
-SUPPORTED_TX_TYPES = (1, 2)  # EIP-2930, EIP-1559 (legacy has no type byte); no blobs or 7702 yet
+SET_CODE_TX_TYPE = 4  # EIP-7702
+SUPPORTED_TX_TYPES = (1, 2, SET_CODE_TX_TYPE)  # EIP-2930, EIP-1559, EIP-7702 (legacy has no type byte); no blobs
 CODE_SERVER = -32000  # what geth answers for every txpool refusal
 CODE_REJECTED = -32003  # EIP-1474 "transaction rejected": anvil's code for a wrong chain id
 
@@ -50,6 +56,21 @@ def _tip(tx: SignedTransactionAPI, base_fee: int) -> int:
     return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
 
 
+def _authorities(tx: SignedTransactionAPI) -> tuple[bytes, ...]:
+    """The accounts that signed `tx`'s EIP-7702 authorizations. One whose signature does not
+    recover is left out: execution skips it too. (py-evm recovers them only inside execution.)"""
+    found = []
+    for auth in tx.authorization_list:
+        digest = keccak(MAGIC + rlp.encode([auth.chain_id, auth.address, auth.nonce]))
+        try:
+            validate_lt_secpk1n2(auth.s)  # a high-s signature is refused, as execution refuses it
+            found.append(keys.Signature(vrs=(auth.y_parity, auth.r, auth.s))
+                         .recover_public_key_from_msg_hash(digest).to_canonical_address())
+        except Exception:  # eth_keys raises several types for an unrecoverable signature
+            continue
+    return tuple(found)
+
+
 class TxPool:
     """Pending transactions by sender, checked against the head state the node supplies.
 
@@ -75,6 +96,8 @@ class TxPool:
         self.max_total = max_total
         self._accounts: dict[bytes, _Account] = {}
         self._by_hash: dict[bytes, SignedTransactionAPI] = {}
+        self._authorities: dict[bytes, tuple[bytes, ...]] = {}  # tx hash -> its EIP-7702 authorities
+        self._authorized: collections.Counter[bytes] = collections.Counter()  # authority -> pooled txs naming it
         self._lock = threading.RLock()
 
     def __len__(self) -> int:
@@ -95,6 +118,8 @@ class TxPool:
             tx = self._builder.decode(raw)
         except (rlp.DecodingError, rlp.DeserializationError, ValidationError, ValueError, TypeError) as e:
             raise TxPoolError(CODE_SERVER, f"rlp: {e}") from None
+        if tx.type_id == SET_CODE_TX_TYPE:
+            self._check_set_code(tx)
         try:
             tx.validate()  # field ranges and signature values (py-evm)
         except (ValidationError, ValueError):
@@ -110,6 +135,21 @@ class TxPool:
         except Exception:  # eth_keys raises several types for an unrecoverable signature
             raise TxPoolError(CODE_SERVER, "invalid sender") from None
         return tx
+
+    @staticmethod
+    def _check_set_code(tx: SignedTransactionAPI) -> None:
+        """geth's checks of an EIP-7702 transaction. Its authorizations' signatures, chain ids and
+        nonces are not checked here: one that fails is skipped when the transaction executes
+        (EIP-7702), the transaction itself stays valid."""
+        if not tx.to:
+            raise TxPoolError(CODE_SERVER, "EIP-7702 transaction cannot be used to create contract")
+        if not tx.authorization_list:
+            raise TxPoolError(CODE_SERVER, "EIP-7702 transaction with empty auth list")
+        for i, auth in enumerate(tx.authorization_list):
+            try:
+                auth.validate_for_transaction()  # field widths: geth's RLP decoding refuses these
+            except ValidationError as e:
+                raise TxPoolError(CODE_SERVER, f"rlp: authorization {i}: {e}") from None
 
     def add_raw(self, raw: bytes) -> bytes:
         """Admit a signed raw transaction; return its hash or raise TxPoolError."""
@@ -151,10 +191,16 @@ class TxPool:
                     f"insufficient funds for gas * price + value: balance {balance}, "
                     f"tx cost {_cost(tx)}, overshot {others + _cost(tx) - balance}",
                 )
+            self._check_delegation_limit(tx, state, state_nonce, len(pending))
+            authorities = _authorities(tx) if tx.type_id == SET_CODE_TX_TYPE else ()
+            for authority in authorities:
+                held = self._accounts.get(authority)
+                if held is not None and len(held.txs) + len(held.queued) > 1:
+                    raise TxPoolError(CODE_SERVER, "authority already reserved")
             if replaced is None and len(self._by_hash) >= self.max_total:
                 self._evict_for(tx)
             if replaced is not None:
-                del self._by_hash[replaced.hash]
+                self._forget(replaced)
             if tx.nonce < next_nonce:
                 pending[tx.nonce - state_nonce] = tx
             elif tx.nonce == next_nonce:
@@ -164,7 +210,32 @@ class TxPool:
                 queued[tx.nonce] = tx
             self._accounts[sender] = acct
             self._by_hash[tx.hash] = tx
+            if authorities:
+                self._authorities[tx.hash] = authorities
+                self._authorized.update(authorities)
             return tx.hash
+
+    def _forget(self, tx: SignedTransactionAPI) -> None:
+        del self._by_hash[tx.hash]
+        authorities = self._authorities.pop(tx.hash, ())
+        self._authorized.subtract(authorities)
+        for authority in authorities:
+            if self._authorized[authority] <= 0:
+                del self._authorized[authority]
+
+    def _check_delegation_limit(self, tx: SignedTransactionAPI, state: StateAPI, state_nonce: int,
+                                pending: int) -> None:
+        """geth's rule for an account with code (an EIP-7702 delegation) or one a pooled
+        transaction delegates: one transaction in flight (a replacement is allowed), since
+        anyone can drain its balance through the delegated code."""
+        sender = tx.sender
+        if state.get_code_hash(sender) == EMPTY_SHA3 and sender not in self._authorized:
+            return
+        if not pending:
+            if tx.nonce != state_nonce:
+                raise TxPoolError(CODE_SERVER, "gapped-nonce tx from delegated accounts")
+        elif not tx.nonce < state_nonce + pending:
+            raise TxPoolError(CODE_SERVER, "in-flight transaction limit reached for delegated accounts")
 
     def _check_static(self, tx: SignedTransactionAPI) -> None:
         if tx.gas > self._gas_limit:
@@ -208,7 +279,7 @@ class TxPool:
     def _remove_from(self, tx: SignedTransactionAPI) -> None:
         """Drop `tx`; a pending one takes its sender's later pending ones back to the queue."""
         acct = self._accounts[tx.sender]
-        del self._by_hash[tx.hash]
+        self._forget(tx)
         if acct.queued.get(tx.nonce) is tx:
             del acct.queued[tx.nonce]
         else:
@@ -222,7 +293,7 @@ class TxPool:
         acct = self._accounts[sender]
         for t in [*acct.txs, *acct.queued.values()]:
             if t.nonce < state_nonce:
-                del self._by_hash[t.hash]
+                self._forget(t)
         acct.queued = {n: t for n, t in acct.queued.items() if n >= state_nonce}
         acct.txs = [t for t in acct.txs if t.nonce >= state_nonce]
         if acct.txs and acct.txs[0].nonce != state_nonce:  # cannot happen without a reorg

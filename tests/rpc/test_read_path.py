@@ -43,8 +43,8 @@ def test_senders_recorded_at_commit_are_attached_on_read(tmp_path):
 
 def _every_type(datadir):
     """One block with each transaction type the pool takes: legacy (EIP-155), EIP-2930 with an
-    access list, EIP-1559 creating a contract. (Blob and EIP-7702 transactions, which the pool
-    does not take, are checked by the conformance fixtures of the imported chain.)"""
+    access list, EIP-1559 creating a contract, EIP-7702 delegating an account. (Blob transactions,
+    which the pool does not take, are checked by the conformance fixtures of the imported chain.)"""
     with Node.init(datadir, genesis.devnet()) as node:
         fee = {"maxFeePerGas": 100 * 10**9, "maxPriorityFeePerGas": 10**9}
         txs = [
@@ -54,6 +54,8 @@ def _every_type(datadir):
                          "type": 1}),
             (DEV[2][1], {"nonce": 0, "gas": 100_000, "data": "0x600a600c600039600a6000f3", "value": 3,
                          "type": 2, **fee}),
+            (DEV[4][1], {"nonce": 0, "gas": 100_000, "to": DEV[5][0], "type": 4, **fee, "authorizationList": [
+                Account.sign_authorization({"chainId": node.chain_id, "address": DEV[6][0], "nonce": 0}, DEV[5][1])]}),
         ]
         for key, tx in txs:
             node.mempool.add_raw(bytes(Account.sign_transaction({"chainId": node.chain_id, **tx}, key).raw_transaction))
@@ -70,7 +72,7 @@ def test_block_records_serve_what_the_tries_hold(tmp_path):
         header = node.header_by_hash(block_hash)
         record = node.block_record(header)
         from_tries = node.block_class_at(header.block_number).from_header(header, node.evm_chain().chaindb)
-        assert record is not None and [tx.type_id for tx in record.transactions] == [0, 1, 2]
+        assert record is not None and [tx.type_id for tx in record.transactions] == [0, 1, 2, 4]
         for full in (True, False):
             assert F.block(record, full) == F.block(from_tries, full)
         assert rlp.encode(node.block_by_hash(block_hash)) == rlp.encode(from_tries)
