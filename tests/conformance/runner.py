@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import http.client
 import json
-import os
 import pathlib
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
 import yaml
+
+from tests.rpc.nodes import NodeProcess, free_port, openledger
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SUITE = ROOT.parent / "shared" / "conformance" / "execution-apis"
@@ -169,81 +163,17 @@ def check(fixture: Fixture, exchange: Exchange, actual: Any) -> str | None:
 
 # -- the node process ------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli() -> list[str]:
-    script = pathlib.Path(sys.executable).with_name("openledger")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "node.cli"]
-
-
-class NodeProcess:
-    """`openledger init` + `import` + `run` on a temp data dir; stopped by close()."""
-
-    def __init__(self, suite: pathlib.Path = SUITE, apis: str = APIS) -> None:
-        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="conformance-"))
-        self.datadir = self.tmp / "data"
-        self.port = _free_port()
-        self.log = open(self.tmp / "node.log", "w+")
-        tests = suite / "tests"
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        for args in (["init", str(tests / "genesis.json"), "--datadir", str(self.datadir)],
-                     ["import", str(tests / "chain.rlp"), "--datadir", str(self.datadir)]):
-            done = subprocess.run(_cli() + args, capture_output=True, text=True, env=env, timeout=300)
-            if done.returncode != 0:
-                raise RuntimeError(f"openledger {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-        self.proc = subprocess.Popen(
-            _cli() + ["run", "--datadir", str(self.datadir), "--http.port", str(self.port), "--http.api", apis],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._conn: http.client.HTTPConnection | None = None
-        self._wait_ready()
-
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"node exited with {self.proc.returncode}:\n{self.log.read()[-3000:]}")
-            try:
-                self.post('{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber"}')
-                return
-            except OSError:
-                self._conn = None
-                time.sleep(0.2)
-        raise TimeoutError(f"node did not answer on {self.url} within {timeout}s")
-
-    def post(self, body: str) -> Any:
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-        try:
-            self._conn.request("POST", "/", body=body.encode(), headers={"Content-Type": "application/json"})
-            response = self._conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self._conn.close()
-            self._conn = None
-            raise
-        try:
-            return json.loads(data)
-        except json.JSONDecodeError:
-            return {"http_status": response.status, "body": data[:200].decode(errors="replace")}
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+def start_node(tmp: pathlib.Path, suite: pathlib.Path = SUITE, apis: str = APIS) -> NodeProcess:
+    """`openledger init` + `import` of the suite's chain into `tmp`/data, then `openledger run` on it."""
+    datadir, tests = tmp / "data", suite / "tests"
+    for args in (["init", str(tests / "genesis.json"), "--datadir", str(datadir)],
+                 ["import", str(tests / "chain.rlp"), "--datadir", str(datadir)]):
+        done = subprocess.run(openledger(*args), capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"openledger {args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    port = free_port()
+    cmd = openledger("run", "--datadir", str(datadir), "--http.port", str(port), "--http.api", apis)
+    return NodeProcess(cmd, port, tmp / "node.log").wait_ready(60)
 
 
 @dataclasses.dataclass

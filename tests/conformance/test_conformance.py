@@ -5,16 +5,16 @@ import json
 
 import pytest
 
-from tests.conformance.runner import KNOWN_FAILURES, NodeProcess, load_fixtures, run_fixture
+from tests.conformance.runner import KNOWN_FAILURES, load_fixtures, run_fixture, start_node
 
 FIXTURES = load_fixtures()
 
 
 @pytest.fixture(scope="module")
-def node():
-    process = NodeProcess()
+def node(tmp_path_factory):
+    process = start_node(tmp_path_factory.mktemp("conformance"))
     yield process
-    process.close()
+    process.stop()
 
 
 def test_known_failures_name_real_fixtures():
@@ -82,8 +82,8 @@ def test_bad_input_is_an_error_and_changes_nothing(node, method, params, code):
         "result"]["hash"] == HEAD
 
 
-def test_debug_and_txpool_are_off_unless_enabled():
-    process = NodeProcess(apis="eth,net,web3")
+def test_debug_and_txpool_are_off_unless_enabled(tmp_path):
+    process = start_node(tmp_path, apis="eth,net,web3")
     try:
         for method in ("debug_getRawBlock", "txpool_status", "ots_getApiLevel"):
             response = process.post(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": ["0x1"]}))
@@ -91,7 +91,7 @@ def test_debug_and_txpool_are_off_unless_enabled():
         assert process.post('{"jsonrpc":"2.0","id":1,"method":"eth_getProof","params":["%s",[],"latest"]}'
                             % ACCOUNT)["result"]["balance"] == "0x56"
     finally:
-        process.close()
+        process.stop()
 
 
 def test_txpool_views_agree(node):

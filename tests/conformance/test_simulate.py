@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conformance.runner import NodeProcess
+from tests.conformance.runner import start_node
 
 SENDER = "0xc000000000000000000000000000000000000000"
 CONTRACT = "0xc100000000000000000000000000000000000000"
@@ -23,10 +23,10 @@ MAX_NONCE = 2**64 - 1
 
 
 @pytest.fixture(scope="module")
-def node():
-    process = NodeProcess()
+def node(tmp_path_factory):
+    process = start_node(tmp_path_factory.mktemp("simulate"))
     yield process
-    process.close()
+    process.stop()
 
 
 def simulate(node, blocks, **options):

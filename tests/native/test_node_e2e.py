@@ -6,14 +6,12 @@ on a devnet genesis with short inference/dispute windows (genesis economics para
 import dataclasses
 import json
 import os
-import pathlib
 import subprocess
-import sys
 import time
 
 import pytest
 from tests.native.conftest import OPEN, H
-from tests.rpc.nodes import free_port
+from tests.rpc.nodes import NodeProcess, free_port, openledger
 from eth_account import Account
 from eth_utils import keccak
 from web3 import Web3
@@ -29,11 +27,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DISPUTE_WINDOW_S = 2
 
 
-def _cli_cmd(*args: str) -> list[str]:
-    """`openledger ARGS` as a process: the installed console script, as a user runs it."""
-    return [str(pathlib.Path(sys.executable).parent / "openledger"), *args]
-
-
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     d = tmp_path_factory.mktemp("olnode")
@@ -41,30 +34,15 @@ def node(tmp_path_factory):
     g = dataclasses.replace(g, economics=dataclasses.replace(g.economics, dispute_window_s=DISPUTE_WINDOW_S,
                                                              job_timeout_s=60))
     (d / "genesis.json").write_text(g.to_json())
-    subprocess.run(_cli_cmd("init", str(d / "genesis.json"), "--datadir", str(d / "data")),
+    subprocess.run(openledger("init", str(d / "genesis.json"), "--datadir", str(d / "data")),
                    cwd=ROOT, check=True, capture_output=True)
     port = free_port()
-    log = open(d / "node.log", "wb")
-    proc = subprocess.Popen(_cli_cmd("run", "--datadir", str(d / "data"), "--http.port", str(port),
-                                     "--http.api", "eth,net,web3,ol", "--block-time", "0"),
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    w3 = Web3(Web3.HTTPProvider(url))
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError((d / "node.log").read_text()[-3000:])
-        try:
-            w3.eth.chain_id
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.2)
-    yield url, w3, g
-    proc.terminate()
-    proc.wait(timeout=20)
+    node = NodeProcess(openledger("run", "--datadir", str(d / "data"), "--http.port", str(port),
+                                  "--http.api", "eth,net,web3,ol", "--block-time", "0"), port, d / "node.log")
+    try:
+        yield node.wait_ready(60).url, Web3(Web3.HTTPProvider(node.url)), g
+    finally:
+        node.stop()
 
 
 class Actor:
@@ -225,7 +203,7 @@ def test_ol_rejects_bad_params(node):
 def test_cli_datanet_flow(node, tmp_path):
     url, w3, _ = node
     def cli(*args, ok=True):
-        r = subprocess.run(_cli_cmd(*args, "--rpc", url), cwd=ROOT, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(openledger(*args, "--rpc", url), cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert (r.returncode == 0) == ok, r.stdout + r.stderr
         assert "Traceback" not in r.stderr, r.stderr  # errors are one clear line
         return r.stdout + r.stderr

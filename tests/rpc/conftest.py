@@ -3,8 +3,7 @@ import shutil
 
 import pytest
 
-# Also re-exported here: tests/tracing imports these helpers from tests.rpc.conftest.
-from tests.rpc.nodes import ANVIL, CHAIN_ID, Process, call, free_port, start_anvil, start_ours  # noqa: F401
+from tests.rpc.nodes import ANVIL, start_anvil, start_ours
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import sys
 import time
 
 from tests.rpc import scenario
-from tests.rpc.nodes import RUN_NODE, Process, call, free_port, start_ours
+from tests.rpc.nodes import RUN_NODE, NodeProcess, call, free_port, start_ours
 
 
 def wait_for(predicate, timeout: float = 30):
@@ -42,12 +42,12 @@ def test_port_in_use_fails_cleanly_and_releases_the_data_dir(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         cmd = [sys.executable, "-c", RUN_NODE, str(tmp_path / "d"), str(port), "0", "100"]
-        proc = Process(cmd, port, tmp_path / "log")
+        proc = NodeProcess(cmd, port, tmp_path / "log")
         assert proc.proc.wait(timeout=60) != 0
     assert f"cannot listen on 127.0.0.1:{port}" in (tmp_path / "log").read_text()
     port = free_port()  # the same data dir opens again: the LevelDB lock was released
-    node = Process([sys.executable, "-c", RUN_NODE, str(tmp_path / "d"), str(port), "0", "100"],
-                   port, tmp_path / "log2").wait_ready()
+    node = NodeProcess([sys.executable, "-c", RUN_NODE, str(tmp_path / "d"), str(port), "0", "100"],
+                       port, tmp_path / "log2").wait_ready()
     assert node.stop() == 0
 
 
@@ -55,7 +55,8 @@ def test_evm_timeout_answers_in_time(tmp_path):
     port = free_port()
     code = ("import sys, genesis\nfrom node.app import NodeConfig, run_node\nfrom node.rpc import RpcConfig\n"
             "run_node(NodeConfig(sys.argv[1], genesis.devnet(), 0, RpcConfig(port=int(sys.argv[2]), evm_timeout=0.5)))")
-    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port)], port, tmp_path / "log").wait_ready()
+    node = NodeProcess([sys.executable, "-c", code, str(tmp_path / "d"), str(port)], port,
+                       tmp_path / "log").wait_ready()
     try:
         started = time.monotonic()
         # initcode that loops until its 50M gas run out (JUMPDEST PUSH1 0 JUMP): many seconds of py-evm

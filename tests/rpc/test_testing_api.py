@@ -2,7 +2,6 @@
 payload attributes without changing the chain, and its payload imports as the very block it
 describes (the block hash recomputed here from the payload's fields, then `Node.import_block`)."""
 import hashlib
-import sys
 
 import pytest
 import rlp
@@ -15,7 +14,7 @@ import genesis
 from node.chain import Node
 from node.rpc_testing import gas_limit_towards
 from tests.rpc import scenario
-from tests.rpc.nodes import Process, call, free_port, start_ours
+from tests.rpc.nodes import NodeProcess, call, devnet_process, start_ours
 from vm.trie import ordered_trie_root
 
 APIS = "eth,net,web3,testing"
@@ -26,13 +25,10 @@ RECIPIENT = "0x" + "fe" * 20
 GWEI = 10**9
 
 
-def start_devnet(tmp_path, apis: str = APIS) -> Process:
+def start_devnet(tmp_path, apis: str = APIS) -> NodeProcess:
     """`openledger devnet` with the testing namespace on and no block for an hour: the head only
     moves if testing_buildBlockV1 (wrongly) moved it."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "node.cli", "devnet", "--datadir", str(tmp_path / "data"),
-           "--http.port", str(port), "--http.api", apis, "--block-time", "3600"]
-    return Process(cmd, port, tmp_path / "node.log").wait_ready()
+    return devnet_process(tmp_path / "data", "--http.api", apis, "--block-time", "3600").wait_ready()
 
 
 @pytest.fixture(scope="module")

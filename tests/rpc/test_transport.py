@@ -200,14 +200,14 @@ def test_cors_and_idle_timeout(tmp_path):
     import sys
     import time
 
-    from tests.rpc.nodes import Process, free_port
+    from tests.rpc.nodes import NodeProcess, free_port
 
     port, ws_port = free_port(), free_port()
     code = ("import sys, genesis\nfrom node.app import NodeConfig, run_node\nfrom node.rpc import RpcConfig\n"
             "run_node(NodeConfig(sys.argv[1], genesis.devnet(), 0, RpcConfig(port=int(sys.argv[2]), "
             "cors_origins=('https://wallet.example',), idle_timeout=1.0, ws_port=int(sys.argv[3]))))")
-    node = Process([sys.executable, "-c", code, str(tmp_path / "d"), str(port), str(ws_port)],
-                   port, tmp_path / "log").wait_ready()
+    node = NodeProcess([sys.executable, "-c", code, str(tmp_path / "d"), str(port), str(ws_port)],
+                       port, tmp_path / "log").wait_ready()
     try:
         from websockets.sync.client import connect
 

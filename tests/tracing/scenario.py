@@ -7,7 +7,7 @@ from eth_account import Account
 from eth._utils.address import generate_contract_address
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from tests.rpc.conftest import call
+from tests.rpc.nodes import call
 from tests.rpc.solc import compile_contract
 
 CONTRACTS = pathlib.Path(__file__).resolve().parent / "contracts"

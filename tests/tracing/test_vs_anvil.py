@@ -18,7 +18,7 @@ import sys
 import pytest
 
 import genesis
-from tests.rpc.conftest import ANVIL, CHAIN_ID, Process, call, free_port, start_anvil
+from tests.rpc.nodes import ANVIL, CHAIN_ID, NodeProcess as Process, call, free_port, start_anvil
 from tests.rpc import solc
 from tests.tracing import scenario
 

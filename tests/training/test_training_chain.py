@@ -2,11 +2,6 @@
 node's accepted list and blob store, the seed from its latest block, and the record lands on chain."""
 import dataclasses
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from eth_utils import keccak
@@ -14,37 +9,21 @@ from eth_utils import keccak
 import genesis
 from node.cli import main
 from node.sdk import Client
-from tests.conftest import free_port, rpc
+from tests.rpc.nodes import devnet_process
 from tests.training.training_testdata import make_rows
 from training import TrainingRun, derive_seed
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG = "[training]\nrank = 4\nalpha = 8\nbatch_size = 4\nmax_length = 32\ncheckpoint_every = 2\n"
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("trainnode")
-    port = free_port()
-    with open(tmp / "node.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "node.cli", "devnet", "--datadir", str(tmp / "data"),
-                                 "--http.port", str(port), "--http.api", "eth,net,web3,ol", "--block-time", "0"],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, (tmp / "node.log").read_text()[-2000:]
-        try:
-            if "result" in rpc(url, "eth_chainId", timeout=2):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "devnet did not start"
-            time.sleep(0.2)
+    node = devnet_process(tmp / "data", "--http.api", "eth,net,web3,ol", "--block-time", "0")
     try:
-        yield url, tmp
+        yield node.wait_ready(90).url, tmp
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        node.stop()
 
 
 @pytest.fixture(scope="module")
