@@ -102,6 +102,14 @@ class Genesis:
     def __post_init__(self) -> None:
         validate(self)
 
+    def fork_at(self, number: int) -> str:
+        """The py-evm fork that runs block `number`."""
+        fork = self.forks[0][1]
+        for start, name in self.forks:
+            if start <= number:
+                fork = name
+        return fork
+
     @property
     def allocations(self) -> dict[bytes, int]:
         """address -> wei at genesis."""

@@ -13,7 +13,6 @@ from typing import Annotated
 import rlp
 import trio
 from eth._utils.address import generate_contract_address
-from eth._utils.calculations import fake_exponential
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.rlp.accounts import Account
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
@@ -25,13 +24,13 @@ from node.chain import CallError, UnknownBlock
 from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import RpcError
+from node.rpc.eth import blob_fees
 from node.rpc.namespaces import RpcContext, extend_namespace
 from node.simulate import Simulator, simulate_options
 from vm.tracing import AccessListTracer, Budget, TraceLimitExceeded, TraceLimits, instrument_state
 
 MAX_PROOF_KEYS = 1024
 MAX_STORAGE_VALUES = 1024  # geth caps eth_getStorageValues at 1024 slots in total
-MIN_BLOB_BASE_FEE = 1
 ZERO_ADDRESS = b"\x00" * 20
 
 # EIP-7910 precompile names by address, as clients report them.
@@ -190,20 +189,11 @@ class EthExtra:
     def _blob_params(self, fork: str) -> tuple[int, int, int] | None:
         return geth.PY_EVM_BLOB_SCHEDULE.get(fork)
 
-    def _fork_at(self, number: int) -> str:
-        fork = self.node.genesis.forks[0][1]
-        for start, name in self.node.genesis.forks:
-            if start <= number:
-                fork = name
-        return fork
-
     def blob_base_fee(self) -> str:
         head = self.node.head()
-        params = self._blob_params(self._fork_at(head.block_number + 1))
-        if params is None:
+        if self._blob_params(self.node.genesis.fork_at(head.block_number + 1)) is None:
             raise RpcError("blobs are not enabled at the next block")
-        excess = getattr(head, "excess_blob_gas", 0) or 0
-        return F.qty(fake_exponential(MIN_BLOB_BASE_FEE, excess, params[2]))
+        return F.qty(blob_fees(self.node.genesis, head)[1])
 
     # -- EIP-7910 eth_config and eth_capabilities ----------------------------------------------
     def _fork_points(self) -> list[tuple[str, str, int]]:
@@ -264,7 +254,7 @@ class EthExtra:
                    if (kind == "block" and at <= head.block_number) or (kind == "time" and at <= head.timestamp)]
         passed = [at for at in seen if at in reached]
         future = [(name, kind, at) for name, kind, at in points if at not in reached]
-        current_fork = self._fork_at(head.block_number)
+        current_fork = self.node.genesis.fork_at(head.block_number)
         current_time = next((at for name, kind, at in points if name == current_fork and kind == "time"), 0)
         current = self._describe(current_fork, current_time, passed, future[0][2] if future else None)
         if future:

@@ -10,9 +10,11 @@ import functools
 from typing import Annotated
 
 import trio
+from eth._utils.calculations import fake_exponential
 from eth.exceptions import Revert, VMError
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 
+from genesis import geth
 from node.chain import CallError, UnknownBlock
 from node.mempool import TxPoolError
 from node.rpc import format as F
@@ -24,7 +26,9 @@ from vm.tracing import geth_error, revert_reason
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
 MAX_FEE_HISTORY = 1024  # geth's maxBlockCount
 STATE_CACHE = 8  # recent state roots kept open for reads
-BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash
+BLOCK_CACHE = 128
+GAS_PER_BLOB = 2**17  # EIP-4844
+MIN_BLOB_BASE_FEE = 1  # EIP-4844  # recent decoded blocks and receipt lists, by block hash
 
 
 def _percentiles(value: object) -> list[float]:
@@ -43,6 +47,23 @@ def _block_count(value: object) -> int:
             raise ValueError("block count must not be negative")
         return value
     return P.uint64(value)
+
+
+def blob_fees(genesis, header) -> tuple[int, int, float]:
+    """EIP-4844 for eth_feeHistory and eth_blobBaseFee: (the blob base fee of `header`'s block,
+    that of the block after it, the block's blob gas used / its maximum); 0 where a block's fork
+    has no blobs (before Cancun)."""
+    here = geth.PY_EVM_BLOB_SCHEDULE.get(genesis.fork_at(header.block_number))
+    after = geth.PY_EVM_BLOB_SCHEDULE.get(genesis.fork_at(header.block_number + 1))
+    excess = getattr(header, "excess_blob_gas", 0) or 0
+    used = getattr(header, "blob_gas_used", 0) or 0
+    fee = fake_exponential(MIN_BLOB_BASE_FEE, excess, here[2]) if here else 0
+    ratio = used / (here[1] * GAS_PER_BLOB) if here else 0.0
+    if after is None:
+        return fee, 0, ratio
+    target = after[0] * GAS_PER_BLOB  # the next block's fork sets the target, as in geth
+    next_excess = max(0, excess + used - target)
+    return fee, fake_exponential(MIN_BLOB_BASE_FEE, next_excess, after[2]), ratio
 
 
 def _cached(cache: dict, key: bytes, load, limit: int = 128):
@@ -151,20 +172,21 @@ class Eth:
         newest_header = self._header(newest)
         count = min(count, MAX_FEE_HISTORY, newest_header.block_number + 1)
         oldest = newest_header.block_number - count + 1
-        base_fees, ratios, blob_fees, blob_ratios, rewards = [], [], [], [], []
+        base_fees, ratios, blob_base_fees, blob_ratios, rewards = [], [], [], [], []
         for number in range(oldest, newest_header.block_number + 1):
             header = self.node.header_by_number(number)
             base_fees.append(F.qty(getattr(header, "base_fee_per_gas", 0)))  # 0 before London
             ratios.append(header.gas_used / header.gas_limit if header.gas_limit else 0.0)
-            blob_fees.append("0x1")
-            blob_ratios.append(0.0)
+            fee, _, ratio = blob_fees(self.node.genesis, header)
+            blob_base_fees.append(F.qty(fee))
+            blob_ratios.append(ratio)
             if percentiles:
                 rewards.append(self._rewards(header, percentiles))
         london = "base_fee_per_gas" in newest_header._meta.field_names
         base_fees.append(F.qty(calculate_expected_base_fee_per_gas(newest_header) if london else 0))
-        blob_fees.append("0x1")
+        blob_base_fees.append(F.qty(blob_fees(self.node.genesis, newest_header)[1]))
         out = {"oldestBlock": F.qty(oldest), "baseFeePerGas": base_fees, "gasUsedRatio": ratios,
-               "baseFeePerBlobGas": blob_fees, "blobGasUsedRatio": blob_ratios}
+               "baseFeePerBlobGas": blob_base_fees, "blobGasUsedRatio": blob_ratios}
         if percentiles:
             out["reward"] = rewards
         return out
