@@ -185,9 +185,14 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
     (py-evm's own rule: gas used so far + the transaction's gas limit <= the block's). A
     transaction whose limit exceeds what is left is skipped, and so is one that fails validation
     (passed to `rejected(tx, error)`); either way its sender's later transactions are skipped
-    too, since their nonces cannot come first. Each transaction executes once."""
+    too, since their nonces cannot come first. Each transaction executes once.
+
+    The block runs the system steps block import runs around the transactions (py-evm's
+    `block_preprocessing`: EIP-4788 beacon root, EIP-2935 parent hash; `block_postprocessing`:
+    EIP-7685 requests), each of which acts only where its system contract is in the state."""
     base_header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase)
     vm = chain.get_vm(base_header)
+    vm.block_preprocessing(vm.get_block())
     header = base_header
     applied: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
@@ -213,7 +218,7 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
         applied.append(tx)
         receipts.append(receipt)
     filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts)
-    block = vm.mine_block(filled).block
+    block = vm.mine_block(vm.block_postprocessing(filled)).block
     chain.validate_block(block)
     chain.chaindb.persist_block(block)
     return block, tuple(receipts)

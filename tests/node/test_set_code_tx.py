@@ -160,7 +160,8 @@ def test_delegated_accounts_get_one_transaction_in_flight(served) -> None:
                                      authorizationList=[_authorize(w3, delegated[1], "0x" + "33" * 20)]))
     node.produce_block()
     assert w3.eth.get_code(delegated[0]) == HexBytes("0xef0100" + "33" * 20)
-    assert send(_raw(w3, delegated[1], 2, to=DEV[3][0]))["error"]["message"] == "gapped-nonce tx from delegated accounts"
+    assert send(_raw(w3, delegated[1], 2, to=DEV[3][0]))["error"]["message"] == \
+        "gapped-nonce tx from delegated accounts"
     assert "result" in send(_raw(w3, delegated[1], 1, to=DEV[3][0]))
     assert send(_raw(w3, delegated[1], 2, to=DEV[3][0]))["error"]["message"] == \
         "in-flight transaction limit reached for delegated accounts"

@@ -1,0 +1,56 @@
+"""The Prague system contracts go-ethereum's `--dev` genesis deploys: EIP-4788 beacon roots,
+EIP-2935 block hashes, the EIP-7002 withdrawal and EIP-7251 consolidation request queues.
+
+A block's system steps (py-evm's `block_preprocessing` / `block_postprocessing`, run both when a
+block is built and when it is imported) act only where these contracts are in the state.
+"""
+from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS, BEACON_ROOTS_CONTRACT_CODE
+from eth.vm.forks.prague.constants import (
+    CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE,
+    WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+)
+
+from genesis.params import Account
+
+# py-evm ships the addresses of the two request queues but not their code: these are the
+# deployed bytecodes of EIP-7002 and EIP-7251 (geth's params.WithdrawalQueueCode and
+# params.ConsolidationQueueCode, as the execution-apis test chain's genesis holds them).
+WITHDRAWAL_QUEUE_CODE = bytes.fromhex(
+    "3373fffffffffffffffffffffffffffffffffffffffe1460cb5760115f54807fffffffffffffffffffffffff"
+    "ffffffffffffffffffffffffffffffffffffffff146101f457600182026001905f5b5f821115606857810190"
+    "83028483029004916001019190604d565b909390049250505036603814608857366101f457346101f4575f52"
+    "60205ff35b34106101f457600154600101600155600354806003026004013381556001015f35815560010160"
+    "203590553360601b5f5260385f601437604c5fa0600101600355005b6003546002548082038060101160df57"
+    "5060105b5f5b8181146101835782810160030260040181604c02815460601b81526014018160010154815260"
+    "20019060020154807fffffffffffffffffffffffffffffffff00000000000000000000000000000000168252"
+    "906010019060401c908160381c81600701538160301c81600601538160281c81600501538160201c81600401"
+    "538160181c81600301538160101c81600201538160081c81600101535360010160e1565b9101809214610195"
+    "57906002556101a0565b90505f6002555f6003555b5f54807fffffffffffffffffffffffffffffffffffffff"
+    "ffffffffffffffffffffffffff14156101cd57505f5b6001546002828201116101e25750505f6101e8565b01"
+    "600290035b5f555f600155604c025ff35b5f5ffd"
+)
+CONSOLIDATION_QUEUE_CODE = bytes.fromhex(
+    "3373fffffffffffffffffffffffffffffffffffffffe1460d35760115f54807fffffffffffffffffffffffff"
+    "ffffffffffffffffffffffffffffffffffffffff1461019a57600182026001905f5b5f821115606857810190"
+    "83028483029004916001019190604d565b9093900492505050366060146088573661019a573461019a575f52"
+    "60205ff35b341061019a57600154600101600155600354806004026004013381556001015f35815560010160"
+    "2035815560010160403590553360601b5f5260605f60143760745fa0600101600355005b6003546002548082"
+    "038060021160e7575060025b5f5b8181146101295782810160040260040181607402815460601b8152601401"
+    "81600101548152602001816002015481526020019060030154905260010160e9565b910180921461013b5790"
+    "600255610146565b90505f6002555f6003555b5f54807fffffffffffffffffffffffffffffffffffffffffff"
+    "ffffffffffffffffffffff141561017357505f5b6001546001828201116101885750505f61018e565b016001"
+    "90035b5f555f6001556074025ff35b5f5ffd"
+)
+
+
+def system_accounts() -> dict[bytes, Account]:
+    """address -> genesis account of each Prague system contract (nonce 1, no balance, as geth)."""
+    return {
+        address: Account(0, nonce=1, code=code)
+        for address, code in (
+            (BEACON_ROOTS_ADDRESS, BEACON_ROOTS_CONTRACT_CODE),
+            (HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE),
+            (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_QUEUE_CODE),
+            (CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_QUEUE_CODE),
+        )
+    }
