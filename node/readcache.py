@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from eth.db.backends.base import BaseDB
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024
 
@@ -23,6 +23,8 @@ class ContentCache(BaseDB):
     one; when it holds half the budget it becomes the old one (the previous old one is
     dropped), and an old value read again moves back to the young one. Safe to share between
     threads: a lost race only costs a re-read."""
+
+    read_only = True  # writes raise TypeError; vm.tracing replays read it without an overlay
 
     def __init__(self, db: BaseDB, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
         if budget_bytes < 2:

@@ -653,10 +653,12 @@ def _traced_vm_class(vm_class: type, all_steps: bool) -> type:
 
 
 def _replay_vm(chain: ChainAPI, block: Any, all_steps: bool):
-    """A VM whose state is `block`'s parent state with `block`'s execution context, over a
-    write overlay so nothing is persisted."""
+    """A VM whose state is `block`'s parent state with `block`'s execution context. A replay
+    never persists its state, but a database that takes writes still gets a throw-away overlay;
+    one that refuses them (`read_only`, e.g. node.readcache.ContentCache) is read directly."""
     traced_vm = _traced_vm_class(chain.get_vm_class(block.header), all_steps)
-    chaindb = ChainDB(AtomicDB(BatchDB(chain.chaindb.db)))
+    db = chain.chaindb.db
+    chaindb = ChainDB(db if getattr(db, "read_only", False) else AtomicDB(BatchDB(db)))
     parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
     header = block.header.copy(state_root=parent.state_root, gas_used=0)
     return traced_vm(header=header, chaindb=chaindb, chain_context=ChainContext(chain.chain_id),
