@@ -1,7 +1,7 @@
 """A shared, bounded read cache for replays of historical state (traces).
 
-Trie nodes and contract code are stored under the keccak of their bytes, so an entry whose
-key is the hash of its value can never change: caching it is always correct, whichever
+Trie nodes, contract code and headers are stored under the keccak of their bytes, so an entry
+whose key is the hash of its value can never change: caching it is always correct, whichever
 block's state it is read for. Sequential blocks walk mostly the same nodes (the accounts and
 contracts a chain keeps using), so a replay of block N+1 finds most of its nodes left there by
 block N's. Entries that are not content-addressed (heads, indexes) are read through uncached.
@@ -72,7 +72,7 @@ class ContentCache(BaseDB):
         return key in self._young or key in self._old or key in self._db
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        raise TypeError("ContentCache is a read-only view; replays write to their own overlay")
+        raise TypeError("ContentCache is a read-only view of the chain")
 
     def __delitem__(self, key: bytes) -> None:
-        raise TypeError("ContentCache is a read-only view; replays write to their own overlay")
+        raise TypeError("ContentCache is a read-only view of the chain")
