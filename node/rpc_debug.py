@@ -2,7 +2,7 @@
 and transaction/block traces with the struct logger or `callTracer` (see `vm.tracing`).
 
 Off unless `--http.api` names `debug`, as in geth. Traces replay blocks in a worker thread behind
-their own capacity limiter, each under `vm.tracing.TraceLimits`, reading state through one
+its own capacity limiter, each under `vm.tracing.TraceLimits`, reading state through one
 shared `ContentCache` (an indexer traces block after block over mostly the same trie nodes)."""
 from __future__ import annotations
 
