@@ -41,6 +41,7 @@ class _Account:
     base_nonce: int  # state nonce when the first pending tx was admitted
     txs: list[SignedTransactionAPI]  # pending: txs[i].nonce == base_nonce + i
     queued: dict[int, SignedTransactionAPI] = dataclasses.field(default_factory=dict)  # nonce -> tx after a gap
+    cost: int = 0  # sum of _cost over txs and queued, kept as they change (summing per admission is quadratic)
 
     def promote(self) -> None:
         """Move queued transactions whose nonce is now next into pending."""
@@ -184,7 +185,7 @@ class TxPool:
             elif len(pending) + len(queued) >= self.max_per_sender:
                 raise TxPoolError(CODE_SERVER, "account limit exceeded")
             balance = state.get_balance(sender)
-            others = sum(_cost(p) for p in (*pending, *queued.values()) if p is not replaced)
+            others = acct.cost - (_cost(replaced) if replaced is not None else 0)
             if balance < others + _cost(tx):
                 raise TxPoolError(
                     CODE_SERVER,
@@ -208,6 +209,7 @@ class TxPool:
                 acct.promote()
             else:
                 queued[tx.nonce] = tx
+            acct.cost = others + _cost(tx)
             self._accounts[sender] = acct
             self._by_hash[tx.hash] = tx
             if authorities:
@@ -280,6 +282,7 @@ class TxPool:
         """Drop `tx`; a pending one takes its sender's later pending ones back to the queue."""
         acct = self._accounts[tx.sender]
         self._forget(tx)
+        acct.cost -= _cost(tx)
         if acct.queued.get(tx.nonce) is tx:
             del acct.queued[tx.nonce]
         else:
@@ -294,6 +297,7 @@ class TxPool:
         for t in [*acct.txs, *acct.queued.values()]:
             if t.nonce < state_nonce:
                 self._forget(t)
+                acct.cost -= _cost(t)
         acct.queued = {n: t for n, t in acct.queued.items() if n >= state_nonce}
         acct.txs = [t for t in acct.txs if t.nonce >= state_nonce]
         if acct.txs and acct.txs[0].nonce != state_nonce:  # cannot happen without a reorg
