@@ -108,7 +108,11 @@ class OpenLedgerVM(PragueVM):
             roots[name], nodes = ordered_trie_root([item.encode() for item in items])
             self.chaindb.persist_trie_data_dict(nodes)
         fields["header"] = new_header.copy(**roots)
-        return base_block.copy(**fields)
+        block = base_block.copy(**fields)
+        # the body tuple is shared by this block's copies (OpenLedgerBlock.copy): validate_block
+        # need not build the same transaction trie again for it
+        self._rooted_transactions = (block.transactions, roots["transaction_root"])
+        return block
 
     def validate_block(self, block: BlockAPI) -> None:
         """py-evm's checks (header against parent, transaction root, no uncles, state root,
@@ -117,7 +121,11 @@ class OpenLedgerVM(PragueVM):
             return super().validate_block(block)  # py-evm's errors for these (no transactions)
         header = block.header
         self.validate_header(header, get_parent_header(header, self.chaindb))
-        tx_root, _ = ordered_trie_root([tx.encode() for tx in block.transactions])
+        rooted = getattr(self, "_rooted_transactions", None)
+        if rooted is not None and rooted[0] is block.transactions:
+            tx_root = rooted[1]
+        else:
+            tx_root, _ = ordered_trie_root([tx.encode() for tx in block.transactions])
         if tx_root != header.transaction_root:
             raise ValidationError(f"block #{block.number}: transaction_root {header.transaction_root.hex()} "
                                   f"does not match its transactions ({tx_root.hex()})")
