@@ -1,6 +1,7 @@
 """EIP-7702 (type-4) transactions through the pool, the block builder and the JSON-RPC read path
 of an in-process node, with eth-account's `sign_authorization` and web3.py."""
 import pytest
+import rlp
 from eth_account import Account
 from eth_keys import keys
 from eth_utils import to_canonical_address
@@ -115,6 +116,11 @@ def test_malformed_set_code_transactions_are_refused(served) -> None:
         (_set_code_raw(node, DEV[1][1], to, [{**fields, "y_parity": 256}]), "rlp: authorization 0"),
         (_set_code_raw(node, DEV[1][1], to, [{**fields, "nonce": 2**64}]), "rlp: authorization 0"),
     ]
+    good = HexBytes(_set_code_raw(node, DEV[1][1], to, [fields]))
+    items = rlp.decode(good[1:])
+    for broken in ([*items[:9], [items[9][0][:5]], *items[10:]],  # an authorization missing its s
+                   [*items[:9], items[9][0], *items[10:]]):  # an authorization in place of the list
+        cases.append(("0x" + (good[:1] + rlp.encode(broken)).hex(), "rlp: "))
     url = w3.provider.endpoint_uri
     for raw, message in cases:
         error = call(url, "eth_sendRawTransaction", raw)["error"]
