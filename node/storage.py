@@ -100,6 +100,12 @@ class LevelDB(BaseAtomicDB):
             raise KeyError(key)
         return value
 
+    def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
+        # Mapping.get would go through __getitem__ and a KeyError: the read path calls this a
+        # few times for every answer.
+        value = self._db.get(key)
+        return default if value is None else value
+
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._db.put(key, value)
 

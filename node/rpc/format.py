@@ -116,7 +116,9 @@ def _log(log, block: _BlockRef, tx_hash: str, tx_index: str, log_index: int) -> 
 def _receipt(block: _BlockRef, tx, receipt, index: int, previous_gas: int, first_log_index: int) -> dict:
     sender, tx_hash, tx_index = tx.sender, hexdata(tx.hash), qty(index)
     logs = [_log(entry, block, tx_hash, tx_index, first_log_index + i) for i, entry in enumerate(receipt.logs)]
-    created = generate_contract_address(sender, tx.nonce) if not tx.to else None
+    created = getattr(receipt, "contract_address", None)  # recorded at commit (node.records)
+    if created is None and not tx.to:
+        created = generate_contract_address(sender, tx.nonce)
     return {
         "blockHash": block.hash,
         "blockNumber": block.number,

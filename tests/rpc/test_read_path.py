@@ -149,3 +149,18 @@ def test_a_damaged_receipt_record_falls_back_to_decoding(tmp_path):
         node.db[Schema.block_receipts(block_hash)] = b"\xc3\x01\x02\x03"  # RLP, but not a record
         assert node.receipt_record(node.header_by_hash(block_hash)) is None
         assert Eth(RpcContext(node=node, config=RpcConfig())).get_block_receipts(1) == expected
+
+
+def test_transaction_lookups_decode_like_rlp():
+    """py-evm's tx lookup value [block number, index], read inline on the read path: the same
+    numbers as rlp for every size, and refusals (or rlp's own reading) for anything else."""
+    from node.chain import _two_integers
+
+    for number, index in ((0, 0), (1, 0), (127, 5), (128, 200), (2**40, 2**16), (2**63, 1), (2**64 - 1, 2**32)):
+        assert _two_integers(rlp.encode([number, index])) == (number, index)
+    for damaged in (b"\xc2\x81\x00", rlp.encode([1, 2, 3]), b"\xc0", b"\xc3\x01\x02", rlp.encode([[1], 2])):
+        try:
+            _two_integers(damaged)
+        except (rlp.exceptions.RLPException, ValueError, TypeError):
+            continue
+        raise AssertionError(f"{damaged.hex()} was accepted")
