@@ -18,7 +18,7 @@ import sys
 import pytest
 
 import genesis
-from tests.rpc.nodes import ANVIL, CHAIN_ID, NodeProcess as Process, call, free_port, start_anvil
+from tests.rpc.nodes import ANVIL, CHAIN_ID, NodeProcess, call, free_port, start_anvil
 from tests.rpc import solc
 from tests.tracing import scenario
 
@@ -40,7 +40,7 @@ def nodes(tmp_path_factory):
         pytest.skip("anvil and solc-js come from npm: run `npm install` (make test does)")
     tmp = tmp_path_factory.mktemp("vs-anvil")
     port = free_port()
-    ours = Process([sys.executable, "-c", RUN_NODE, str(tmp / "ours"), str(port)], port, tmp / "ours.log")
+    ours = NodeProcess([sys.executable, "-c", RUN_NODE, str(tmp / "ours"), str(port)], port, tmp / "ours.log")
     anvil = None
     try:
         ours.wait_ready()
