@@ -96,8 +96,10 @@ class Transport:
     async def handle(self, sock: socket.socket) -> None:
         try:
             # The slow-loris and idle guard: a connection is closed when no request has been
-            # answered for `idle_timeout`. One scope per connection, its deadline moved forward
-            # as requests are answered: a scope per wait cost more than parsing the request.
+            # answered for `idle_timeout`, which also bounds one request's handling and answer
+            # (as geth's WriteTimeout does; EVM calls stop far sooner, at `evm_timeout`). One
+            # scope per connection, its deadline moved forward as requests are answered: a scope
+            # per wait cost more than parsing the request.
             with trio.CancelScope(deadline=trio.current_time() + self.idle_timeout) as idle:
                 await self._http(sock, idle)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
