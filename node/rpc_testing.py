@@ -25,6 +25,7 @@ from node.rpc import params as P
 from node.rpc.errors import INVALID_PARAMS, RpcError
 from node.rpc.namespaces import RpcContext, register_namespace
 from vm.errors import WrongChainId
+from vm import chain as vm_chain
 from vm.chain import validate_chain_id
 
 GETH_GAS_CEILING = 60_000_000
@@ -112,10 +113,6 @@ class BuildError(RpcError):
     """A block that cannot be built (geth answers these as plain errors: -32000)."""
 
 
-class _NonceError(ValidationError):
-    pass
-
-
 class PayloadBuilder:
     """Builds one block on `parent` over an overlay of the node's database (nothing persists)."""
 
@@ -172,43 +169,33 @@ class PayloadBuilder:
         elif withdrawals is not None:
             raise BuildError("withdrawals set before Shanghai activation")
         vm = self.chain.get_vm(header.copy(**changes))
-        vm.block_preprocessing(vm.get_block())  # EIP-4788 beacon root, EIP-2935 parent hash
-        current = vm.get_header().copy(gas_used=0)
-        applied, receipts, value = [], [], 0
-        for i, tx in enumerate(pool if txs is None else txs):
-            snapshot = vm.state.snapshot()  # a refused transaction fails validation, before it runs
-            try:
-                self._check_nonce(vm.state, tx)
-                current, (receipt,), _ = vm.apply_all_transactions([tx], current)
-            except ValidationError as exc:
-                vm.state.revert(snapshot)
-                if txs is None:
-                    continue  # a pool transaction that no longer applies is skipped, as geth's miner does
-                raise BuildError(str(exc) if isinstance(exc, _NonceError) else f"transaction {i}: {exc}") from None
-            used = receipt.gas_used - (receipts[-1].gas_used if receipts else 0)
-            base_fee = getattr(current, "base_fee_per_gas", None)  # absent before London
-            value += used * (F.effective_gas_price(tx, base_fee) - (base_fee or 0))
-            applied.append(tx)
-            receipts.append(receipt)
+
+        def refused(tx, error: ValidationError | None) -> None:
+            if txs is None:
+                return  # a pool transaction that no longer applies is skipped, as geth's miner does
+            i = txs.index(tx)
+            if error is None:
+                raise BuildError(f"transaction {i}: gas limit {tx.gas} exceeds what is left in the block")
+            expected = vm.state.get_nonce(tx.sender)  # refused before it ran: the state is as it was
+            if tx.nonce != expected:  # geth's wording for the commonest refusal
+                word = "high" if tx.nonce > expected else "low"
+                raise BuildError(f"nonce too {word}: address {to_checksum_address(tx.sender)}, "
+                                 f"tx: {tx.nonce} state: {expected}")
+            raise BuildError(f"transaction {i}: {error}")
+
         try:
-            if withdrawals:
-                vm.apply_all_withdrawals(withdrawals)
-            filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), current, applied, receipts,
-                                                               withdrawals=withdrawals)
-            block = vm.mine_block(vm.block_postprocessing(filled)).block  # requests, state root, validation
+            block, receipts, requests = vm_chain.fill_block(vm, pool if txs is None else txs, refused,
+                                                            withdrawals or ())
         except ValidationError as exc:
             raise BuildError(f"invalid block: {exc}") from None
-        requests = [r for r in filled.block_requests if len(r) > 1] if "requests_hash" in fields else None
-        return envelope(block, value, requests)
-
-    @staticmethod
-    def _check_nonce(state, tx) -> None:
-        """geth's wording for the commonest refusal (py-evm says 'Invalid transaction nonce')."""
-        expected = state.get_nonce(tx.sender)
-        if tx.nonce != expected:
-            word = "high" if tx.nonce > expected else "low"
-            raise _NonceError(f"nonce too {word}: address {to_checksum_address(tx.sender)}, "
-                              f"tx: {tx.nonce} state: {expected}")
+        if txs is not None and len(block.transactions) < len(txs):  # the block filled up before them
+            raise BuildError(f"transaction {len(block.transactions)}: the block has no gas left for it")
+        base_fee = getattr(block.header, "base_fee_per_gas", None)  # absent before London
+        value, previous = 0, 0
+        for tx, receipt in zip(block.transactions, receipts):
+            value += (receipt.gas_used - previous) * (F.effective_gas_price(tx, base_fee) - (base_fee or 0))
+            previous = receipt.gas_used
+        return envelope(block, value, list(requests) if "requests_hash" in fields else None)
 
 
 def envelope(block, value: int, requests: list[bytes] | None) -> dict:

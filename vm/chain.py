@@ -208,21 +208,38 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
                 rejected: Callable[[SignedTransactionAPI, ValidationError], None] | None = None,
                 ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
     """Fill a block on top of the chain's head from `transactions` (in price-and-nonce order,
-    each sender's in nonce order) as go-ethereum's miner does, and persist it.
+    each sender's in nonce order) as go-ethereum's miner does (`fill_block`), and persist it.
+    A transaction that fails validation is passed to `rejected(tx, error)`."""
+    header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase)
+
+    def refused(tx: SignedTransactionAPI, error: ValidationError | None) -> None:
+        if error is not None and rejected is not None:
+            rejected(tx, error)
+
+    block, receipts, _ = fill_block(chain.get_vm(header), transactions, refused)
+    chain.validate_block(block)
+    chain.chaindb.persist_block(block)
+    return block, receipts
+
+
+def fill_block(vm: Any, transactions: Iterable[SignedTransactionAPI],
+               refused: Callable[[SignedTransactionAPI, ValidationError | None], None],
+               withdrawals: Sequence[Any] = ()) -> tuple[BlockAPI, tuple[ReceiptAPI, ...], tuple[bytes, ...]]:
+    """Execute and seal the block `vm` was built on: (block, receipts, EIP-7685 requests). Block
+    production and testing_buildBlockV1 build with it.
+
+    The block runs the system steps block import runs around its transactions (py-evm's
+    `block_preprocessing`: EIP-4788 beacon root, EIP-2935 parent hash; `block_postprocessing`:
+    EIP-7685 requests), each of which acts only where its system contract is in the state.
 
     The gas pool starts at the block's gas limit and shrinks by each transaction's gas *used*
     (py-evm's own rule: gas used so far + the transaction's gas limit <= the block's). A
-    transaction whose limit exceeds what is left is skipped, and so is one that fails validation
-    (passed to `rejected(tx, error)`); either way its sender's later transactions are skipped
-    too, since their nonces cannot come first. Each transaction executes once.
-
-    The block runs the system steps block import runs around the transactions (py-evm's
-    `block_preprocessing`: EIP-4788 beacon root, EIP-2935 parent hash; `block_postprocessing`:
-    EIP-7685 requests), each of which acts only where its system contract is in the state."""
-    base_header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase)
-    vm = chain.get_vm(base_header)
+    transaction whose limit exceeds what is left (`refused(tx, None)`) or that fails validation
+    (`refused(tx, error)`) is skipped, and so are its sender's later transactions, since their
+    nonces cannot come first; `refused` may raise to stop the build. Each transaction executes
+    once."""
     vm.block_preprocessing(vm.get_block())
-    header = base_header
+    header = vm.get_header()
     applied: list[SignedTransactionAPI] = []
     receipts: list[ReceiptAPI] = []
     stopped: set[bytes] = set()  # senders with a skipped transaction
@@ -234,6 +251,7 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
             continue
         if tx.gas > left:
             stopped.add(tx.sender)
+            refused(tx, None)
             continue
         try:
             header, (receipt,), _ = vm.apply_all_transactions((tx,), header)
@@ -241,16 +259,17 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
             # py-evm validates a transaction (against the header, then the state) before it
             # changes anything, so a refused one leaves the state as it was.
             stopped.add(tx.sender)
-            if rejected is not None:
-                rejected(tx, error)
+            refused(tx, error)
             continue
         applied.append(tx)
         receipts.append(receipt)
-    filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts)
+    if withdrawals:
+        vm.apply_all_withdrawals(withdrawals)
+    filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), header, applied, receipts,
+                                                       withdrawals=tuple(withdrawals) or None)
     block = vm.mine_block(vm.block_postprocessing(filled)).block
-    chain.validate_block(block)
-    chain.chaindb.persist_block(block)
-    return block, tuple(receipts)
+    requests = tuple(r for r in getattr(filled, "block_requests", ()) if len(r) > 1)  # type byte + data
+    return block, tuple(receipts), requests
 
 
 def import_block(chain: MiningChain, block: BlockAPI) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
