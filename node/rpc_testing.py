@@ -3,10 +3,10 @@ the head with given payload attributes and transactions, and answers it as an en
 envelope (engine_getPayloadV4's shape) without importing it: the chain does not change.
 
 Off unless `--http.api` names `testing`, as in geth (the spec asks that it never be public).
-The block is built as block import re-executes it (py-evm's `VM.import_block` steps: EIP-4788
-and EIP-2935 system calls, the transactions, withdrawals, EIP-7685 requests, our block hooks), so
-the payload re-imports unchanged; it is built on a throw-away overlay of the node's database,
-as eth_simulateV1 builds its blocks.
+The block is filled by `vm.fill_block`, as the node's own blocks are, with the steps block import
+re-executes (EIP-4788 and EIP-2935 system calls, the transactions, withdrawals, EIP-7685
+requests, our block hooks), so the payload re-imports unchanged; it is built on a throw-away
+overlay of the node's database, as eth_simulateV1 builds its blocks.
 """
 from __future__ import annotations
 
