@@ -8,11 +8,15 @@ renamed, so a crash never leaves a partial blob under a valid name.
 """
 import os
 import pathlib
+import threading
 
 from eth_utils import keccak
 
 MAX_BLOB_BYTES = 2 * 1024 * 1024
 """Largest blob accepted (hex doubles it on the wire; the RPC body limit is 5 MiB)."""
+MAX_STORE_BYTES = 16 * 1024**3
+"""Default cap on all blobs together (`--blobs.maxsize`): anyone who may call ol_putBlob could
+otherwise fill the node's disk, 2 MiB at a time."""
 
 
 def blob_message(chain_id: int, blob_hash: bytes) -> str:
@@ -25,9 +29,23 @@ class BlobError(ValueError):
 
 
 class BlobStore:
-    def __init__(self, directory: str | os.PathLike, max_bytes: int = MAX_BLOB_BYTES) -> None:
+    def __init__(self, directory: str | os.PathLike, max_bytes: int = MAX_BLOB_BYTES,
+                 max_total_bytes: int = MAX_STORE_BYTES) -> None:
         self.directory = pathlib.Path(directory)
         self.max_bytes = max_bytes
+        self.max_total_bytes = max_total_bytes
+        self._used: int | None = None  # bytes stored, counted from the files on first write
+        self._lock = threading.Lock()  # writes run in worker threads
+
+    def used_bytes(self) -> int:
+        """The bytes of all blobs stored (a scan of the directory the first time)."""
+        with self._lock:
+            return self._count()
+
+    def _count(self) -> int:
+        if self._used is None:
+            self._used = sum(f.stat().st_size for f in self.directory.glob("*/*") if not f.name.startswith("."))
+        return self._used
 
     def _path(self, blob_hash: bytes) -> pathlib.Path:
         if len(blob_hash) != 32:
@@ -43,15 +61,21 @@ class BlobStore:
         if expected_hash is not None and expected_hash != blob_hash:
             raise BlobError(f"blob hash mismatch: data hashes to 0x{blob_hash.hex()}, not 0x{expected_hash.hex()}")
         path = self._path(blob_hash)
-        if path.exists():
-            return blob_hash
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with self._lock:
+            if path.exists():
+                return blob_hash
+            used = self._count()
+            if used + len(data) > self.max_total_bytes:
+                raise BlobError(f"blob store is full: {used} of {self.max_total_bytes} bytes used, "
+                                f"{len(data)} more refused (raise --blobs.maxsize)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            self._used = used + len(data)
         return blob_hash
 
     def has(self, blob_hash: bytes) -> bool:

@@ -43,6 +43,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {value}: want a positive integer")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -74,6 +84,8 @@ def _add_rpc_flags(p: argparse.ArgumentParser) -> None:
                    help="APIs offered over HTTP and WebSocket (default eth,net,web3)")
     p.add_argument("--block-time", dest="block_time", type=_seconds, default=None, metavar="S",
                    help="seconds between blocks; 0 mines each transaction at once")
+    p.add_argument("--blobs.maxsize", dest="blobs_maxsize", type=_positive, default=None, metavar="BYTES",
+                   help="cap on all blobs stored through ol_putBlob together (default 16 GiB)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -135,6 +147,8 @@ def _rpc_config(args: argparse.Namespace, **extra):
     fields = {"host": args.http_addr, "port": args.http_port, **extra}
     if args.http_api is not None:
         fields["apis"] = args.http_api
+    if args.blobs_maxsize is not None:
+        fields["blob_store_bytes"] = args.blobs_maxsize
     try:
         return RpcConfig(**fields)
     except ValueError as e:

@@ -7,19 +7,9 @@ adapter directories into it before serving.
 import argparse
 import pathlib
 
-from node.cli import CliError, _port
+from node.cli import CliError, _port, _positive
 
 DEFAULT_STORE = ".openlora/adapters"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: want a positive integer")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -45,7 +45,7 @@ def _json(kind: str, value: Any) -> Any:
 class OlApi:
     def __init__(self, ctx: RpcContext) -> None:
         self.ctx, self.node = ctx, ctx.node
-        self.blobs = BlobStore(self.node.datadir / "blobs")
+        self.blobs = BlobStore(self.node.datadir / "blobs", max_total_bytes=ctx.config.blob_store_bytes)
 
     # -- module reads ---------------------------------------------------------------------
     def _read_sync(self, module: str, fn: str, args: tuple, block: Any) -> dict:

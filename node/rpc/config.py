@@ -27,13 +27,14 @@ class RpcConfig:
     filter_timeout: float = 300.0  # geth drops filters not polled for 5 minutes
     max_filters: int = 10_000
     max_subscriptions_per_connection: int = 1_000
+    blob_store_bytes: int = 16 * 1024**3  # --blobs.maxsize: all ol_putBlob blobs together
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:
             raise ValueError(f"invalid --http.port {self.port}: want 0..65535")
         if self.ws_port is not None and not 0 <= self.ws_port < 65536:
             raise ValueError(f"invalid --ws.port {self.ws_port}: want 0..65535")
-        for name in ("max_body", "max_batch", "heavy_calls"):
+        for name in ("max_body", "max_batch", "heavy_calls", "blob_store_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"invalid {name} {getattr(self, name)}: must be positive")
         from node.rpc.namespaces import check_apis  # namespaces import this module
