@@ -8,7 +8,8 @@ therefore also commits two flat records, each read with one database get and one
 
 - the body record: the block's RLP size and, per transaction, the fields the JSON-RPC shows,
   with its hash and the sender recovered while executing;
-- the receipt record: per receipt, status/root, cumulative gas, bloom and logs.
+- the receipt record: per receipt, status/root, cumulative gas, bloom, logs and the address a
+  creation made.
 
 The cost is disk: the transactions' fields are stored twice (here and in py-evm's trie).
 The decoded forms duck-type py-evm's objects for `node.rpc.format`, so one formatter serves the
