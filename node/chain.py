@@ -256,16 +256,19 @@ class Node:
                 tx.__dict__.setdefault("sender", recorded.sender)  # py-evm's cached_property: no ECDSA
         return block
 
-    def _body(self, header: BlockHeaderAPI) -> tuple[int, tuple[records.RecordedTransaction, ...]] | None:
-        """The block's body record (`node.records`), or None: a block committed before records
+    def _record(self, key: bytes, decode: Callable[[bytes], Any]) -> Any:
+        """A per-block record (`node.records`) decoded, or None: a block committed before records
         were written, or a damaged record (the caller reads py-evm's tries then)."""
-        packed = self._db.get(Schema.block_body(header.hash))
+        packed = self._db.get(key)
         if packed is None:
             return None
         try:
-            return records.decode_body(packed)
+            return decode(packed)
         except (ValueError, TypeError):
             return None
+
+    def _body(self, header: BlockHeaderAPI) -> tuple[int, tuple[records.RecordedTransaction, ...]] | None:
+        return self._record(Schema.block_body(header.hash), records.decode_body)
 
     def _uncles_and_withdrawals(self, header: BlockHeaderAPI) -> tuple[tuple, tuple]:
         uncles = self._chaindb.get_block_uncles(header.uncles_hash)
@@ -295,15 +298,8 @@ class Node:
         return self._chaindb.get_receipts(header, self._vm_for_number(header.block_number).get_receipt_builder())
 
     def receipt_record(self, header: BlockHeaderAPI) -> tuple[records.RecordedReceipt, ...] | None:
-        """The block's receipts from the record written at commit, or None (a block committed
-        before records were written, or a damaged record): the caller decodes receipts then."""
-        packed = self._db.get(Schema.block_receipts(header.hash))
-        if packed is None:
-            return None
-        try:
-            return records.decode_receipts(packed)
-        except (ValueError, TypeError):
-            return None
+        """The block's receipts from the record written at commit, or None (then decode them)."""
+        return self._record(Schema.block_receipts(header.hash), records.decode_receipts)
 
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index in block) of a mined transaction, or None."""
