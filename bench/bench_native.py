@@ -226,7 +226,7 @@ def main(argv: list[str]) -> None:
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-native-"))
     servers: list[Server] = []
     try:
-        (tmp / "genesis.json").write_text(genesis.devnet().to_json())
+        (tmp / "genesis.json").write_text(genesis.to_json(genesis.devnet()))
         subprocess.run([sys.executable, "-m", "node.cli", "init", str(tmp / "genesis.json"), "--datadir", str(tmp / "ours")],
                        cwd=ROOT, check=True, capture_output=True)
         ours_port, anvil_port = _free_port(), _free_port()

@@ -6,7 +6,6 @@ base-fee sink and the economics parameters native modules read. Only integers ar
 """
 import dataclasses
 import json
-import pathlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -117,12 +116,6 @@ class Genesis:
 
     def group_total(self, group: str) -> int:
         return sum(a.balance for a in self.accounts.values() if a.group == group)
-
-    def to_json(self) -> str:
-        if self.ethereum is not None:
-            from genesis import geth  # geth builds on this module
-            return geth.to_json(self)
-        return json.dumps(_to_dict(self), indent=2)
 
 
 def _int(d: Mapping[str, Any], key: str, default: Any = None) -> int:
@@ -238,7 +231,7 @@ _ECONOMICS_KEYS = {
 }
 
 
-def _to_dict(g: Genesis) -> dict[str, Any]:
+def to_dict(g: Genesis) -> dict[str, Any]:
     def account(a: Account) -> dict[str, Any]:
         d: dict[str, Any] = {"balance": hex(a.balance)}
         if a.group:
@@ -322,18 +315,3 @@ def from_dict(d: Any) -> Genesis:
         economics=Economics(**{f: _int(econ, k) for k, f in _ECONOMICS_KEYS.items() if k in econ}),
         accounts=accounts,
     )
-
-
-def load(path: str | pathlib.Path) -> Genesis:
-    """Read a genesis JSON file; a missing file or bad JSON is a GenesisError naming the path."""
-    p = pathlib.Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise GenesisError(f"genesis: cannot read {str(p)!r}: {e.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise GenesisError(f"genesis: {str(p)!r} is not valid JSON: {e}") from None
-    from genesis import geth  # geth builds on this module
-    return geth.from_geth(data) if geth.is_geth_format(data) else from_dict(data)

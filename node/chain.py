@@ -147,7 +147,7 @@ class Node:
                                    "use a fresh --datadir")
         else:
             tmp = stored.with_suffix(".tmp")
-            tmp.write_text(genesis.to_json())
+            tmp.write_text(genesis_mod.to_json(genesis))
             os.replace(tmp, stored)  # atomic: a crash leaves the old state or the whole file
         return cls._open(path, genesis)
 

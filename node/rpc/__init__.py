@@ -1,6 +1,5 @@
-"""JSON-RPC over HTTP and WebSocket: `serve(node, config)`, namespaces plug in by name."""
-from node.rpc import eth as _eth  # noqa: F401  (registers the eth namespace)
-from node.rpc import web3net as _web3net  # noqa: F401  (registers web3 and net)
+"""JSON-RPC over HTTP and WebSocket: `serve(node, config)`; one module per namespace (eth, net and
+web3, debug, txpool, ots, ol, testing), each registering its wire names by name."""
 from node.rpc.config import RpcConfig
 from node.rpc.errors import RpcError
 from node.rpc.namespaces import RpcContext, extend_namespace, register_namespace

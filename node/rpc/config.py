@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.rpc.namespaces import check_apis
+
 DEFAULT_APIS = ("eth", "net", "web3")
 
 
@@ -37,6 +39,4 @@ class RpcConfig:
         for name in ("max_body", "max_batch", "heavy_calls", "blob_store_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"invalid {name} {getattr(self, name)}: must be positive")
-        from node.rpc.namespaces import check_apis  # namespaces import this module
-
         check_apis(tuple(self.apis))

@@ -6,19 +6,18 @@ that receives the `RpcContext` and returns `{wire_name: handler}`.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import trio
 
-from node.rpc.config import RpcConfig
+if TYPE_CHECKING:
+    from node.rpc.config import RpcConfig
 
 Builder = Callable[["RpcContext"], Mapping[str, Callable[..., Any]]]
-# Namespaces that live in other modules; imported when present, before --http.api is resolved.
-# They import node.rpc to register themselves, so node.rpc cannot import them at import time.
-PLUGIN_MODULES = ("node.rpc_debug", "node.rpc_txpool", "node.rpc_ots", "node.rpc_eth_extra", "node.rpc_ol",
-                  "node.rpc_testing")
+# One module per namespace, each registering itself on import; loaded before --http.api is resolved.
+NAMESPACE_MODULES = ("node.rpc.eth", "node.rpc.web3net", "node.rpc.debug", "node.rpc.txpool", "node.rpc.ots",
+                     "node.rpc.eth_extra", "node.rpc.ol", "node.rpc.testing")
 _NAMESPACES: dict[str, Builder] = {}
 _EXTENSIONS: dict[str, list[Builder]] = {}
 
@@ -59,15 +58,14 @@ def known_namespaces() -> list[str]:
     return sorted(_NAMESPACES)
 
 
-def load_plugins() -> None:
-    for module in PLUGIN_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
+def load_namespaces() -> None:
+    for module in NAMESPACE_MODULES:
+        importlib.import_module(module)
 
 
 def check_apis(apis: tuple[str, ...]) -> None:
     """Raise ValueError naming any `--http.api` entry that no namespace provides."""
-    load_plugins()
+    load_namespaces()
     unknown = [a for a in apis if a not in _NAMESPACES]
     if unknown:
         raise ValueError(f"unknown --http.api {','.join(unknown)}: known are {','.join(known_namespaces())}")

@@ -9,7 +9,7 @@ from eth_utils import keccak
 
 from attribution import IndexRootMismatch, UnknownRun, verify
 from attribution.runs import index_hook, open_run
-from node import cli_attribute
+from node.cli import attribute as cli_attribute
 from training import Dataset, TrainingConfig, TrainingRun, run
 
 WORDS = ["a fine film", "a dull plot", "a moving story", "a tedious mess"]

@@ -33,7 +33,7 @@ def test_time_forks_resolve_to_first_block_at_or_after_the_time():
 def test_resolved_forks_survive_a_json_round_trip(tmp_path):
     g = resolved_genesis()
     path = tmp_path / "genesis.json"
-    path.write_text(g.to_json())
+    path.write_text(genesis.to_json(g))
     assert json.loads(path.read_text())["config"][geth.RESOLVED_KEY] == {"shanghai": 39, "cancun": 42,
                                                                           "prague": 45}
     assert genesis.load(path) == g
@@ -88,5 +88,5 @@ def test_bad_geth_genesis_names_the_field(mutate, message):
 def test_our_format_is_not_mistaken_for_geth(tmp_path):
     ours = genesis.devnet()
     path = tmp_path / "g.json"
-    path.write_text(ours.to_json())
+    path.write_text(genesis.to_json(ours))
     assert genesis.load(path) == ours and ours.ethereum is None and ours.forks == ((0, "prague"),)

@@ -33,7 +33,7 @@ def node(tmp_path_factory):
     g = genesis.devnet()
     g = dataclasses.replace(g, economics=dataclasses.replace(g.economics, dispute_window_s=DISPUTE_WINDOW_S,
                                                              job_timeout_s=60))
-    (d / "genesis.json").write_text(g.to_json())
+    (d / "genesis.json").write_text(genesis.to_json(g))
     subprocess.run(openledger("init", str(d / "genesis.json"), "--datadir", str(d / "data")),
                    cwd=ROOT, check=True, capture_output=True)
     port = free_port()

@@ -35,16 +35,16 @@ def test_bad_flags_are_named(capsys, argv, message) -> None:
 def test_init_and_its_errors(tmp_path, capsys) -> None:
     assert main(["init", str(tmp_path / "missing.json"), "--datadir", str(tmp_path / "d")]) == 1
     assert "missing.json" in capsys.readouterr().err
-    bad = json.loads(genesis.devnet().to_json())
+    bad = json.loads(genesis.to_json(genesis.devnet()))
     bad["chainId"] = 1612
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     assert main(["init", str(tmp_path / "bad.json"), "--datadir", str(tmp_path / "d")]) == 1
     assert "chainId 1612" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
-    (tmp_path / "g.json").write_text(genesis.devnet(chain_id=4242).to_json())
+    (tmp_path / "g.json").write_text(genesis.to_json(genesis.devnet(chain_id=4242)))
     assert main(["init", str(tmp_path / "g.json"), "--datadir", str(tmp_path / "d")]) == 0
     assert "chain id 4242" in capsys.readouterr().out
-    (tmp_path / "other.json").write_text(genesis.devnet().to_json())
+    (tmp_path / "other.json").write_text(genesis.to_json(genesis.devnet()))
     assert main(["init", str(tmp_path / "other.json"), "--datadir", str(tmp_path / "d")]) == 1
     assert "another genesis" in capsys.readouterr().err
     assert main(["run", "--datadir", str(tmp_path / "nowhere")]) == 1

@@ -12,7 +12,7 @@ from eth_account import Account
 
 import genesis
 from node.chain import Node
-from node.rpc_testing import gas_limit_towards
+from node.rpc.testing import gas_limit_towards
 from tests.rpc import scenario
 from tests.rpc.nodes import NodeProcess, call, devnet_process, start_ours
 from vm.trie import ordered_trie_root

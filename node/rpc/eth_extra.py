@@ -26,7 +26,7 @@ from node.rpc import params as P
 from node.rpc.errors import RpcError
 from node.rpc.eth import blob_fees
 from node.rpc.namespaces import RpcContext, extend_namespace
-from node.simulate import Simulator, simulate_options
+from node.rpc.simulate import Simulator, simulate_options
 from vm.tracing import AccessListTracer, Budget, TraceLimitExceeded, TraceLimits, instrument_state
 
 MAX_PROOF_KEYS = 1024

@@ -7,7 +7,7 @@ adapter directories into it before serving.
 import argparse
 import pathlib
 
-from node.cli import CliError, _port, _positive
+from node.cli.common import CliError, port, positive
 
 DEFAULT_STORE = ".openlora/adapters"
 
@@ -23,15 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--add", action="append", default=[], metavar="ADAPTER_DIR",
                    help="import a peft adapter directory into the store first (repeatable)")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=_port, default=8000, help="listen port (default 8000; 0 picks a free one)")
+    p.add_argument("--port", type=port, default=8000, help="listen port (default 8000; 0 picks a free one)")
     p.add_argument("--targets", default="q_proj,v_proj", help="LoRA target modules served (default q_proj,v_proj)")
-    p.add_argument("--max-rank", type=_positive, default=16, help="largest adapter rank served (default 16)")
-    p.add_argument("--max-batch", type=_positive, default=16, help="requests decoded together (default 16)")
-    p.add_argument("--max-seq-len", type=_positive, default=512, help="prompt + output tokens (default 512)")
-    p.add_argument("--slots", type=_positive, default=64, help="adapters resident on the device (default 64)")
-    p.add_argument("--cpu-budget-mb", type=_positive, default=256, help="CPU adapter cache in MiB (default 256)")
+    p.add_argument("--max-rank", type=positive, default=16, help="largest adapter rank served (default 16)")
+    p.add_argument("--max-batch", type=positive, default=16, help="requests decoded together (default 16)")
+    p.add_argument("--max-seq-len", type=positive, default=512, help="prompt + output tokens (default 512)")
+    p.add_argument("--slots", type=positive, default=64, help="adapters resident on the device (default 64)")
+    p.add_argument("--cpu-budget-mb", type=positive, default=256, help="CPU adapter cache in MiB (default 256)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive, default=1, help="torch CPU threads (default 1)")
     p.set_defaults(func=cmd_serve)
 
 

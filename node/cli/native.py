@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from eth_utils import is_hex_address, keccak, to_checksum_address
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from node.cli import CliError, read_password
+from node.cli.common import CliError, read_password
 from node.sdk import Client, SdkError
 
 DATA_TYPES = {"text": 0, "image": 1, "audio": 2}

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.progress import track
 
-from node.cli import CliError
-from node.cli_native import _add_client_flags, _amount, _client, _hash32, _send, _uint
+from node.cli.common import CliError
+from node.cli.native import _add_client_flags, _amount, _client, _hash32, _send, _uint
 from node.sdk import Client, SdkError
 
 

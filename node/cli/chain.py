@@ -1,15 +1,8 @@
-"""`openledger`: the node's command line, with go-ethereum's flag names where geth has one.
-
-Subcommands come from the modules in COMMAND_MODULES, each with `register(subparsers)`; a
-subcommand stores its handler as `func(args) -> int`. Later work adds one line to the list.
-"""
+"""`openledger devnet|init|run|export|import|keys`: start, fill and dump a chain; manage keys."""
 import argparse
-import getpass
-import importlib
 import os
 import pathlib
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import plyvel
 import rlp
@@ -17,50 +10,7 @@ from eth_utils import big_endian_to_int, encode_hex
 from rich.progress import Progress
 
 import genesis as genesis_mod
-
-COMMAND_MODULES = (
-    "node.cli",
-    "node.cli_attribute",
-    "node.cli_native",
-    "node.cli_serve",
-    "node.cli_train",
-)
-
-DEFAULT_DATADIR = ".devnet"
-
-
-class CliError(Exception):
-    """A user error: printed as `error: ...` and exit status 1."""
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: want an integer 0..65535") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {value}: want 0..65535")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: want a positive integer")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid --block-time {text!r}: want seconds >= 0") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"invalid --block-time {text!r}: want seconds in [0, 3600]")
-    return value
+from node.cli.common import DEFAULT_DATADIR, CliError, port, positive, read_password, seconds
 
 
 def _apis(text: str) -> tuple[str, ...]:
@@ -78,13 +28,13 @@ def _add_datadir(p: argparse.ArgumentParser, default: str | None = None) -> None
 def _add_rpc_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http.addr", dest="http_addr", default="127.0.0.1", metavar="ADDR",
                    help="HTTP-RPC listening interface (default 127.0.0.1)")
-    p.add_argument("--http.port", dest="http_port", type=_port, default=8545, metavar="PORT",
+    p.add_argument("--http.port", dest="http_port", type=port, default=8545, metavar="PORT",
                    help="HTTP-RPC port; WebSocket is served on the same port (default 8545)")
     p.add_argument("--http.api", dest="http_api", type=_apis, default=None, metavar="LIST",
                    help="APIs offered over HTTP and WebSocket (default eth,net,web3)")
-    p.add_argument("--block-time", dest="block_time", type=_seconds, default=None, metavar="S",
+    p.add_argument("--block-time", dest="block_time", type=seconds, default=None, metavar="S",
                    help="seconds between blocks; 0 mines each transaction at once")
-    p.add_argument("--blobs.maxsize", dest="blobs_maxsize", type=_positive, default=None, metavar="BYTES",
+    p.add_argument("--blobs.maxsize", dest="blobs_maxsize", type=positive, default=None, metavar="BYTES",
                    help="cap on all blobs stored through ol_putBlob together (default 16 GiB)")
 
 
@@ -107,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_rpc_flags(p)
     p.add_argument("--ws", action="store_true",
                    help="accept WebSocket JSON-RPC (on the HTTP port, as anvil does; on by default)")
-    p.add_argument("--ws.port", dest="ws_port", type=_port, default=None, metavar="PORT",
+    p.add_argument("--ws.port", dest="ws_port", type=port, default=None, metavar="PORT",
                    help="an extra listener for WebSocket (and HTTP) JSON-RPC")
     p.set_defaults(func=cmd_run)
 
@@ -262,7 +212,7 @@ def _place_pending_forks(datadir: str, blocks: list[tuple[int, bytes]]) -> None:
     resolved = geth.resolve_forks(g, headers)
     if resolved != g:
         tmp = stored.with_suffix(".tmp")
-        tmp.write_text(resolved.to_json())
+        tmp.write_text(genesis_mod.to_json(resolved))
         os.replace(tmp, stored)
         placed = ", ".join(f"{name} at {number}" for number, name in resolved.forks if (number, name) not in g.forks)
         print(f"fork schedule: {placed}")
@@ -306,19 +256,6 @@ def _keystore_dir(args: argparse.Namespace) -> pathlib.Path:
     return pathlib.Path(args.keystore) if args.keystore else pathlib.Path(args.datadir) / "keystore"
 
 
-def read_password(password_file: str | None, *, confirm: bool = False) -> str:
-    """The first line of `password_file`, or a prompt (asked twice when `confirm`)."""
-    if password_file:
-        try:
-            return pathlib.Path(password_file).read_text().splitlines()[0]
-        except (OSError, IndexError):
-            raise CliError(f"cannot read a password from {password_file!r}") from None
-    password = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Repeat password: ") != password:
-        raise CliError("passwords do not match")
-    return password
-
-
 def cmd_keys_new(args: argparse.Namespace) -> int:
     from node import keystore
 
@@ -334,31 +271,3 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     for i, (address, path) in enumerate(keystore.list_keys(_keystore_dir(args))):
         print(f"Account #{i}: {address} keystore://{path}")
     return 0
-
-
-# -- entry point -----------------------------------------------------------------------------
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openledger", description="A node of the OpenLedger-style AI-data appchain.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from node.chain import DataDirError
-    from node.keystore import KeystoreError
-
-    try:
-        return args.func(args)
-    except (CliError, genesis_mod.GenesisError, DataDirError, KeystoreError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,45 @@
+"""`openledger`: the node's command line, with go-ethereum's flag names where geth has one.
+
+One module per command group; each has `register(subparsers)`, and a subcommand stores its
+handler as `func(args) -> int`. A new group adds one line to COMMAND_MODULES.
+"""
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+import genesis as genesis_mod
+from node.cli.common import CliError
+
+COMMAND_MODULES = (
+    "node.cli.chain",
+    "node.cli.attribute",
+    "node.cli.native",
+    "node.cli.serve",
+    "node.cli.train",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openledger", description="A node of the OpenLedger-style AI-data appchain.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from node.chain import DataDirError
+    from node.keystore import KeystoreError
+
+    try:
+        return args.func(args)
+    except (CliError, genesis_mod.GenesisError, DataDirError, KeystoreError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["CliError", "build_parser", "main"]

@@ -1,0 +1,53 @@
+"""What every `openledger` command shares: the user-error type, argument types, passwords."""
+import argparse
+import getpass
+import pathlib
+
+DEFAULT_DATADIR = ".devnet"
+
+
+class CliError(Exception):
+    """A user error: printed as `error: ...` and exit status 1."""
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: want an integer 0..65535") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value}: want 0..65535")
+    return value
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {value}: want a positive integer")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid --block-time {text!r}: want seconds >= 0") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"invalid --block-time {text!r}: want seconds in [0, 3600]")
+    return value
+
+
+def read_password(password_file: str | None, *, confirm: bool = False) -> str:
+    """The first line of `password_file`, or a prompt (asked twice when `confirm`)."""
+    if password_file:
+        try:
+            return pathlib.Path(password_file).read_text().splitlines()[0]
+        except (OSError, IndexError):
+            raise CliError(f"cannot read a password from {password_file!r}") from None
+    password = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Repeat password: ") != password:
+        raise CliError("passwords do not match")
+    return password
