@@ -8,6 +8,7 @@ import functools
 from eth_account import Account
 from eth_utils import keccak, to_canonical_address
 
+from genesis.governance import DEVNET_GOVERNANCE, TIMELOCK_ADDRESS
 from genesis.params import (
     ALLOCATION_SHARES_PPM, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Genesis, Validator,
 )
@@ -51,7 +52,8 @@ def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: s
         base_fee=10**9,
         block_time=block_time,
         base_fee_sink=base_fee_sink,
-        treasury=_named_address("treasury"),
+        treasury=TIMELOCK_ADDRESS,  # the ecosystem treasury is spent only by governance
         accounts=accounts,
         validators=(Validator(devs[0], 1),),
+        governance=DEVNET_GOVERNANCE,
     )

@@ -275,6 +275,7 @@ def from_geth(data: Mapping[str, Any], block_time: float = 0) -> Genesis:
         fork=collapsed[-1][1],
         forks=collapsed,
         ethereum=ethereum,
+        governance=None,  # an imported Ethereum chain has none of our predeploys
     )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
+from genesis.governance import JSON_KEYS as _GOVERNANCE_KEYS, Governance
+
 DECIMALS = 18
 TOTAL_SUPPLY = 10**9 * 10**DECIMALS
 """1,000,000,000 OPEN in wei: minted once at genesis, never beyond."""
@@ -89,6 +91,8 @@ class Genesis:
     accounts: Mapping[bytes, Account]
     validators: tuple[Validator, ...]
     economics: Economics = Economics()
+    governance: Governance | None = Governance()
+    """GOPEN, Governor and Timelock predeployed with these settings; None for none."""
     timestamp: int = 0
     extra_data: bytes = b""
     fork: str = "prague"
@@ -200,6 +204,11 @@ def validate(g: Genesis) -> None:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")
     if len(g.extra_data) > 32:
         raise GenesisError("genesis: extraData longer than 32 bytes")
+    if g.governance is not None:
+        try:
+            g.governance.validate()
+        except ValueError as e:
+            raise GenesisError(f"genesis: {e}") from None
 
 
 def _validate_imported(g: Genesis) -> None:
@@ -256,6 +265,8 @@ def to_dict(g: Genesis) -> dict[str, Any]:
         "extraData": "0x" + g.extra_data.hex(),
         "validators": [{"address": to_checksum_address(v.address), "power": v.power} for v in g.validators],
         "economics": {k: getattr(g.economics, f) for k, f in _ECONOMICS_KEYS.items()},
+        "governance": None if g.governance is None else
+        {k: getattr(g.governance, f) for k, f in _GOVERNANCE_KEYS.items()},
         "alloc": {to_checksum_address(a): account(acct) for a, acct in g.accounts.items()},
     }
 
@@ -298,6 +309,11 @@ def from_dict(d: Any) -> Genesis:
     unknown = set(econ) - set(_ECONOMICS_KEYS)
     if unknown:
         raise GenesisError(f"genesis: unknown economics field(s) {sorted(unknown)}")
+    gov = d.get("governance", {})
+    if gov is not None and not isinstance(gov, dict):
+        raise GenesisError("genesis: governance must be an object or null")
+    if gov and set(gov) - set(_GOVERNANCE_KEYS):
+        raise GenesisError(f"genesis: unknown governance field(s) {sorted(set(gov) - set(_GOVERNANCE_KEYS))}")
     block_time = d.get("blockTime", 1)
     if isinstance(block_time, bool) or not isinstance(block_time, (int, float)):
         raise GenesisError(f"genesis: blockTime {block_time!r} is not a number")
@@ -313,5 +329,7 @@ def from_dict(d: Any) -> Genesis:
         extra_data=_hexbytes(d.get("extraData", "0x"), "extraData"),
         validators=tuple(validators),
         economics=Economics(**{f: _int(econ, k) for k, f in _ECONOMICS_KEYS.items() if k in econ}),
+        governance=None if gov is None else
+        Governance(**{f: _int(gov, k) for k, f in _GOVERNANCE_KEYS.items() if k in gov}),
         accounts=accounts,
     )

@@ -24,7 +24,7 @@ from eth.vm.forks.prague.state import PragueState
 from eth_utils import ValidationError
 
 from genesis import Genesis
-from vm import registry
+from vm import governance, registry
 from vm.errors import WrongChainId
 from vm.modules import genesis_accounts
 from vm.trie import ordered_trie_root
@@ -188,10 +188,12 @@ def genesis_params(genesis: Genesis) -> dict[str, Any]:
 
 def genesis_state(genesis: Genesis) -> dict[bytes, dict[str, Any]]:
     """Accounts of block 0 (py-evm's `Chain.from_genesis` genesis_state): the genesis accounts
-    with the native modules' own accounts laid over them (`vm.modules.genesis_accounts`)."""
+    with the native modules' own accounts (`vm.modules.genesis_accounts`) and the governance
+    predeploys (`vm.governance`) laid over them."""
     accounts = dict(genesis.accounts)
     if genesis.ethereum is None:  # an imported Ethereum chain has no native modules
         accounts.update(genesis_accounts(genesis))
+        accounts.update(governance.genesis_accounts(genesis))
     return {
         addr: {"balance": a.balance, "nonce": a.nonce, "code": a.code, "storage": dict(a.storage)}
         for addr, a in accounts.items()

@@ -23,11 +23,12 @@ Storage (slots in the Economics account; 0..len(Params) hold the parameters, see
 from eth_utils import to_canonical_address
 
 from genesis import RESERVE_ADDRESS
+from genesis.governance import GOVERNABLE_PARAMS, TIMELOCK_ADDRESS
 from vm.modules import staking
 from vm.modules.abi import Call, NativeModule
 from vm.modules.storage import Store, require, slot_of
 from vm.modules.system import (
-    ECONOMICS, MONTH_S, PARAMS_CONFIGURED_SLOT, PPM, REWARDS_SLOT, STAKING, VESTING, credit_reward,
+    ECONOMICS, MONTH_S, PARAM_FIELDS, PARAMS_BASE_SLOT, PARAMS_CONFIGURED_SLOT, PPM, REWARDS_SLOT, STAKING, VESTING, credit_reward,
     params_from_genesis, params_storage, read_param,
 )
 
@@ -136,7 +137,28 @@ def supply(call: Call):
             call.store.read(RELEASED))
 
 
+def set_param(call: Call, name, value):
+    """Governance moves a parameter: it takes effect for every later transaction, on every node."""
+    require(call.sender == TIMELOCK_ADDRESS, "setParam: only the governance Timelock may change parameters")
+    require(name in GOVERNABLE_PARAMS, f"setParam: {name!r} is not a governable parameter "
+                                       f"(governable: {', '.join(sorted(GOVERNABLE_PARAMS))})")
+    low, high = GOVERNABLE_PARAMS[name]
+    require(low <= value <= high, f"setParam: {name} must be between {low} and {high}, got {value}")
+    slot = PARAMS_BASE_SLOT + PARAM_FIELDS.index(name)
+    old = read_param(call.store, name)
+    call.store.write(PARAMS_CONFIGURED_SLOT, 1)
+    call.store.write(slot, value)
+    call.emit("ParamChanged", name=name, oldValue=old, newValue=value)
+
+
+def get_param(call: Call, name):
+    require(name in PARAM_FIELDS, f"getParam: unknown parameter {name!r}")
+    return read_param(call.store, name)
+
+
 MODULE = NativeModule("Economics", ECONOMICS, {
+    "setParam": set_param,
+    "getParam": get_param,
     "claimVested": claim_vested,
     "vestingOf": vesting_of,
     "rewardsOf": rewards_of,
