@@ -16,13 +16,15 @@ GOVERNOR_ADDRESS = to_canonical_address("0x00000000000000000000000000000000004f4
 @dataclasses.dataclass(frozen=True)
 class Governance:
     """The Governor's settings (delays in blocks: GOPEN's votes are checkpointed by block number)
-    and the Timelock's delay in seconds. Defaults suit a network with 1 s blocks."""
+    and the Timelock's delay in seconds. Defaults are the values OpenLedger publishes for its own
+    governance (10,000 GOPEN to propose, a day's delay, a week's vote, 5% quorum, a week's
+    timelock), in blocks of 1 s."""
 
     voting_delay_blocks: int = 86_400  # a day between proposal and vote
     voting_period_blocks: int = 604_800  # a week of voting
-    proposal_threshold: int = 100_000 * 10**18  # GOPEN (wei) a proposer must hold or be delegated
-    quorum_percent: int = 4  # of GOPEN supply at the proposal's snapshot
-    timelock_delay_s: int = 2 * 24 * 3600  # between queue and execute
+    proposal_threshold: int = 10_000 * 10**18  # GOPEN (wei) a proposer must hold or be delegated
+    quorum_percent: int = 5  # of GOPEN supply at the proposal's snapshot
+    timelock_delay_s: int = 7 * 24 * 3600  # between queue and execute
 
     def validate(self) -> None:
         """Raise ValueError naming a setting the Governor's constructor or a usable chain refuses."""
@@ -39,7 +41,7 @@ class Governance:
 
 
 DEVNET_GOVERNANCE = Governance(voting_delay_blocks=1, voting_period_blocks=20, proposal_threshold=0,
-                               quorum_percent=4, timelock_delay_s=10)
+                               quorum_percent=5, timelock_delay_s=10)
 """Short periods so a proposal passes in under a minute on a 1 s devnet."""
 
 JSON_KEYS = {

@@ -1,6 +1,7 @@
-"""A small Python SDK for the native modules over JSON-RPC: sign with a key (or a v3 keystore),
-send ordinary EIP-1559 transactions to the system addresses, decode results and events with the
-committed ABIs, read `ol_` and use the blob store.
+"""A small Python SDK for the native modules and the governance predeploys over JSON-RPC: sign
+with a key (or a v3 keystore), send ordinary EIP-1559 transactions to the system addresses,
+decode results, events and custom errors with the committed ABIs, read `ol_` and use the blob
+store.
 
 Plain JSON-RPC over HTTP (urllib) with eth-account and eth-abi, so the CLI needs nothing more;
 web3.py users can instead load `vm/abi/*.json` into `w3.eth.contract` (see docs/native-modules.md).
@@ -19,7 +20,9 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
+from genesis.governance import GOPEN_ADDRESS, GOVERNOR_ADDRESS, TIMELOCK_ADDRESS
 from node.blobstore import blob_message
+from vm import governance
 from vm.modules import MODULES, load_abi
 
 GAS_MARGIN_PCT = 20  # on top of eth_estimateGas (state may move between estimate and inclusion)
@@ -45,19 +48,30 @@ def _sig(entry: dict) -> str:
     return f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
 
 
+CONTRACTS: tuple[tuple[str, bytes, list[dict]], ...] = (
+    *((m.name, m.address, load_abi(m.name)) for m in MODULES),
+    ("GOPEN", GOPEN_ADDRESS, governance.abi("GOPEN")),
+    ("Governor", GOVERNOR_ADDRESS, governance.abi("OpenGovernor")),
+    ("Timelock", TIMELOCK_ADDRESS, governance.abi("OpenTimelock")),
+)
+"""(name, address, ABI) of every contract the SDK calls by name: native modules and governance."""
+
 _FUNCTIONS: dict[str, dict[str, _Fn]] = {}
 _EVENTS: dict[tuple[bytes, bytes], tuple[str, str, list[dict]]] = {}  # (address, topic0) -> (module, name, inputs)
+_ERRORS: dict[bytes, tuple[str, list[str]]] = {}  # custom error selector -> (name, input types)
 ADDRESSES: dict[str, str] = {}
-for _m in MODULES:
-    ADDRESSES[_m.name] = to_checksum_address(_m.address)
-    _FUNCTIONS[_m.name] = {}
-    for _e in load_abi(_m.name):
+for _name, _address, _abi in CONTRACTS:
+    ADDRESSES[_name] = to_checksum_address(_address)
+    _FUNCTIONS[_name] = {}
+    for _e in _abi:
         if _e["type"] == "function":
-            _FUNCTIONS[_m.name][_e["name"]] = _Fn(
+            _FUNCTIONS[_name][_e["name"]] = _Fn(
                 keccak(text=_sig(_e))[:4], tuple(i["type"] for i in _e["inputs"]),
                 tuple(o["type"] for o in _e["outputs"]), tuple(o["name"] for o in _e["outputs"]))
         elif _e["type"] == "event":
-            _EVENTS[(_m.address, keccak(text=_sig(_e)))] = (_m.name, _e["name"], _e["inputs"])
+            _EVENTS[(_address, keccak(text=_sig(_e)))] = (_name, _e["name"], _e["inputs"])
+        elif _e["type"] == "error":
+            _ERRORS[keccak(text=_sig(_e))[:4]] = (_e["name"], [i["type"] for i in _e["inputs"]])
 
 
 def _fn(module: str, fn: str) -> _Fn:
@@ -95,12 +109,20 @@ def decode_events(logs: Iterable[dict]) -> list[dict]:
 
 
 def _revert_reason(data: str | None) -> str | None:
-    if not data or not data.startswith("0x08c379a0"):
+    """`Error(string)`'s text, or a known custom error as `Name(arg, ...)`; None for anything else."""
+    if not data or len(data) < 10:
         return None
     try:
-        return eth_abi.decode(["string"], bytes.fromhex(data[10:]))[0]
+        raw = bytes.fromhex(data[2:])
+        if raw[:4] == bytes.fromhex("08c379a0"):
+            return eth_abi.decode(["string"], raw[4:])[0]
+        if raw[:4] in _ERRORS:
+            name, types = _ERRORS[raw[:4]]
+            args = eth_abi.decode(types, raw[4:])
+            return f"{name}({', '.join('0x' + a.hex() if isinstance(a, bytes) else str(a) for a in args)})"
     except Exception:  # malformed revert data: no reason
         return None
+    return None
 
 
 class Client:
