@@ -12,7 +12,7 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_canonical_address, to_checksum_address
 
-from genesis.governance import JSON_KEYS as _GOVERNANCE_KEYS, Governance
+from genesis.governance import JSON_KEYS as _GOVERNANCE_KEYS, TIMELOCK_ADDRESS, Governance
 
 DECIMALS = 18
 TOTAL_SUPPLY = 10**9 * 10**DECIMALS
@@ -209,6 +209,10 @@ def validate(g: Genesis) -> None:
             g.governance.validate()
         except ValueError as e:
             raise GenesisError(f"genesis: {e}") from None
+        if g.treasury != TIMELOCK_ADDRESS:
+            raise GenesisError(f"genesis: treasury {to_checksum_address(g.treasury)} must be the governance Timelock "
+                               f"{to_checksum_address(TIMELOCK_ADDRESS)}, which alone spends it "
+                               f"(or set governance to null)")
 
 
 def _validate_imported(g: Genesis) -> None:

@@ -145,6 +145,17 @@ class OlApi:
         rest = sum(int(parts[k], 16) for k in ("reserve", "locked", "burned"))
         return {"total": F.qty(TOTAL_SUPPLY), "circulating": F.qty(TOTAL_SUPPLY - rest), **parts}
 
+    async def get_params(self, block: Annotated[object, P.block_id] = "latest") -> dict:
+        """Every chain parameter as the Economics module holds it, and the governable ones' bounds.
+        Proposals that would change them are the Governor's events (`openledger params` lists them)."""
+        from genesis.governance import GOVERNABLE_PARAMS, TIMELOCK_ADDRESS
+        from vm.modules.system import PARAM_FIELDS
+
+        values = {name: (await self._read("Economics", "getParam", name, block=block))["value"]
+                  for name in PARAM_FIELDS}
+        return {"params": values, "setBy": to_checksum_address(TIMELOCK_ADDRESS),
+                "governable": {name: [F.qty(low), F.qty(high)] for name, (low, high) in GOVERNABLE_PARAMS.items()}}
+
     # -- blobs ------------------------------------------------------------------------------
     async def put_blob(self, data: Annotated[bytes, P.data], expected: Annotated[bytes, P.hash32] = None) -> dict:
         try:
@@ -184,7 +195,7 @@ class OlApi:
             "ol_getBaseModel": self.get_base_model, "ol_getTrainingRun": self.get_training_run,
             "ol_getAdapter": self.get_adapter, "ol_getJob": self.get_job, "ol_getProof": self.get_proof,
             "ol_getValidator": self.get_validator, "ol_getValidators": self.get_validators,
-            "ol_getRewards": self.get_rewards, "ol_getSupply": self.get_supply,
+            "ol_getRewards": self.get_rewards, "ol_getSupply": self.get_supply, "ol_getParams": self.get_params,
             "ol_putBlob": self.put_blob, "ol_getBlob": self.get_blob,
         }
 

@@ -40,6 +40,13 @@ def test_json_round_trip(tmp_path) -> None:
     assert genesis.load(path) == g
 
 
+def test_genesis_without_governance_round_trips_with_any_treasury() -> None:
+    d = _devnet_dict()
+    d.update(governance=None, treasury="0x" + "11" * 20)
+    g = genesis.from_dict(d)
+    assert g.governance is None and genesis.from_dict(json.loads(genesis.to_json(g))) == g
+
+
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: d.update(chainId=1612), "chainId 1612"),
     (lambda d: d.update(chainId=161201), "chainId 161201"),
@@ -54,6 +61,11 @@ def test_json_round_trip(tmp_path) -> None:
     (lambda d: d["economics"].update(feeSplitTreasuryPpm=100_001), "fee split"),
     (lambda d: d["economics"].update(bogus=1), "unknown economics field"),
     (lambda d: d.pop("alloc"), "missing object 'alloc'"),
+    (lambda d: d.update(treasury="0x" + "11" * 20), "must be the governance Timelock"),
+    (lambda d: d["governance"].update(quorumPercent=0), "quorumPercent 0 must be 1..100"),
+    (lambda d: d["governance"].update(votingPeriodBlocks=0), "votingPeriodBlocks 0"),
+    (lambda d: d["governance"].update(vetoes=1), "unknown governance field"),
+    (lambda d: d.update(governance=[]), "governance must be an object or null"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_invalid_fields_are_named(mutate, message) -> None:
     d = _devnet_dict()

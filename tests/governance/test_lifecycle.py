@@ -3,20 +3,16 @@ wrap OPEN into GOPEN, delegate, propose, vote, queue, execute; a parameter chang
 module then applies, a treasury grant, and each refusal the contracts and the chain make."""
 import dataclasses
 import subprocess
-import time
 
 import pytest
 from eth_account import Account
-from eth_utils import keccak, to_checksum_address
-from web3 import Web3
+from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 import genesis
-from genesis.governance import GOPEN_ADDRESS, GOVERNOR_ADDRESS, TIMELOCK_ADDRESS, Governance
+from genesis.governance import Governance
+from tests.governance.client import Gov
 from tests.rpc.nodes import NodeProcess, free_port, openledger
-from vm import governance
-from vm.modules import load_abi
-from vm.modules.system import ECONOMICS, STAKING
 
 OPEN = 10**18
 SETTINGS = Governance(voting_delay_blocks=1, voting_period_blocks=12, proposal_threshold=1 * OPEN,
@@ -38,48 +34,10 @@ def chain(tmp_path_factory):
                    check=True, capture_output=True)
     port = free_port()
     node = NodeProcess(openledger("run", "--datadir", str(tmp / "data"), "--http.port", str(port),
-                                  "--block-time", "0"), port, tmp / "node.log").wait_ready()
+                                  "--block-time", "0", "--http.api", "eth,net,web3,ol"),
+                       port, tmp / "node.log").wait_ready()
     yield node, tmp
     node.stop()
-
-
-class Gov:
-    """The three contracts through web3.py, and a signer that waits for each receipt."""
-
-    def __init__(self, url: str, keys: list[str]) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(url))
-        self.accounts = [Account.from_key(k) for k in keys]
-        self.gopen = self.w3.eth.contract(to_checksum_address(GOPEN_ADDRESS), abi=governance.abi("GOPEN"))
-        self.timelock = self.w3.eth.contract(to_checksum_address(TIMELOCK_ADDRESS), abi=governance.abi("OpenTimelock"))
-        self.governor = self.w3.eth.contract(to_checksum_address(GOVERNOR_ADDRESS), abi=governance.abi("OpenGovernor"))
-        self.economics = self.w3.eth.contract(to_checksum_address(ECONOMICS), abi=load_abi("Economics"))
-        self.staking = self.w3.eth.contract(to_checksum_address(STAKING), abi=load_abi("Staking"))
-
-    def send(self, who: int, fn=None, *, to: str | None = None, value: int = 0):
-        acct = self.accounts[who]
-        tx = {"from": acct.address, "value": value, "nonce": self.w3.eth.get_transaction_count(acct.address),
-              "chainId": self.w3.eth.chain_id, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
-        # A fixed gas limit, not an estimate: ERC20Votes writes a new checkpoint in a new block but
-        # updates the head block's in place, and estimates run in the head block's context (as
-        # geth's do), so an estimate after a same-account checkpoint falls short.
-        tx["gas"] = 2_000_000
-        tx = fn.build_transaction(tx) if fn is not None else {**tx, "to": to}
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction), timeout=30)
-        assert receipt.status == 1, receipt
-        return receipt
-
-    def mine_until_eta(self, pid: int) -> None:
-        """Mine until the head block's time reaches the queued proposal's eta (execution time)."""
-        eta = self.governor.functions.proposalEta(pid).call()
-        while self.w3.eth.get_block("latest").timestamp < eta:
-            time.sleep(0.5)
-            self.mine(1)
-
-    def mine(self, blocks: int) -> None:
-        """Automine: one block per transaction (a self-transfer)."""
-        for _ in range(blocks):
-            self.send(9, to=self.accounts[9].address)
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +114,14 @@ def test_set_param_only_from_the_timelock(gov):
     assert gov.economics.functions.getParam("dispute_window_s").call() == genesis.devnet().economics.dispute_window_s
 
 
-def test_parameter_change_takes_effect_in_the_staking_module(gov):
+def test_parameter_change_takes_effect_in_the_staking_module(chain, gov):
     new_min = 5_000 * OPEN
     call = gov.economics.encode_abi("setParam", ["min_validator_stake", new_min])
     _pass(gov, _proposal(gov, [(gov.economics.address, 0, call)], "raise the validator floor to 5000 OPEN"))
     assert gov.economics.functions.getParam("min_validator_stake").call() == new_min
+    params = chain[0].rpc("ol_getParams")
+    assert params["params"]["min_validator_stake"] == hex(new_min)
+    assert params["governable"]["min_validator_stake"] == [hex(OPEN), hex(10**7 * OPEN)]
     logs = gov.economics.events.ParamChanged().get_logs(from_block=0)
     assert [(e.args.name, e.args.newValue) for e in logs] == [("min_validator_stake", new_min)]
     with pytest.raises(ContractLogicError, match="5000"):  # the module reads the new floor at once
