@@ -202,3 +202,34 @@ def test_reimport_into_a_fresh_node_gives_the_same_state(chain, gov):
             fresh.stop()
     finally:
         node.start()
+
+
+def test_permit_and_delegate_by_signature(gov):
+    """EIP-2612 permit and ERC-5805 delegateBySig: a holder signs offline, anyone submits."""
+    from eth_account.messages import encode_typed_data
+
+    holder, spender, relayer = gov.accounts[2], gov.accounts[3].address, 4
+    gov.send(2, gov.gopen.functions.deposit(), value=5 * OPEN)
+    domain = {"name": "Governance OPEN", "version": "1", "chainId": gov.w3.eth.chain_id,
+              "verifyingContract": gov.gopen.address}
+    deadline = 2**48
+    nonce = gov.gopen.functions.nonces(holder.address).call()
+    permit = {"owner": holder.address, "spender": spender, "value": 2 * OPEN, "nonce": nonce, "deadline": deadline}
+    signed = holder.sign_message(encode_typed_data(domain, {"Permit": [
+        {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+        {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"}]}, permit))
+    gov.send(relayer, gov.gopen.functions.permit(holder.address, spender, 2 * OPEN, deadline,
+                                                 signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")))
+    assert gov.gopen.functions.allowance(holder.address, spender).call() == 2 * OPEN
+    delegation = {"delegatee": spender, "nonce": nonce + 1, "expiry": deadline}
+    signed = holder.sign_message(encode_typed_data(domain, {"Delegation": [
+        {"name": "delegatee", "type": "address"}, {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint256"}]}, delegation))
+    gov.send(relayer, gov.gopen.functions.delegateBySig(spender, nonce + 1, deadline, signed.v,
+                                                        signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")))
+    assert gov.gopen.functions.delegates(holder.address).call() == spender
+    assert gov.gopen.functions.getVotes(spender).call() == 5 * OPEN
+    with pytest.raises(ContractCustomError):  # the same signature again: its nonce is used
+        gov.gopen.functions.delegateBySig(spender, nonce + 1, deadline, signed.v, signed.r.to_bytes(32, "big"),
+                                          signed.s.to_bytes(32, "big")).call({"from": gov.accounts[relayer].address})
