@@ -246,23 +246,35 @@ def index_from_rows(
 def build_gradient_index(
     model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[object], contributions: Sequence[Contribution],
     config: GradDotConfig, seed: int, canonical: Sequence[int] | None = None, progress: bool = False,
+    workers: int | None = None,
 ) -> GradientIndex:
-    """One pass over the training rows (in their committed order) -> the attribution index."""
-    rows = project_rows(model, loss_fn, batches, seed, config.proj_dim, progress)
+    """One pass over the training rows (in their committed order) -> the attribution index.
+    With `workers`, the pass is spread over that many Ray tasks (Ray must be connected, see
+    training.cluster); the index and its root are the same bit for bit."""
+    if workers:
+        from attribution.distributed import project_rows_ray
+
+        rows = project_rows_ray(model, loss_fn, batches, seed, config.proj_dim, workers, progress)
+    else:
+        rows = project_rows(model, loss_fn, batches, seed, config.proj_dim, progress)
     return index_from_rows(rows, config, seed, lora_blocks(model), contributions, canonical)
 
 
 class GradientAttributor:
     """Answers and verifies queries against a GradientIndex for the model it was built from."""
 
-    def __init__(self, index: GradientIndex, model: torch.nn.Module, loss_fn: LossFn, encode: Callable[[bytes, bytes], object]):
+    def __init__(self, index: GradientIndex, model: torch.nn.Module, loss_fn: LossFn, encode: Callable[[bytes, bytes], object],
+                 rows: Callable[[np.ndarray], np.ndarray] | None = None):
+        """`rows(qvec)`: the int64 dot product of every index row with a query vector, when the
+        rows are held elsewhere (attribution.distributed.ShardedRows); else computed here."""
         self.index, self.model, self.loss_fn, self.encode = index, model, loss_fn, encode
         self.blocks = lora_blocks(model)
         sizes = tuple(b.size for b in self.blocks)
         if sizes != index.block_sizes:
             raise AttributionError(f"model LoRA blocks {sizes} do not match the index's {index.block_sizes}")
         self.projector = Projector(index.seed, sizes, index.config.proj_dim)
-        self.vectors = index.vectors.astype(np.int64)  # widened once: int16 x int16 sums need 64 bits
+        self.rows = rows
+        self.vectors = None if rows else index.vectors.astype(np.int64)  # widened once: int16 x int16 sums need 64 bits
 
     @property
     def method(self) -> str:
@@ -278,7 +290,8 @@ class GradientAttributor:
     def scores(self, qvec: np.ndarray) -> dict[int, int]:
         """Integer dot products, duplicates credited to their first occurrence, by row."""
         totals = np.zeros(len(self.index.canonical), dtype=np.int64)
-        np.add.at(totals, np.asarray(self.index.canonical), self.vectors @ qvec.astype(np.int64))
+        dots = self.rows(qvec) if self.rows else self.vectors @ qvec.astype(np.int64)
+        np.add.at(totals, np.asarray(self.index.canonical), dots)
         return dict(enumerate(totals.tolist()))
 
     def attribute(self, prompt: bytes, output: bytes) -> AttributionProof:

@@ -96,8 +96,10 @@ def row_contributor(index: int, row: bytes) -> bytes:
 
 
 def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], bytes] = row_contributor,
-               seed: int | None = None, batch_size: int = 16, progress: bool = True, **config: int):
-    """A `training.run(..., attribution=...)` hook: builds `method`'s index, returns its root."""
+               seed: int | None = None, batch_size: int = 16, progress: bool = True, workers: int | None = None,
+               **config: int):
+    """A `training.run(..., attribution=...)` hook: builds `method`'s index, returns its root
+    (gradient indexes over `workers` Ray tasks when given: the same root)."""
     if method != SpanConfig.method and method not in CONFIGS:
         raise AttributionError(f"unknown attribution method {method!r}; known: {sorted(CONFIGS) + [SpanConfig.method]}")
 
@@ -116,7 +118,7 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
                        for i in range(0, len(texts), batch_size)]
             index = build_gradient_index(trained.model, per_example_loss(trained.config.task), batches, contributions,
                                          CONFIGS[method](**config), seed if seed is not None else projection_seed(trained.config.seed),
-                                         canonical, progress)
+                                         canonical, progress, workers)
             root = index.save(out)
         (out / RUN_META).write_text(json.dumps({"method": method, "training_config": trained.config.to_dict()}, indent=1))
         return root
@@ -124,8 +126,9 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
     return build
 
 
-def open_run(run_dir: str | pathlib.Path):
-    """Load a finished run's attributor; its index must hash to the record's attribution root."""
+def open_run(run_dir: str | pathlib.Path, workers: int | None = None):
+    """Load a finished run's attributor; its index must hash to the record's attribution root.
+    With `workers`, a gradient index's rows are held and scored by that many Ray actors."""
     from peft import PeftModel
 
     from training import TrainingConfig, TrainingRun, load_base
@@ -145,4 +148,9 @@ def open_run(run_dir: str | pathlib.Path):
         raise AttributionError(f"{run_dir / INDEX_DIR / RUN_META} holds a config whose hash is not the record's")
     base = load_base(record.base_model, config.task, len(config.labels))
     model = PeftModel.from_pretrained(base.model, run_dir / "adapter").eval()
-    return GradientAttributor(index, model, per_example_loss(config.task), QueryEncoder(base.tokenizer, config.to_dict()))
+    rows = None
+    if workers:
+        from attribution.distributed import ShardedRows
+        rows = ShardedRows(run_dir / INDEX_DIR, workers)
+    return GradientAttributor(index, model, per_example_loss(config.task), QueryEncoder(base.tokenizer, config.to_dict()),
+                              rows=rows)

@@ -55,3 +55,14 @@ def devnet_factory(tmp_path) -> Iterator[Callable[..., NodeProcess]]:
 def devnet(devnet_factory) -> NodeProcess:
     """A running `openledger devnet` (1 s blocks) with the ten dev accounts funded."""
     return devnet_factory().start()
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray instance with 2 CPUs for the whole session (starting one takes 10-20 s)."""
+    pytest.importorskip("ray")
+    from training.cluster import connect
+
+    ray = connect("auto", num_cpus=2)
+    yield ray
+    ray.shutdown()

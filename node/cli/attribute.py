@@ -3,6 +3,8 @@ import argparse
 import json
 import sys
 
+from node.cli.common import add_ray_flags, ray_workers
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -13,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", required=True, help="the prompt (UTF-8 text)")
     p.add_argument("--output", required=True, help="the model output to attribute (a label for classifiers)")
     p.add_argument("--json", action="store_true", help="print the proof as JSON instead of a table")
+    add_ray_flags(p, "the query over the index's shards")
     p.set_defaults(func=cmd_attribute)
 
 
@@ -21,7 +24,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from attribution.runs import open_run
 
     try:
-        proof = open_run(args.run).attribute(args.prompt.encode(), args.output.encode())
+        proof = open_run(args.run, workers=ray_workers(args)).attribute(args.prompt.encode(), args.output.encode())
     except AttributionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -51,3 +51,25 @@ def read_password(password_file: str | None, *, confirm: bool = False) -> str:
     if confirm and getpass.getpass("Repeat password: ") != password:
         raise CliError("passwords do not match")
     return password
+
+
+def add_ray_flags(p: argparse.ArgumentParser, what: str) -> None:
+    """`--ray auto|ADDRESS` and `--workers N`: spread `what` over a Ray cluster (training.cluster)."""
+    p.add_argument("--ray", metavar="auto|ADDRESS",
+                   help=f"run {what} on Ray: 'auto' starts a local instance, an address joins a cluster")
+    p.add_argument("--workers", type=positive, metavar="N", help="Ray workers (default: the cluster's CPUs)")
+
+
+def ray_workers(args: argparse.Namespace) -> int | None:
+    """Connect to Ray when `--ray` was given; the number of workers to use, else None."""
+    if not getattr(args, "ray", None):
+        if getattr(args, "workers", None):
+            raise CliError("--workers needs --ray auto or --ray ADDRESS")
+        return None
+    from training.cluster import connect
+
+    try:
+        ray = connect(args.ray)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise CliError(f"cannot reach Ray at {args.ray!r}: {exc}") from None
+    return args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.progress import track
 
-from node.cli.common import CliError
+from node.cli.common import CliError, add_ray_flags, ray_workers
 from node.cli.native import _add_client_flags, _amount, _client, _hash32, _send, _uint
 from node.sdk import Client, SdkError
 
@@ -52,7 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_data_flags(p)
     p.add_argument("--base", required=True, metavar="MODEL",
                    help="base model: tiny-llama, tiny-gpt2, minilm, smollm2 or a local model directory")
-    p.add_argument("--config", required=True, metavar="CONFIG.toml", help="training config (TOML)")
+    p.add_argument("--config", metavar="CONFIG.toml", help="training config (TOML)")
+    p.add_argument("--sweep", metavar="SWEEP.toml",
+                   help="train every run of a sweep (configs x seeds, see training/sweep.py) as Ray tasks "
+                        "into --out/run-K, and tabulate their metrics (needs --ray)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--seed-block", type=_hash32, metavar="HASH",
                    help="block hash the run seed derives from (default with --datanet: the node's latest block; "
@@ -69,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--attribution", metavar="METHOD",
                    help="build the attribution index with METHOD (e.g. datainf-v1, the default with --commit, "
                         "which needs its root)")
+    add_ray_flags(p, "the attribution index build, or a --sweep's runs")
     _add_client_flags(p)
     p.set_defaults(func=cmd_train)
 
@@ -122,6 +126,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from attribution import AttributionError
     from training import ConfigError, DataError, TrainingConfig, derive_seed, run
 
+    if (args.config is None) == (args.sweep is None):
+        raise CliError("name one of --config CONFIG.toml (one run) or --sweep SWEEP.toml (many runs)")
+    if args.sweep is not None:
+        return _cmd_sweep(args)
     if args.commit and (args.datanet is None or args.base_model_id is None):
         raise CliError("--commit needs --datanet ID:VERSION (the chain records the version) and --base-model-id N")
     _threads(args)
@@ -157,9 +165,44 @@ def _index_builder(args: argparse.Namespace, owners: list[bytes] | None):
     if method is None:
         return None
     from attribution.runs import index_hook
+    workers = ray_workers(args)
     if owners is None:
-        return index_hook(method)  # offline rows name their contributor in their JSON
-    return index_hook(method, contributors=lambda index, _row: owners[index])
+        return index_hook(method, workers=workers)  # offline rows name their contributor in their JSON
+    return index_hook(method, contributors=lambda index, _row: owners[index], workers=workers)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """Every run of the sweep as a Ray task; a table (and --out/sweep.json) of their metrics."""
+    from training import ConfigError, DataError
+    from training.sweep import load_sweep, run_sweep
+
+    if args.commit or args.resume or args.attribution:
+        raise CliError("--sweep trains runs to compare them: --commit, --resume and --attribution are for one run")
+    if not args.ray:
+        raise CliError("--sweep runs on Ray: add --ray auto (a local instance) or --ray ADDRESS")
+    try:
+        runs = load_sweep(args.sweep)
+        ray_workers(args)
+        data, _ = _dataset(args, Client(args.rpc))
+        records = run_sweep(runs, data, args.base, args.out, threads=args.threads or 1)
+    except (ConfigError, DataError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    rows = []
+    for r, record in zip(runs, records):
+        metrics = json.loads((Path(args.out) / f"run-{r.run_id}" / "metrics.json").read_text())
+        rows.append({"run": r.run_id, **dict(r.changes), "train_loss": metrics[-1]["train_loss"],
+                     "record_hash": "0x" + record.record_hash().hex()})
+    (Path(args.out) / "sweep.json").write_text(json.dumps(rows, indent=1))
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"sweep {args.sweep}: {len(rows)} runs (last-epoch train loss)")
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "record_hash" else "right")
+    for row in sorted(rows, key=lambda r: r["train_loss"]):
+        table.add_row(*(f"{v:.4f}" if isinstance(v, float) and k == "train_loss" else str(v) for k, v in row.items()))
+    Console().print(table)
+    return 0
 
 
 def _commit(client: Client, args: argparse.Namespace, record) -> dict:
