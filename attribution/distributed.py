@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from attribution.errors import AttributionError
-from attribution.gradient import VECTORS, project_rows
-from attribution.grads import LossFn
+from attribution.gradient import VECTORS, GradDotConfig, GradientIndex, index_from_rows, project_rows
+from attribution.grads import LossFn, lora_blocks
+from attribution.proof import Contribution
 from training.cluster import shards
 
 TASK_RETRIES = 3
@@ -69,6 +70,16 @@ def _shard_class() -> type:
             return self.vectors @ qvec.astype(np.int64)
 
     return Shard
+
+
+def build_gradient_index_ray(
+    model: torch.nn.Module, loss_fn: LossFn, batches: Sequence[object], contributions: Sequence[Contribution],
+    config: GradDotConfig, seed: int, workers: int, canonical: Sequence[int] | None = None, progress: bool = False,
+) -> GradientIndex:
+    """`attribution.build_gradient_index` with the gradient pass spread over `workers` Ray tasks
+    (Ray connected, see training.cluster): the same index and root, bit for bit."""
+    rows = project_rows_ray(model, loss_fn, batches, seed, config.proj_dim, workers, progress)
+    return index_from_rows(rows, config, seed, lora_blocks(model), contributions, canonical)
 
 
 class ShardedRows:

@@ -246,17 +246,10 @@ def index_from_rows(
 def build_gradient_index(
     model: torch.nn.Module, loss_fn: LossFn, batches: Iterable[object], contributions: Sequence[Contribution],
     config: GradDotConfig, seed: int, canonical: Sequence[int] | None = None, progress: bool = False,
-    workers: int | None = None,
 ) -> GradientIndex:
     """One pass over the training rows (in their committed order) -> the attribution index.
-    With `workers`, the pass is spread over that many Ray tasks (Ray must be connected, see
-    training.cluster); the index and its root are the same bit for bit."""
-    if workers:
-        from attribution.distributed import project_rows_ray
-
-        rows = project_rows_ray(model, loss_fn, batches, seed, config.proj_dim, workers, progress)
-    else:
-        rows = project_rows(model, loss_fn, batches, seed, config.proj_dim, progress)
+    (attribution.distributed.build_gradient_index_ray spreads the pass over Ray workers.)"""
+    rows = project_rows(model, loss_fn, batches, seed, config.proj_dim, progress)
     return index_from_rows(rows, config, seed, lora_blocks(model), contributions, canonical)
 
 

@@ -116,9 +116,13 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
             labels = [e.label for e in trained.examples]
             batches = [encoder.rows([e.text for e in trained.examples[i : i + batch_size]], labels[i : i + batch_size])
                        for i in range(0, len(texts), batch_size)]
-            index = build_gradient_index(trained.model, per_example_loss(trained.config.task), batches, contributions,
-                                         CONFIGS[method](**config), seed if seed is not None else projection_seed(trained.config.seed),
-                                         canonical, progress, workers)
+            args = (trained.model, per_example_loss(trained.config.task), batches, contributions,
+                    CONFIGS[method](**config), seed if seed is not None else projection_seed(trained.config.seed))
+            if workers:
+                from attribution.distributed import build_gradient_index_ray
+                index = build_gradient_index_ray(*args, workers, canonical, progress)
+            else:
+                index = build_gradient_index(*args, canonical, progress)
             root = index.save(out)
         (out / RUN_META).write_text(json.dumps({"method": method, "training_config": trained.config.to_dict()}, indent=1))
         return root

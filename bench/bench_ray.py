@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from attribution import Contribution, DataInfConfig, GradientAttributor, build_gradient_index
-from attribution.distributed import ShardedRows
+from attribution.distributed import ShardedRows, build_gradient_index_ray
 from attribution.runs import QueryEncoder, per_example_loss
 from training import load_base
 from training.cluster import connect
@@ -61,7 +61,8 @@ def main(argv: list[str]) -> None:
 
     def build(workers):
         t = time.perf_counter()
-        index = build_gradient_index(model, loss, batches, contributions, config, seed=5, workers=workers)
+        args = (model, loss, batches, contributions, config, 5)
+        index = build_gradient_index_ray(*args, workers) if workers else build_gradient_index(*args)
         return index, time.perf_counter() - t
 
     single, single_s = min((build(None) for _ in range(args.repeat)), key=lambda r: r[1])

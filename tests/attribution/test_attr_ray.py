@@ -7,12 +7,13 @@ import pathlib
 import pytest
 
 from attribution import DataInfConfig, GradDotConfig, GradientAttributor, build_gradient_index
-from attribution.distributed import ShardedRows
+from attribution.distributed import ShardedRows, build_gradient_index_ray
 from tests.attribution.attr_tiny import encode, per_example_loss
 
 
 def _build(tiny, config, workers=None, loss=per_example_loss):
-    return build_gradient_index(tiny.model, loss, tiny.batches, tiny.contributions, config, seed=11, workers=workers)
+    args = (tiny.model, loss, tiny.batches, tiny.contributions, config, 11)
+    return build_gradient_index_ray(*args, workers) if workers else build_gradient_index(*args)
 
 
 @pytest.mark.parametrize("config", [pytest.param(GradDotConfig(), marks=pytest.mark.slow), DataInfConfig()],
