@@ -22,7 +22,7 @@ from attribution.errors import AttributionError
 from attribution.gradient import VECTORS, GradDotConfig, GradientIndex, index_from_rows, project_rows
 from attribution.grads import LossFn, lora_blocks
 from attribution.proof import Contribution
-from training.cluster import shards
+from training.cluster import gather, shards
 
 TASK_RETRIES = 3
 
@@ -44,16 +44,7 @@ def project_rows_ray(model: torch.nn.Module, loss_fn: LossFn, batches: Sequence[
     model_ref = ray.put(model)
     refs = [task.remote(model_ref, loss_fn, [batches[i] for i in part], seed, proj_dim)
             for part in shards(len(batches), workers)]
-    if progress:
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            job = bar.add_task(f"attribution index: {len(refs)} shards on Ray", total=len(refs))
-            pending = list(refs)
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                bar.advance(job, len(done))
-    return np.concatenate(ray.get(refs))
+    return np.concatenate(gather(refs, f"attribution index: {len(refs)} shards on Ray", progress))
 
 
 def _shard_class() -> type:

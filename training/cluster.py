@@ -28,3 +28,19 @@ def shards(count: int, parts: int) -> list[range]:
     parts = max(1, min(parts, count))
     bounds = [count * i // parts for i in range(parts + 1)]
     return [range(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def gather(refs: list, description: str, progress: bool = True) -> list:
+    """`ray.get(refs)` in order, with a progress bar over the tasks as they finish."""
+    import ray
+
+    if progress:
+        from rich.progress import Progress
+
+        with Progress() as bar:
+            job = bar.add_task(description, total=len(refs))
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                bar.advance(job, len(done))
+    return ray.get(refs)

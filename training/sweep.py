@@ -19,6 +19,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from training.cluster import gather
 from training.config import ConfigError, TrainingConfig
 from training.data import Dataset
 from training.record import TrainingRun
@@ -87,13 +88,4 @@ def run_sweep(runs: list[SweepRun], data: Dataset, base: str, out_dir: str | Pat
     task = ray.remote(num_cpus=threads, max_retries=TASK_RETRIES)(_train_one)
     data_ref = ray.put(data)
     refs = [task.remote(r, data_ref, base, str(Path(out_dir) / f"run-{r.run_id}"), threads) for r in runs]
-    if progress:
-        from rich.progress import Progress
-
-        with Progress() as bar:
-            job = bar.add_task(f"sweep: {len(refs)} runs on Ray", total=len(refs))
-            pending = list(refs)
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                bar.advance(job, len(done))
-    return ray.get(refs)
+    return gather(refs, f"sweep: {len(refs)} runs on Ray", progress)

@@ -5,19 +5,10 @@ import pytest
 from eth_utils import keccak
 
 from node.cli import main
-from tests.training.training_testdata import make_rows
+from tests.training.training_testdata import RUN_TOML, make_rows
 from vm.merkle import merkle_root
 
-CONFIG = """[training]
-rank = 4
-alpha = 8
-lr = 0.005
-batch_size = 4
-max_length = 32
-epochs = 1
-checkpoint_every = 2
-target_modules = ["q_proj", "v_proj"]
-"""
+CONFIG = RUN_TOML
 
 
 @pytest.fixture(scope="module")

@@ -7,20 +7,11 @@ import pytest
 from eth_utils import keccak
 
 from node.cli import main
-from tests.training.training_testdata import make_rows
+from tests.training.training_testdata import RUN_TOML, make_rows
 from training import ConfigError, Dataset, TrainingConfig, run
 from training.sweep import load_sweep
 from vm.merkle import merkle_root
 
-BASE = """[training]
-rank = 4
-alpha = 8
-lr = 0.005
-batch_size = 4
-max_length = 32
-epochs = 1
-checkpoint_every = 2
-"""
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +19,7 @@ def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
     rows = make_rows(8)
     (tmp / "rows.jsonl").write_bytes(b"\n".join(rows) + b"\n")
-    (tmp / "run.toml").write_text(BASE)
+    (tmp / "run.toml").write_text(RUN_TOML)
     (tmp / "sweep.toml").write_text('config = "run.toml"\nseeds = [1, 2]\n[grid]\nlr = [0.005, 0.02]\n')
     return tmp, merkle_root([keccak(r) for r in rows])
 
