@@ -26,9 +26,10 @@ from vm.tracing import geth_error, revert_reason
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
 MAX_FEE_HISTORY = 1024  # geth's maxBlockCount
 STATE_CACHE = 8  # recent state roots kept open for reads
-BLOCK_CACHE = 128
+BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash
 GAS_PER_BLOB = 2**17  # EIP-4844
-MIN_BLOB_BASE_FEE = 1  # EIP-4844  # recent decoded blocks and receipt lists, by block hash
+MIN_BLOB_BASE_FEE = 1  # EIP-4844
+ZERO_ADDRESS = b"\x00" * 20
 
 
 def _percentiles(value: object) -> list[float]:
@@ -269,6 +270,65 @@ class Eth:
         except CallError as exc:
             raise RpcError(str(exc)) from None
 
+    async def fill_transaction(self, tx: Annotated[dict, P.call_request]) -> dict:
+        """go-ethereum's eth_fillTransaction: the transaction with what is missing filled in (fees,
+        value, the sender's pending nonce, gas by estimate, chain id), unsigned, as `{raw, tx}`
+        for a wallet to sign. Type 2 unless `gasPrice` makes it legacy (an access list then goes,
+        as in geth) or an authorization list makes it type 4 (geth's setDefaults and
+        ToTransaction)."""
+        head = self.node.head()
+        tx = dict(tx)
+        self._fill_fees(tx, head)
+        tx.setdefault("value", 0)
+        sender = tx.get("from") or ZERO_ADDRESS
+        if not tx.get("to"):
+            if tx["data"] == b"":
+                raise RpcError("contract creation without any data provided")
+            if tx.get("authorizationList"):
+                raise RpcError('authorizationList provided for contract creation, but "to" field is missing')
+        if "gas" not in tx:  # estimated without the nonce, as geth does
+            call = {key: value for key, value in tx.items() if key != "nonce"}
+            tx["gas"] = await self._run_heavy(self._estimate, self._call_args(call), head)
+        if tx.get("chainId", self.node.chain_id) != self.node.chain_id:
+            raise RpcError(f"chainId does not match node's (have={tx['chainId']}, want={self.node.chain_id})")
+        if "nonce" not in tx:
+            tx["nonce"] = self.node.mempool.pending_nonce(sender)
+        unsigned = self._unsigned(tx, head)
+        return {"raw": F.hexdata(unsigned.encode()), "tx": F.unsigned_transaction(unsigned)}
+
+    def _fill_fees(self, tx: dict, head) -> None:
+        """geth's setFeeDefaults: a tip of DEFAULT_TIP and a fee cap of tip + 2 x the head's base
+        fee where the call names neither gasPrice nor both EIP-1559 fields."""
+        if "gasPrice" in tx and "authorizationList" in tx:
+            raise RpcError("both gasPrice and authorizationList specified")
+        london = hasattr(head, "base_fee_per_gas")
+        if "gasPrice" in tx:
+            if tx["gasPrice"] == 0 and london:
+                raise RpcError("gasPrice must be non-zero after london fork")
+            return
+        if not london:
+            tx["gasPrice"] = DEFAULT_TIP
+            return
+        if "maxFeePerGas" in tx and tx["maxFeePerGas"] == 0 and "maxPriorityFeePerGas" in tx:
+            raise RpcError("maxFeePerGas must be non-zero")
+        tx.setdefault("maxPriorityFeePerGas", DEFAULT_TIP)
+        tx.setdefault("maxFeePerGas", tx["maxPriorityFeePerGas"] + 2 * head.base_fee_per_gas)
+        if tx["maxFeePerGas"] < tx["maxPriorityFeePerGas"]:
+            raise RpcError(f"maxFeePerGas ({F.qty(tx['maxFeePerGas'])}) < maxPriorityFeePerGas "
+                           f"({F.qty(tx['maxPriorityFeePerGas'])})")
+
+    def _unsigned(self, tx: dict, head):
+        """The filled call as a transaction of the next block's fork, signature zero."""
+        builder = self.node.evm_chain().get_vm_class_for_block_number(head.block_number + 1).get_transaction_builder()
+        to, access = tx.get("to") or b"", [(a, tuple(keys)) for a, keys in tx.get("accessList", ())]
+        common = (tx["gas"], to, tx["value"], tx["data"])
+        if "gasPrice" in tx:
+            return builder.new_transaction(tx["nonce"], tx["gasPrice"], *common, 0, 0, 0)
+        fees = (self.node.chain_id, tx["nonce"], tx["maxPriorityFeePerGas"], tx["maxFeePerGas"])
+        if "authorizationList" in tx:
+            return builder.new_set_code_transaction(*fees, *common, access, tx["authorizationList"], 0, 0, 0)
+        return builder.new_dynamic_fee_transaction(*fees, *common, access, 0, 0, 0)
+
     def send_raw_transaction(self, raw: Annotated[bytes, P.data]) -> str:
         # Admitted on the loop, not in a worker thread: the checks are pure Python and hold the
         # GIL either way, and the two thread hand-offs cost more than the checks (measured 255 vs
@@ -433,6 +493,7 @@ class Eth:
             "eth_call": self.call,
             "eth_estimateGas": self.estimate_gas,
             "eth_sendRawTransaction": self.send_raw_transaction,
+            "eth_fillTransaction": self.fill_transaction,
             "eth_getTransactionByHash": self.get_transaction_by_hash,
             "eth_getTransactionReceipt": self.get_transaction_receipt,
             "eth_getBlockByNumber": self.get_block_by_number,

@@ -70,14 +70,39 @@ def transaction(tx, header=None, index: int | None = None) -> dict:
         out["maxFeePerBlobGas"] = qty(tx.max_fee_per_blob_gas)
         out["blobVersionedHashes"] = [hexdata(h) for h in tx.blob_versioned_hashes]
     if kind == 4:
-        out["authorizationList"] = [
-            {"chainId": qty(a.chain_id), "address": addr(a.address), "nonce": qty(a.nonce),
-             "yParity": qty(a.y_parity), "r": qty(a.r), "s": qty(a.s)}
-            for a in tx.authorization_list
-        ]
+        out["authorizationList"] = _authorizations(tx)
     out["r"] = qty(tx.r)
     out["s"] = qty(tx.s)
     return out
+
+
+def unsigned_transaction(tx) -> dict:
+    """A transaction not yet signed, as go-ethereum's Transaction.MarshalJSON writes it
+    (eth_fillTransaction): no sender or block fields, the fee fields of other types null."""
+    kind = tx_type(tx)
+    out = {"type": qty(kind)}
+    if kind:
+        out["chainId"] = qty(tx.chain_id)
+    out.update({"nonce": qty(tx.nonce), "to": addr(tx.to), "gas": qty(tx.gas),
+                "gasPrice": qty(tx.gas_price) if kind < 2 else None,
+                "maxPriorityFeePerGas": qty(tx.max_priority_fee_per_gas) if kind >= 2 else None,
+                "maxFeePerGas": qty(tx.max_fee_per_gas) if kind >= 2 else None,
+                "value": qty(tx.value), "input": hexdata(tx.data)})
+    if kind:
+        out["accessList"] = _access_list(tx)
+    if kind == 4:
+        out["authorizationList"] = _authorizations(tx)
+    signature = tx.y_parity if kind else tx.v
+    out.update({"v": qty(signature), "r": qty(tx.r), "s": qty(tx.s)})
+    if kind:
+        out["yParity"] = qty(tx.y_parity)
+    out["hash"] = hexdata(tx.hash)
+    return out
+
+
+def _authorizations(tx) -> list[dict]:
+    return [{"chainId": qty(a.chain_id), "address": addr(a.address), "nonce": qty(a.nonce),
+             "yParity": qty(a.y_parity), "r": qty(a.r), "s": qty(a.s)} for a in tx.authorization_list]
 
 
 def log_entry(log, header, tx_hash: bytes, tx_index: int, log_index: int) -> dict:
