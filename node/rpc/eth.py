@@ -20,6 +20,7 @@ from node.mempool import TxPoolError
 from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
+from node.rpc.format import GAS_PER_BLOB
 from node.rpc.namespaces import RpcContext, register_namespace
 from vm.tracing import geth_error, revert_reason
 
@@ -27,7 +28,6 @@ DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle c
 MAX_FEE_HISTORY = 1024  # geth's maxBlockCount
 STATE_CACHE = 8  # recent state roots kept open for reads
 BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash
-GAS_PER_BLOB = 2**17  # EIP-4844
 MIN_BLOB_BASE_FEE = 1  # EIP-4844
 ZERO_ADDRESS = b"\x00" * 20
 
@@ -374,7 +374,7 @@ class Eth:
         view = None if header is None else self._receipt_view(header)
         if view is None or index >= len(view[0]):
             return None
-        return F.receipt_at(header, *view, index)
+        return F.receipt_at(header, *view, index, self._blob_base_fee(header, view[0][index:index + 1]))
 
     # -- blocks --------------------------------------------------------------------------
     def _block_or_none(self, ref):
@@ -414,7 +414,14 @@ class Eth:
     def get_block_receipts(self, block: Annotated[object, P.block_id]) -> list | None:
         header = self._resolve(block)
         view = None if header is None else self._receipt_view(header)
-        return None if view is None else F.receipts(header, *view)
+        return None if view is None else F.receipts(header, *view, self._blob_base_fee(header, view[0]))
+
+    def _blob_base_fee(self, header, transactions) -> int | None:
+        """The block's blob base fee where `transactions` hold a blob transaction (their receipts
+        report it), else None."""
+        if any(F.tx_type(tx) == 3 for tx in transactions):
+            return blob_fees(self.node.genesis, header)[0]
+        return None
 
     # -- logs and filters --------------------------------------------------------------------
     def _range(self, criteria: P.LogFilter) -> tuple[int, int]:
@@ -423,15 +430,19 @@ class Eth:
             if header is None:
                 raise RpcError("unknown block")
             return header.block_number, header.block_number
+        # go-ethereum's checks, in its order and words (eth/filters: GetLogs, then the range
+        # filter once the tags are resolved against the head)
         head = self.node.head().block_number
         lo = self._number(criteria.from_block, head)
         hi = self._number(criteria.to_block, head)
         if lo > hi:
-            raise RpcError("invalid block range params")
+            raise InvalidParams("invalid block range params")
         cap = self.config.logs_block_range
         if cap and hi - lo + 1 > cap:
-            raise RpcError(f"exceed maximum block range: {cap}")
-        return lo, min(hi, head)
+            raise InvalidParams(f"exceed maximum block range {cap}")
+        if hi > head:
+            raise InvalidParams("block range extends beyond current head block")
+        return lo, hi
 
     def _number(self, ref, head: int) -> int:
         if ref is None or ref in ("latest", "pending"):
@@ -453,8 +464,7 @@ class Eth:
         return [F.log_record(r, timestamp(r.block_number)) for r in records]
 
     def get_logs(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> list[dict]:
-        lo, hi = self._range(criteria)
-        return self.logs_in(lo, hi, criteria) if lo <= hi else []
+        return self.logs_in(*self._range(criteria), criteria)
 
     def new_filter(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> str:
         return self.ctx.hub.install("logs", criteria)

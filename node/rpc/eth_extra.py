@@ -62,6 +62,13 @@ def _storage_keys(value: object) -> list[str]:
     return value
 
 
+def _proof_key(key: str, slot: int) -> str:
+    """A storage key as geth echoes it in eth_getProof: a 32-byte key as 32 bytes (lower case),
+    any shorter one as a quantity (`0x0`, `0x1`)."""
+    digits = len(key) - 2
+    return "0x%064x" % slot if (digits + digits % 2) // 2 == 32 else F.qty(slot)
+
+
 def _slot_requests(value: object) -> dict[bytes, list[int]]:
     if not isinstance(value, dict):
         raise ValueError("want an object of address -> array of storage keys")
@@ -123,7 +130,7 @@ class EthExtra:
             raw = storage_trie.get(slot_key) if account.storage_root != BLANK_ROOT_HASH else b""
             value = rlp.decode(raw, sedes=rlp.sedes.big_endian_int) if raw else 0
             proof = _proof(storage_trie, slot_key) if account.storage_root != BLANK_ROOT_HASH else []
-            storage_proof.append({"key": key, "value": F.qty(value), "proof": proof})
+            storage_proof.append({"key": _proof_key(key, slot), "value": F.qty(value), "proof": proof})
         return {
             "address": F.hexdata(address),
             "accountProof": _proof(state_trie, keccak(address)),

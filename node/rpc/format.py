@@ -6,6 +6,8 @@ from typing import NamedTuple, Sequence
 import rlp
 from eth._utils.address import generate_contract_address
 
+GAS_PER_BLOB = 2**17  # EIP-4844
+
 
 def qty(value: int) -> str:
     return hex(value)
@@ -116,11 +118,12 @@ class _BlockRef(NamedTuple):
     number: str
     timestamp: str
     base_fee: int | None
+    blob_base_fee: int | None = None  # for receipts of blob transactions
 
     @classmethod
-    def of(cls, header) -> "_BlockRef":
+    def of(cls, header, blob_base_fee: int | None = None) -> "_BlockRef":
         return cls(hexdata(header.hash), qty(header.block_number), qty(header.timestamp),
-                   getattr(header, "base_fee_per_gas", None))
+                   getattr(header, "base_fee_per_gas", None), blob_base_fee)
 
 
 def _log(log, block: _BlockRef, tx_hash: str, tx_index: str, log_index: int) -> dict:
@@ -144,7 +147,7 @@ def _receipt(block: _BlockRef, tx, receipt, index: int, previous_gas: int, first
     created = getattr(receipt, "contract_address", None)  # recorded at commit (node.records)
     if created is None and not tx.to:
         created = generate_contract_address(sender, tx.nonce)
-    return {
+    out = {
         "blockHash": block.hash,
         "blockNumber": block.number,
         "contractAddress": addr(created),
@@ -160,6 +163,10 @@ def _receipt(block: _BlockRef, tx, receipt, index: int, previous_gas: int, first
         "transactionIndex": tx_index,
         "type": qty(tx_type(tx)),
     }
+    if tx_type(tx) == 3:  # EIP-4844, as geth adds them
+        out["blobGasUsed"] = qty(GAS_PER_BLOB * len(tx.blob_versioned_hashes))
+        out["blobGasPrice"] = qty(block.blob_base_fee or 0)
+    return out
 
 
 def _outcome(state_root: bytes) -> dict:
@@ -169,19 +176,21 @@ def _outcome(state_root: bytes) -> dict:
     return {"status": "0x1" if state_root == b"\x01" else "0x0"}
 
 
-def receipt_at(header, transactions: Sequence, receipt_list: Sequence, index: int) -> dict:
-    """One receipt: its gasUsed and logIndex depend on the receipts before it in the block."""
+def receipt_at(header, transactions: Sequence, receipt_list: Sequence, index: int,
+               blob_base_fee: int | None = None) -> dict:
+    """One receipt: its gasUsed and logIndex depend on the receipts before it in the block.
+    `blob_base_fee`: the block's, which receipts of blob transactions report."""
     previous_gas = receipt_list[index - 1].gas_used if index else 0
     first_log_index = sum(len(r.logs) for r in receipt_list[:index])
-    return _receipt(_BlockRef.of(header), transactions[index], receipt_list[index], index, previous_gas,
-                    first_log_index)
+    return _receipt(_BlockRef.of(header, blob_base_fee), transactions[index], receipt_list[index], index,
+                    previous_gas, first_log_index)
 
 
-def receipts(header, transactions: Sequence, receipt_list: Sequence) -> list[dict]:
+def receipts(header, transactions: Sequence, receipt_list: Sequence, blob_base_fee: int | None = None) -> list[dict]:
     """All receipts of a block, in one pass."""
     out = []
     previous_gas = log_index = 0
-    block = _BlockRef.of(header)
+    block = _BlockRef.of(header, blob_base_fee)
     for index, (tx, receipt) in enumerate(zip(transactions, receipt_list)):
         out.append(_receipt(block, tx, receipt, index, previous_gas, log_index))
         previous_gas = receipt.gas_used
