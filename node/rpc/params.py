@@ -172,8 +172,9 @@ def authorization_list(value: object) -> list[dict]:
         if not isinstance(entry, dict):
             raise ValueError("invalid authorization")
         try:
+            parity = uint64(entry["yParity"]) if entry.get("yParity") is not None else uint64(entry["v"]) % 27
             out.append({"chain_id": quantity(entry["chainId"]), "address": address(entry["address"]),
-                        "nonce": uint64(entry["nonce"]), "y_parity": uint64(entry["yParity"]),
+                        "nonce": uint64(entry["nonce"]), "y_parity": parity,
                         "r": _word(entry["r"]), "s": _word(entry["s"])})
         except KeyError as missing:
             raise ValueError(f"authorization without {missing.args[0]}") from None
