@@ -413,10 +413,14 @@ class Node:
             except ValidationError as e:
                 raise CallError(str(e)) from None
 
-    def estimate_gas(self, tx: dict[str, Any], header: BlockHeaderAPI) -> int:
+    def estimate_gas(self, tx: dict[str, Any], header: BlockHeaderAPI,
+                     prepare: Callable[[StateAPI], None] | None = None) -> int:
         """Least gas that lets `tx` succeed (binary search). Raises py-evm's VMError (a
-        `eth.exceptions.Revert` carries the revert data in args[0]) or CallError."""
+        `eth.exceptions.Revert` carries the revert data in args[0]) or CallError. `prepare` as
+        for `call` (state overrides)."""
         with self._costless_state(header) as state:
+            if prepare is not None:
+                prepare(state)
             spoof = self._spoof({**tx, "gas": tx.get("gas") or header.gas_limit}, header, state)
             try:
                 return binary_gas_search(state, spoof, tolerance=1)
@@ -437,7 +441,8 @@ class Node:
         topics: Sequence[bytes | Sequence[bytes] | None] | None = None,
     ) -> list[LogRecord]:
         """Logs of blocks from..to (inclusive) matching eth_getLogs filter semantics: any of
-        `addresses`; topic position i matches any of topics[i] (None = anything).
+        `addresses`; topic position i matches any of topics[i] (None = anything), and a log has
+        at least as many topics as `topics` has positions.
 
         Candidate blocks come from the key index (per address, per topic, per block with logs),
         so only blocks that can match are read."""
@@ -464,10 +469,11 @@ class Node:
             header = self.header_by_number(number)
             if header is None:
                 continue
+            # as geth: a log with fewer topics than the filter has positions never matches,
+            # even where those positions are wildcards
             out.extend(r for r in self._block_logs(header)
-                       if (address_set is None or r.address in address_set)
-                       and all(alts is None or not alts or (i < len(r.topics) and r.topics[i] in alts)
-                               for i, alts in enumerate(topic_sets)))
+                       if (address_set is None or r.address in address_set) and len(r.topics) >= len(topic_sets)
+                       and all(not alts or r.topics[i] in alts for i, alts in enumerate(topic_sets)))
         return out
 
     def _block_logs(self, header: BlockHeaderAPI) -> list[LogRecord]:

@@ -22,6 +22,7 @@ from node.rpc import params as P
 from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
 from node.rpc.format import GAS_PER_BLOB
 from node.rpc.namespaces import RpcContext, register_namespace
+from node.rpc.simulate import apply_state, state_overrides
 from vm.tracing import geth_error, revert_reason
 
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
@@ -65,6 +66,16 @@ def blob_fees(genesis, header) -> tuple[int, int, float]:
     target = after[0] * GAS_PER_BLOB  # the next block's fork sets the target, as in geth
     next_excess = max(0, excess + used - target)
     return fee, fake_exponential(MIN_BLOB_BASE_FEE, next_excess, after[2]), ratio
+
+
+def overriding(overrides: dict | None):
+    """eth_call's and eth_estimateGas's state overrides (geth's third argument) as a function that
+    applies them to the throw-away state the call runs on; None without overrides."""
+    if not overrides:
+        return None
+    if any(o.move_to is not None for o in overrides.values()):
+        raise InvalidParams("movePrecompileToAddress is supported by eth_simulateV1 only")
+    return functools.partial(apply_state, overrides=overrides)
 
 
 def _cached(cache: dict, key: bytes, load, limit: int = 128):
@@ -238,14 +249,15 @@ class Eth:
             tx = dict(tx, gas=self.config.call_gas_cap)
         return tx
 
-    async def call(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest") -> str:
+    async def call(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest",
+                   overrides: Annotated[dict, state_overrides] = None) -> str:
         header = self._header(block)
-        computation = await self._run_heavy(self._execute, self._call_args(tx), header)
+        computation = await self._run_heavy(self._execute, self._call_args(tx), header, overriding(overrides))
         return F.hexdata(computation.output)
 
-    def _execute(self, tx: dict, header):
+    def _execute(self, tx: dict, header, prepare=None):
         try:
-            computation = self.node.call(tx, header)
+            computation = self.node.call(tx, header, prepare)
         except CallError as exc:  # bad call object (e.g. gas below intrinsic, insufficient funds)
             raise RpcError(str(exc)) from None
         if computation.is_error:
@@ -254,14 +266,14 @@ class Eth:
             raise RpcError(geth_error(computation.error))
         return computation
 
-    async def estimate_gas(self, tx: Annotated[dict, P.call_request],
-                           block: Annotated[object, P.block_id] = "latest") -> str:
+    async def estimate_gas(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest",
+                           overrides: Annotated[dict, state_overrides] = None) -> str:
         header = self._header(block)
-        return F.qty(await self._run_heavy(self._estimate, self._call_args(tx), header))
+        return F.qty(await self._run_heavy(self._estimate, self._call_args(tx), header, overriding(overrides)))
 
-    def _estimate(self, tx: dict, header) -> int:
+    def _estimate(self, tx: dict, header, prepare=None) -> int:
         try:
-            return self.node.estimate_gas(tx, header)
+            return self.node.estimate_gas(tx, header, prepare)
         except Revert as exc:
             data = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
             raise ExecutionReverted(revert_reason(data), data) from None
@@ -375,6 +387,31 @@ class Eth:
         if view is None or index >= len(view[0]):
             return None
         return F.receipt_at(header, *view, index, self._blob_base_fee(header, view[0][index:index + 1]))
+
+    def get_raw_transaction_by_hash(self, tx_hash: Annotated[bytes, P.hash32]) -> str | None:
+        """The transaction's canonical encoding (typed envelope included), mined or pooled."""
+        location = self.node.tx_location(tx_hash)
+        if location is None:
+            pending = self.node.mempool.get(tx_hash)
+            return None if pending is None else F.hexdata(pending.encode())
+        return self._raw_in(self.node.block_by_number(location[0]), location[1])
+
+    @staticmethod
+    def _raw_in(block, index: int) -> str:
+        """geth's answer by block and index: the encoding, or "0x" where there is no such block
+        or transaction (its nil bytes)."""
+        if block is None or index >= len(block.transactions):
+            return "0x"
+        return F.hexdata(block.transactions[index].encode())
+
+    def raw_tx_by_number_and_index(self, number: Annotated[object, P.block_number],
+                                   index: Annotated[int, P.uint64]) -> str:
+        header = self._resolve(number)
+        return self._raw_in(None if header is None else self.node.block_by_hash(header.hash), index)
+
+    def raw_tx_by_hash_and_index(self, block_hash: Annotated[bytes, P.hash32],
+                                 index: Annotated[int, P.uint64]) -> str:
+        return self._raw_in(self.node.block_by_hash(block_hash), index)
 
     # -- blocks --------------------------------------------------------------------------
     def _block_or_none(self, ref):
@@ -512,6 +549,9 @@ class Eth:
             "eth_getBlockTransactionCountByHash": self.count_by_hash,
             "eth_getTransactionByBlockNumberAndIndex": self.tx_by_number_and_index,
             "eth_getTransactionByBlockHashAndIndex": self.tx_by_hash_and_index,
+            "eth_getRawTransactionByHash": self.get_raw_transaction_by_hash,
+            "eth_getRawTransactionByBlockNumberAndIndex": self.raw_tx_by_number_and_index,
+            "eth_getRawTransactionByBlockHashAndIndex": self.raw_tx_by_hash_and_index,
             "eth_getBlockReceipts": self.get_block_receipts,
             "eth_getLogs": self.get_logs,
             "eth_newFilter": self.new_filter,
