@@ -358,10 +358,11 @@ class Node:
         access = [(address, tuple(keys)) for address, keys in tx.get("accessList", ())]
         authorizations = tx.get("authorizationList")
         if authorizations is not None and hasattr(builder, "new_unsigned_set_code_transaction"):
-            if not to:  # geth's words
-                raise CallError(f"EIP-7702 transaction cannot be used to create contract (sender {to_checksum_address(sender)})")
+            who = f"(sender {to_checksum_address(sender)})"  # geth's words
+            if not to:
+                raise CallError(f"EIP-7702 transaction cannot be used to create contract {who}")
             if not authorizations:
-                raise CallError(f"EIP-7702 transaction with empty auth list (sender {to_checksum_address(sender)})")
+                raise CallError(f"EIP-7702 transaction with empty auth list {who}")
             unsigned = builder.new_unsigned_set_code_transaction(
                 self.chain_id, nonce, gas_price, gas_price, gas, to, value, data, access, authorizations)
         elif access and hasattr(builder, "new_unsigned_access_list_transaction"):

@@ -61,7 +61,7 @@ ACCOUNT = "0x7dcd17433742f4c0ca53122ab541d0ba67fc27df"
     ("eth_createAccessList", ["not an object"], -32602),
     ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x7fffffff"}], -32602),
     ("eth_getLogs", [{"fromBlock": "0x2", "toBlock": "0x1"}], -32602),
-    ("eth_getLogs", [{"fromBlock": "0x29", "toBlock": "0x2f"}], -32602),  # execution-apis filter-error-future-block-range
+    ("eth_getLogs", [{"fromBlock": "0x29", "toBlock": "0x2f"}], -32602),  # as filter-error-future-block-range.io
     ("eth_getLogs", [{"blockHash": HEAD, "fromBlock": "0x1"}], -32602),
     ("eth_getLogs", [{"topics": "0x1"}], -32602),
     ("eth_getLogs", [{"topics": [[1, 2]]}], -32602),

@@ -150,7 +150,8 @@ const FLOWS = [
     const call = { account, address, abi: STORE.abi, functionName: 'store' };
     const big = 2n * 10n ** 18n;
     for (const action of [pc.simulateContract, pc.estimateContractGas]) {
-      await assert.rejects(action({ ...call, args: [0n, 'x'] }), reverted((e) => assert.equal(e.reason, 'zero not allowed')));
+      await assert.rejects(action({ ...call, args: [0n, 'x'] }),
+        reverted((e) => assert.equal(e.reason, 'zero not allowed')));
       await assert.rejects(action({ ...call, args: [big, 'x'] }), reverted((e) => {
         assert.equal(e.data.errorName, 'TooLarge');
         assert.deepEqual(e.data.args, [big]);
@@ -289,7 +290,8 @@ const FLOWS = [
     const s = signer(7);
     for (const [type, fields] of [[0, {}], [1, { accessList }], [2, {}]]) {
       // sent with the node's own estimate: ethers' wait() throws if the estimate was short
-      const tx = await s.sendTransaction({ to: address, data: data(BigInt(10 + type), `ethers ${type}`), type, ...fields });
+      const tx = await s.sendTransaction({ to: address, data: data(BigInt(10 + type), `ethers ${type}`), type,
+        ...fields });
       const receipt = await tx.wait();
       assert.deepEqual([receipt.type, receipt.status], [type, 1]);
     }
@@ -344,7 +346,8 @@ const FLOWS = [
     const receipt = await wait(await w.writeContract(request));
     assert.equal(receipt.status, 'success');
     const [created] = parseEventLogs({ abi, logs: receipt.logs, eventName: 'DatanetCreated' });
-    assert.deepEqual([created.args.datanetId, created.args.owner, created.args.name], [result, w.account.address, 'dapps']);
+    assert.deepEqual([created.args.datanetId, created.args.owner, created.args.name],
+      [result, w.account.address, 'dapps']);
     const content = keccak256(toHex('a contribution'));
     const contribute = { address, abi, functionName: 'contribute', args: [result, content, 1234n] };
     assert.equal((await wait(await w.writeContract(contribute))).status, 'success');

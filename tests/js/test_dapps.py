@@ -51,8 +51,8 @@ def run_suite(nodes: dict, tmp_path: pathlib.Path, flows: str) -> str:
         "chainId": genesis.devnet().chain_id,
         "flows": flows,
         "keys": [key for _, key in genesis.dev_accounts()],
-        "nodes": [{"name": name, "url": node.url, "ws": node.url.replace("http", "ws", 1), "native": name == "openledger"}
-                  for name, node in nodes.items()],
+        "nodes": [{"name": name, "url": node.url, "ws": node.url.replace("http", "ws", 1),
+                   "native": name == "openledger"} for name, node in nodes.items()],
         "contracts": {name: contract(name) for name in CONTRACTS},
         "native": {m.name: {"address": "0x" + m.address.hex(),
                             "abi": json.loads((ROOT / "vm" / "abi" / f"{m.name}.json").read_text())} for m in MODULES},

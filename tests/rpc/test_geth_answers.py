@@ -49,7 +49,8 @@ def test_raw_transactions_by_hash_and_by_block(w3):
     assert request("eth_getRawTransactionByHash", [receipt["transactionHash"].to_0x_hex()])["result"] == raw
     index = hex(receipt["transactionIndex"])
     assert request("eth_getRawTransactionByBlockNumberAndIndex", [hex(receipt["blockNumber"]), index])["result"] == raw
-    assert request("eth_getRawTransactionByBlockHashAndIndex", [receipt["blockHash"].to_0x_hex(), index])["result"] == raw
+    by_hash = [receipt["blockHash"].to_0x_hex(), index]
+    assert request("eth_getRawTransactionByBlockHashAndIndex", by_hash)["result"] == raw
     assert request("eth_getRawTransactionByHash", ["0x" + "ab" * 32])["result"] is None
     for missing in (["0xffffff", "0x0"], [hex(receipt["blockNumber"]), "0x9"]):  # geth's empty bytes
         assert request("eth_getRawTransactionByBlockNumberAndIndex", missing)["result"] == "0x"

@@ -228,7 +228,8 @@ FAILING = {
     **dict.fromkeys(["test_eth_sign", "test_eth_sign_typed_data", "test_invalid_eth_sign_typed_data",
                      "test_eth_sign_transaction_legacy", "test_eth_sign_transaction",
                      "test_eth_sign_transaction_hex_fees"], NO_KEYS),
-    **dict.fromkeys(["test_solidity_keccak_ens", "test_eth_get_balance_with_ens_name", "test_eth_get_storage_at_ens_name",
+    **dict.fromkeys(["test_solidity_keccak_ens", "test_eth_get_balance_with_ens_name",
+                     "test_eth_get_storage_at_ens_name",
                      "test_eth_get_transaction_count_ens_name", "test_eth_get_code_ens_address",
                      "test_eth_sign_ens_names", "test_eth_sign_transaction_ens_names"], ENS),
     "test_gas_price_from_strategy_bypassed_for_dynamic_fee_txn": CLIENT_SIGNING + "adds the strategy's gasPrice to "
