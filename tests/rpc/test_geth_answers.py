@@ -1,6 +1,6 @@
 """Answers web3.py's generic node suite (test_web3py_suite.py, slow) found missing or unlike
-go-ethereum's, checked here with web3.py in the fast suite: state overrides in eth_call and
-eth_estimateGas, eth_getRawTransactionBy*, and eth_getLogs topic positions that need a log to
+go-ethereum's, checked here with web3.py in the fast suite: state overrides in eth_call,
+eth_estimateGas (and eth_createAccessList, as geth), eth_getRawTransactionBy*, and eth_getLogs topic positions that need a log to
 have that many topics."""
 import pytest
 from eth_account import Account
@@ -38,6 +38,12 @@ def test_call_and_estimate_take_state_overrides(w3):
     with pytest.raises(Web3RPCError):
         w3.eth.estimate_gas(transfer)
     assert w3.eth.estimate_gas(transfer, "latest", {poor: {"balance": hex(10**19)}}) == 21_000
+    reads = "0x60005450"  # PUSH1 0, SLOAD, POP
+    plain, overridden = [w3.provider.make_request("eth_createAccessList", [{"to": target}, "latest", *extra])["result"]
+                         for extra in ([], [{target: {"code": reads}}])]
+    assert (plain["accessList"], int(plain["gasUsed"], 16)) == ([], 21_000)
+    assert overridden["accessList"] == [{"address": target, "storageKeys": ["0x" + "00" * 32]}]  # as geth lists it
+    assert int(overridden["gasUsed"], 16) == 21_000 + 2_400 + 1_900 + 3 + 100 + 2  # the list, then a warm SLOAD
     with pytest.raises(Web3RPCError, match="movePrecompileToAddress"):
         w3.eth.call({"to": target}, "latest", {"0x" + "00" * 19 + "01": {"movePrecompileToAddress": target}})
 
