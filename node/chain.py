@@ -28,7 +28,7 @@ from eth.exceptions import BlockNotFound, CanonicalHeadNotFound, HeaderNotFound
 from eth.vm.chain_context import ChainContext
 from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth.vm.spoof import SpoofTransaction
-from eth_utils import ValidationError
+from eth_utils import ValidationError, to_checksum_address
 import rlp
 
 import genesis as genesis_mod
@@ -344,15 +344,33 @@ class Node:
 
     def _spoof(self, tx: dict[str, Any], header: BlockHeaderAPI, state: StateAPI,
                gas_price: int = 0) -> SignedTransactionAPI:
+        """The call as an unsigned transaction from its sender, of the type its fields ask for
+        (access list, EIP-7702 authorizations), so the intrinsic gas is the real one.
+
+        The nonce is always the sender's current one: go-ethereum skips the nonce check in
+        eth_call, eth_estimateGas and eth_createAccessList (`SkipNonceChecks`), so a wallet that
+        sends its pending nonce is not refused, and a created contract's address comes from the
+        state's nonce there as here."""
         sender = tx.get("from") or ZERO_ADDRESS
-        unsigned = self._vm_for_number(header.block_number).create_unsigned_transaction(
-            nonce=tx.get("nonce", state.get_nonce(sender)),
-            gas_price=gas_price,
-            gas=tx.get("gas") or header.gas_limit,
-            to=tx.get("to") or b"",
-            value=tx.get("value", 0),
-            data=tx.get("data") or tx.get("input") or b"",
-        )
+        builder = self._vm_for_number(header.block_number).get_transaction_builder()
+        nonce, gas, to = state.get_nonce(sender), tx.get("gas") or header.gas_limit, tx.get("to") or b""
+        value, data = tx.get("value", 0), tx.get("data") or tx.get("input") or b""
+        access = [(address, tuple(keys)) for address, keys in tx.get("accessList", ())]
+        authorizations = tx.get("authorizationList")
+        if authorizations is not None and hasattr(builder, "new_unsigned_set_code_transaction"):
+            who = f"(sender {to_checksum_address(sender)})"  # geth's words
+            if not to:
+                raise CallError(f"EIP-7702 transaction cannot be used to create contract {who}")
+            if not authorizations:
+                raise CallError(f"EIP-7702 transaction with empty auth list {who}")
+            unsigned = builder.new_unsigned_set_code_transaction(
+                self.chain_id, nonce, gas_price, gas_price, gas, to, value, data, access, authorizations)
+        elif access and hasattr(builder, "new_unsigned_access_list_transaction"):
+            unsigned = builder.new_unsigned_access_list_transaction(
+                self.chain_id, nonce, gas_price, gas, to, value, data, access)
+        else:
+            unsigned = builder.create_unsigned_transaction(
+                nonce=nonce, gas_price=gas_price, gas=gas, to=to, value=value, data=data)
         return SpoofTransaction(unsigned, from_=sender, chain_id=self.chain_id)
 
     @contextlib.contextmanager
@@ -396,10 +414,14 @@ class Node:
             except ValidationError as e:
                 raise CallError(str(e)) from None
 
-    def estimate_gas(self, tx: dict[str, Any], header: BlockHeaderAPI) -> int:
+    def estimate_gas(self, tx: dict[str, Any], header: BlockHeaderAPI,
+                     prepare: Callable[[StateAPI], None] | None = None) -> int:
         """Least gas that lets `tx` succeed (binary search). Raises py-evm's VMError (a
-        `eth.exceptions.Revert` carries the revert data in args[0]) or CallError."""
+        `eth.exceptions.Revert` carries the revert data in args[0]) or CallError. `prepare` as
+        for `call` (state overrides)."""
         with self._costless_state(header) as state:
+            if prepare is not None:
+                prepare(state)
             spoof = self._spoof({**tx, "gas": tx.get("gas") or header.gas_limit}, header, state)
             try:
                 return binary_gas_search(state, spoof, tolerance=1)
@@ -420,7 +442,8 @@ class Node:
         topics: Sequence[bytes | Sequence[bytes] | None] | None = None,
     ) -> list[LogRecord]:
         """Logs of blocks from..to (inclusive) matching eth_getLogs filter semantics: any of
-        `addresses`; topic position i matches any of topics[i] (None = anything).
+        `addresses`; topic position i matches any of topics[i] (None = anything), and a log has
+        at least as many topics as `topics` has positions.
 
         Candidate blocks come from the key index (per address, per topic, per block with logs),
         so only blocks that can match are read."""
@@ -447,10 +470,11 @@ class Node:
             header = self.header_by_number(number)
             if header is None:
                 continue
+            # as geth: a log with fewer topics than the filter has positions never matches,
+            # even where those positions are wildcards
             out.extend(r for r in self._block_logs(header)
-                       if (address_set is None or r.address in address_set)
-                       and all(alts is None or not alts or (i < len(r.topics) and r.topics[i] in alts)
-                               for i, alts in enumerate(topic_sets)))
+                       if (address_set is None or r.address in address_set) and len(r.topics) >= len(topic_sets)
+                       and all(not alts or r.topics[i] in alts for i, alts in enumerate(topic_sets)))
         return out
 
     def _block_logs(self, header: BlockHeaderAPI) -> list[LogRecord]:

@@ -20,15 +20,17 @@ from node.mempool import TxPoolError
 from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import ExecutionReverted, InvalidParams, RpcError
+from node.rpc.format import GAS_PER_BLOB
 from node.rpc.namespaces import RpcContext, register_namespace
+from node.rpc.simulate import apply_state, state_overrides
 from vm.tracing import geth_error, revert_reason
 
 DEFAULT_TIP = 10**9  # 1 gwei, what geth's oracle and anvil suggest on an idle chain
 MAX_FEE_HISTORY = 1024  # geth's maxBlockCount
 STATE_CACHE = 8  # recent state roots kept open for reads
-BLOCK_CACHE = 128
-GAS_PER_BLOB = 2**17  # EIP-4844
-MIN_BLOB_BASE_FEE = 1  # EIP-4844  # recent decoded blocks and receipt lists, by block hash
+BLOCK_CACHE = 128  # recent decoded blocks and receipt lists, by block hash
+MIN_BLOB_BASE_FEE = 1  # EIP-4844
+ZERO_ADDRESS = b"\x00" * 20
 
 
 def _percentiles(value: object) -> list[float]:
@@ -64,6 +66,16 @@ def blob_fees(genesis, header) -> tuple[int, int, float]:
     target = after[0] * GAS_PER_BLOB  # the next block's fork sets the target, as in geth
     next_excess = max(0, excess + used - target)
     return fee, fake_exponential(MIN_BLOB_BASE_FEE, next_excess, after[2]), ratio
+
+
+def overriding(overrides: dict | None):
+    """eth_call's and eth_estimateGas's state overrides (geth's third argument) as a function that
+    applies them to the throw-away state the call runs on; None without overrides."""
+    if not overrides:
+        return None
+    if any(o.move_to is not None for o in overrides.values()):
+        raise InvalidParams("movePrecompileToAddress is supported by eth_simulateV1 only")
+    return functools.partial(apply_state, overrides=overrides)
 
 
 def _cached(cache: dict, key: bytes, load, limit: int = 128):
@@ -237,14 +249,15 @@ class Eth:
             tx = dict(tx, gas=self.config.call_gas_cap)
         return tx
 
-    async def call(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest") -> str:
+    async def call(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest",
+                   overrides: Annotated[dict, state_overrides] = None) -> str:
         header = self._header(block)
-        computation = await self._run_heavy(self._execute, self._call_args(tx), header)
+        computation = await self._run_heavy(self._execute, self._call_args(tx), header, overriding(overrides))
         return F.hexdata(computation.output)
 
-    def _execute(self, tx: dict, header):
+    def _execute(self, tx: dict, header, prepare=None):
         try:
-            computation = self.node.call(tx, header)
+            computation = self.node.call(tx, header, prepare)
         except CallError as exc:  # bad call object (e.g. gas below intrinsic, insufficient funds)
             raise RpcError(str(exc)) from None
         if computation.is_error:
@@ -253,14 +266,14 @@ class Eth:
             raise RpcError(geth_error(computation.error))
         return computation
 
-    async def estimate_gas(self, tx: Annotated[dict, P.call_request],
-                           block: Annotated[object, P.block_id] = "latest") -> str:
+    async def estimate_gas(self, tx: Annotated[dict, P.call_request], block: Annotated[object, P.block_id] = "latest",
+                           overrides: Annotated[dict, state_overrides] = None) -> str:
         header = self._header(block)
-        return F.qty(await self._run_heavy(self._estimate, self._call_args(tx), header))
+        return F.qty(await self._run_heavy(self._estimate, self._call_args(tx), header, overriding(overrides)))
 
-    def _estimate(self, tx: dict, header) -> int:
+    def _estimate(self, tx: dict, header, prepare=None) -> int:
         try:
-            return self.node.estimate_gas(tx, header)
+            return self.node.estimate_gas(tx, header, prepare)
         except Revert as exc:
             data = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b""
             raise ExecutionReverted(revert_reason(data), data) from None
@@ -268,6 +281,65 @@ class Eth:
             raise RpcError(f"gas required exceeds allowance ({tx.get('gas') or header.gas_limit})") from None
         except CallError as exc:
             raise RpcError(str(exc)) from None
+
+    async def fill_transaction(self, tx: Annotated[dict, P.call_request]) -> dict:
+        """go-ethereum's eth_fillTransaction: the transaction with what is missing filled in (fees,
+        value, the sender's pending nonce, gas by estimate, chain id), unsigned, as `{raw, tx}`
+        for a wallet to sign. Type 2 unless `gasPrice` makes it legacy (an access list then goes,
+        as in geth) or an authorization list makes it type 4 (geth's setDefaults and
+        ToTransaction)."""
+        head = self.node.head()
+        tx = dict(tx)
+        self._fill_fees(tx, head)
+        tx.setdefault("value", 0)
+        sender = tx.get("from") or ZERO_ADDRESS
+        if not tx.get("to"):
+            if tx["data"] == b"":
+                raise RpcError("contract creation without any data provided")
+            if tx.get("authorizationList"):
+                raise RpcError('authorizationList provided for contract creation, but "to" field is missing')
+        if "gas" not in tx:  # estimated without the nonce, as geth does
+            call = {key: value for key, value in tx.items() if key != "nonce"}
+            tx["gas"] = await self._run_heavy(self._estimate, self._call_args(call), head)
+        if tx.get("chainId", self.node.chain_id) != self.node.chain_id:
+            raise RpcError(f"chainId does not match node's (have={tx['chainId']}, want={self.node.chain_id})")
+        if "nonce" not in tx:
+            tx["nonce"] = self.node.mempool.pending_nonce(sender)
+        unsigned = self._unsigned(tx, head)
+        return {"raw": F.hexdata(unsigned.encode()), "tx": F.unsigned_transaction(unsigned)}
+
+    def _fill_fees(self, tx: dict, head) -> None:
+        """geth's setFeeDefaults: a tip of DEFAULT_TIP and a fee cap of tip + 2 x the head's base
+        fee where the call names neither gasPrice nor both EIP-1559 fields."""
+        if "gasPrice" in tx and "authorizationList" in tx:
+            raise RpcError("both gasPrice and authorizationList specified")
+        london = hasattr(head, "base_fee_per_gas")
+        if "gasPrice" in tx:
+            if tx["gasPrice"] == 0 and london:
+                raise RpcError("gasPrice must be non-zero after london fork")
+            return
+        if not london:
+            tx["gasPrice"] = DEFAULT_TIP
+            return
+        if "maxFeePerGas" in tx and tx["maxFeePerGas"] == 0 and "maxPriorityFeePerGas" in tx:
+            raise RpcError("maxFeePerGas must be non-zero")
+        tx.setdefault("maxPriorityFeePerGas", DEFAULT_TIP)
+        tx.setdefault("maxFeePerGas", tx["maxPriorityFeePerGas"] + 2 * head.base_fee_per_gas)
+        if tx["maxFeePerGas"] < tx["maxPriorityFeePerGas"]:
+            raise RpcError(f"maxFeePerGas ({F.qty(tx['maxFeePerGas'])}) < maxPriorityFeePerGas "
+                           f"({F.qty(tx['maxPriorityFeePerGas'])})")
+
+    def _unsigned(self, tx: dict, head):
+        """The filled call as a transaction of the next block's fork, signature zero."""
+        builder = self.node.evm_chain().get_vm_class_for_block_number(head.block_number + 1).get_transaction_builder()
+        to, access = tx.get("to") or b"", [(a, tuple(keys)) for a, keys in tx.get("accessList", ())]
+        common = (tx["gas"], to, tx["value"], tx["data"])
+        if "gasPrice" in tx:
+            return builder.new_transaction(tx["nonce"], tx["gasPrice"], *common, 0, 0, 0)
+        fees = (self.node.chain_id, tx["nonce"], tx["maxPriorityFeePerGas"], tx["maxFeePerGas"])
+        if "authorizationList" in tx:
+            return builder.new_set_code_transaction(*fees, *common, access, tx["authorizationList"], 0, 0, 0)
+        return builder.new_dynamic_fee_transaction(*fees, *common, access, 0, 0, 0)
 
     def send_raw_transaction(self, raw: Annotated[bytes, P.data]) -> str:
         # Admitted on the loop, not in a worker thread: the checks are pure Python and hold the
@@ -314,7 +386,32 @@ class Eth:
         view = None if header is None else self._receipt_view(header)
         if view is None or index >= len(view[0]):
             return None
-        return F.receipt_at(header, *view, index)
+        return F.receipt_at(header, *view, index, self._blob_base_fee(header, view[0][index:index + 1]))
+
+    def get_raw_transaction_by_hash(self, tx_hash: Annotated[bytes, P.hash32]) -> str | None:
+        """The transaction's canonical encoding (typed envelope included), mined or pooled."""
+        location = self.node.tx_location(tx_hash)
+        if location is None:
+            pending = self.node.mempool.get(tx_hash)
+            return None if pending is None else F.hexdata(pending.encode())
+        return self._raw_in(self.node.block_by_number(location[0]), location[1])
+
+    @staticmethod
+    def _raw_in(block, index: int) -> str:
+        """geth's answer by block and index: the encoding, or "0x" where there is no such block
+        or transaction (its nil bytes)."""
+        if block is None or index >= len(block.transactions):
+            return "0x"
+        return F.hexdata(block.transactions[index].encode())
+
+    def raw_tx_by_number_and_index(self, number: Annotated[object, P.block_number],
+                                   index: Annotated[int, P.uint64]) -> str:
+        header = self._resolve(number)
+        return self._raw_in(None if header is None else self.node.block_by_hash(header.hash), index)
+
+    def raw_tx_by_hash_and_index(self, block_hash: Annotated[bytes, P.hash32],
+                                 index: Annotated[int, P.uint64]) -> str:
+        return self._raw_in(self.node.block_by_hash(block_hash), index)
 
     # -- blocks --------------------------------------------------------------------------
     def _block_or_none(self, ref):
@@ -354,7 +451,14 @@ class Eth:
     def get_block_receipts(self, block: Annotated[object, P.block_id]) -> list | None:
         header = self._resolve(block)
         view = None if header is None else self._receipt_view(header)
-        return None if view is None else F.receipts(header, *view)
+        return None if view is None else F.receipts(header, *view, self._blob_base_fee(header, view[0]))
+
+    def _blob_base_fee(self, header, transactions) -> int | None:
+        """The block's blob base fee where `transactions` hold a blob transaction (their receipts
+        report it), else None."""
+        if any(F.tx_type(tx) == 3 for tx in transactions):
+            return blob_fees(self.node.genesis, header)[0]
+        return None
 
     # -- logs and filters --------------------------------------------------------------------
     def _range(self, criteria: P.LogFilter) -> tuple[int, int]:
@@ -363,15 +467,19 @@ class Eth:
             if header is None:
                 raise RpcError("unknown block")
             return header.block_number, header.block_number
+        # go-ethereum's checks, in its order and words (eth/filters: GetLogs, then the range
+        # filter once the tags are resolved against the head)
         head = self.node.head().block_number
         lo = self._number(criteria.from_block, head)
         hi = self._number(criteria.to_block, head)
         if lo > hi:
-            raise RpcError("invalid block range params")
+            raise InvalidParams("invalid block range params")
         cap = self.config.logs_block_range
         if cap and hi - lo + 1 > cap:
-            raise RpcError(f"exceed maximum block range: {cap}")
-        return lo, min(hi, head)
+            raise InvalidParams(f"exceed maximum block range {cap}")
+        if hi > head:
+            raise InvalidParams("block range extends beyond current head block")
+        return lo, hi
 
     def _number(self, ref, head: int) -> int:
         if ref is None or ref in ("latest", "pending"):
@@ -393,8 +501,7 @@ class Eth:
         return [F.log_record(r, timestamp(r.block_number)) for r in records]
 
     def get_logs(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> list[dict]:
-        lo, hi = self._range(criteria)
-        return self.logs_in(lo, hi, criteria) if lo <= hi else []
+        return self.logs_in(*self._range(criteria), criteria)
 
     def new_filter(self, criteria: Annotated[P.LogFilter, P.log_filter]) -> str:
         return self.ctx.hub.install("logs", criteria)
@@ -433,6 +540,7 @@ class Eth:
             "eth_call": self.call,
             "eth_estimateGas": self.estimate_gas,
             "eth_sendRawTransaction": self.send_raw_transaction,
+            "eth_fillTransaction": self.fill_transaction,
             "eth_getTransactionByHash": self.get_transaction_by_hash,
             "eth_getTransactionReceipt": self.get_transaction_receipt,
             "eth_getBlockByNumber": self.get_block_by_number,
@@ -441,6 +549,9 @@ class Eth:
             "eth_getBlockTransactionCountByHash": self.count_by_hash,
             "eth_getTransactionByBlockNumberAndIndex": self.tx_by_number_and_index,
             "eth_getTransactionByBlockHashAndIndex": self.tx_by_hash_and_index,
+            "eth_getRawTransactionByHash": self.get_raw_transaction_by_hash,
+            "eth_getRawTransactionByBlockNumberAndIndex": self.raw_tx_by_number_and_index,
+            "eth_getRawTransactionByBlockHashAndIndex": self.raw_tx_by_hash_and_index,
             "eth_getBlockReceipts": self.get_block_receipts,
             "eth_getLogs": self.get_logs,
             "eth_newFilter": self.new_filter,

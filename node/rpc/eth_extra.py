@@ -24,9 +24,9 @@ from node.chain import CallError, UnknownBlock
 from node.rpc import format as F
 from node.rpc import params as P
 from node.rpc.errors import RpcError
-from node.rpc.eth import blob_fees
+from node.rpc.eth import blob_fees, overriding
 from node.rpc.namespaces import RpcContext, extend_namespace
-from node.rpc.simulate import Simulator, simulate_options
+from node.rpc.simulate import Simulator, simulate_options, state_overrides
 from vm.tracing import AccessListTracer, Budget, TraceLimitExceeded, TraceLimits, instrument_state
 
 MAX_PROOF_KEYS = 1024
@@ -60,6 +60,13 @@ def _storage_keys(value: object) -> list[str]:
     for key in value:
         P.storage_slot(key)
     return value
+
+
+def _proof_key(key: str, slot: int) -> str:
+    """A storage key as geth echoes it in eth_getProof: a 32-byte key as 32 bytes (lower case),
+    any shorter one as a quantity (`0x0`, `0x1`)."""
+    digits = len(key) - 2
+    return "0x%064x" % slot if (digits + digits % 2) // 2 == 32 else F.qty(slot)
 
 
 def _slot_requests(value: object) -> dict[bytes, list[int]]:
@@ -123,7 +130,7 @@ class EthExtra:
             raw = storage_trie.get(slot_key) if account.storage_root != BLANK_ROOT_HASH else b""
             value = rlp.decode(raw, sedes=rlp.sedes.big_endian_int) if raw else 0
             proof = _proof(storage_trie, slot_key) if account.storage_root != BLANK_ROOT_HASH else []
-            storage_proof.append({"key": key, "value": F.qty(value), "proof": proof})
+            storage_proof.append({"key": _proof_key(key, slot), "value": F.qty(value), "proof": proof})
         return {
             "address": F.hexdata(address),
             "accountProof": _proof(state_trie, keccak(address)),
@@ -142,20 +149,23 @@ class EthExtra:
 
     # -- access lists ---------------------------------------------------------------------------
     async def create_access_list(self, tx: Annotated[dict, P.call_request],
-                                 block: Annotated[object, P.block_id] = "latest") -> dict:
+                                 block: Annotated[object, P.block_id] = "latest",
+                                 overrides: Annotated[dict, state_overrides] = None) -> dict:
         header = self._header(block)
         gas_cap = self.ctx.config.call_gas_cap
         if tx.get("gas") is None or tx["gas"] > gas_cap:
             tx = dict(tx, gas=min(tx.get("gas") or header.gas_limit, gas_cap))
-        fn = functools.partial(self._access_list, tx, header)
+        fn = functools.partial(self._access_list, tx, header, overriding(overrides))
         return await trio.to_thread.run_sync(fn, limiter=self.ctx.call_limiter)
 
-    def _access_list(self, tx: dict, header) -> dict:
+    def _access_list(self, tx: dict, header, override=None) -> dict:
         sender = tx.get("from") or ZERO_ADDRESS
         excluded = {sender}
         tracer = AccessListTracer(excluded, Budget(TraceLimits(), None))
 
         def prepare(state) -> None:
+            if override is not None:  # geth applies state overrides before anything else
+                override(state)
             recipient = tx.get("to") or generate_contract_address(sender, tx.get("nonce", state.get_nonce(sender)))
             excluded.add(recipient)
             excluded.update(state.computation_class.get_precompiles())

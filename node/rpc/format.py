@@ -6,6 +6,8 @@ from typing import NamedTuple, Sequence
 import rlp
 from eth._utils.address import generate_contract_address
 
+GAS_PER_BLOB = 2**17  # EIP-4844
+
 
 def qty(value: int) -> str:
     return hex(value)
@@ -70,14 +72,39 @@ def transaction(tx, header=None, index: int | None = None) -> dict:
         out["maxFeePerBlobGas"] = qty(tx.max_fee_per_blob_gas)
         out["blobVersionedHashes"] = [hexdata(h) for h in tx.blob_versioned_hashes]
     if kind == 4:
-        out["authorizationList"] = [
-            {"chainId": qty(a.chain_id), "address": addr(a.address), "nonce": qty(a.nonce),
-             "yParity": qty(a.y_parity), "r": qty(a.r), "s": qty(a.s)}
-            for a in tx.authorization_list
-        ]
+        out["authorizationList"] = _authorizations(tx)
     out["r"] = qty(tx.r)
     out["s"] = qty(tx.s)
     return out
+
+
+def unsigned_transaction(tx) -> dict:
+    """A transaction not yet signed, as go-ethereum's Transaction.MarshalJSON writes it
+    (eth_fillTransaction): no sender or block fields, the fee fields of other types null."""
+    kind = tx_type(tx)
+    out = {"type": qty(kind)}
+    if kind:
+        out["chainId"] = qty(tx.chain_id)
+    out.update({"nonce": qty(tx.nonce), "to": addr(tx.to), "gas": qty(tx.gas),
+                "gasPrice": qty(tx.gas_price) if kind < 2 else None,
+                "maxPriorityFeePerGas": qty(tx.max_priority_fee_per_gas) if kind >= 2 else None,
+                "maxFeePerGas": qty(tx.max_fee_per_gas) if kind >= 2 else None,
+                "value": qty(tx.value), "input": hexdata(tx.data)})
+    if kind:
+        out["accessList"] = _access_list(tx)
+    if kind == 4:
+        out["authorizationList"] = _authorizations(tx)
+    signature = tx.y_parity if kind else tx.v
+    out.update({"v": qty(signature), "r": qty(tx.r), "s": qty(tx.s)})
+    if kind:
+        out["yParity"] = qty(tx.y_parity)
+    out["hash"] = hexdata(tx.hash)
+    return out
+
+
+def _authorizations(tx) -> list[dict]:
+    return [{"chainId": qty(a.chain_id), "address": addr(a.address), "nonce": qty(a.nonce),
+             "yParity": qty(a.y_parity), "r": qty(a.r), "s": qty(a.s)} for a in tx.authorization_list]
 
 
 def log_entry(log, header, tx_hash: bytes, tx_index: int, log_index: int) -> dict:
@@ -91,11 +118,12 @@ class _BlockRef(NamedTuple):
     number: str
     timestamp: str
     base_fee: int | None
+    blob_base_fee: int | None = None  # for receipts of blob transactions
 
     @classmethod
-    def of(cls, header) -> "_BlockRef":
+    def of(cls, header, blob_base_fee: int | None = None) -> "_BlockRef":
         return cls(hexdata(header.hash), qty(header.block_number), qty(header.timestamp),
-                   getattr(header, "base_fee_per_gas", None))
+                   getattr(header, "base_fee_per_gas", None), blob_base_fee)
 
 
 def _log(log, block: _BlockRef, tx_hash: str, tx_index: str, log_index: int) -> dict:
@@ -119,7 +147,7 @@ def _receipt(block: _BlockRef, tx, receipt, index: int, previous_gas: int, first
     created = getattr(receipt, "contract_address", None)  # recorded at commit (node.records)
     if created is None and not tx.to:
         created = generate_contract_address(sender, tx.nonce)
-    return {
+    out = {
         "blockHash": block.hash,
         "blockNumber": block.number,
         "contractAddress": addr(created),
@@ -135,6 +163,10 @@ def _receipt(block: _BlockRef, tx, receipt, index: int, previous_gas: int, first
         "transactionIndex": tx_index,
         "type": qty(tx_type(tx)),
     }
+    if tx_type(tx) == 3:  # EIP-4844, as geth adds them
+        out["blobGasUsed"] = qty(GAS_PER_BLOB * len(tx.blob_versioned_hashes))
+        out["blobGasPrice"] = qty(block.blob_base_fee or 0)
+    return out
 
 
 def _outcome(state_root: bytes) -> dict:
@@ -144,19 +176,21 @@ def _outcome(state_root: bytes) -> dict:
     return {"status": "0x1" if state_root == b"\x01" else "0x0"}
 
 
-def receipt_at(header, transactions: Sequence, receipt_list: Sequence, index: int) -> dict:
-    """One receipt: its gasUsed and logIndex depend on the receipts before it in the block."""
+def receipt_at(header, transactions: Sequence, receipt_list: Sequence, index: int,
+               blob_base_fee: int | None = None) -> dict:
+    """One receipt: its gasUsed and logIndex depend on the receipts before it in the block.
+    `blob_base_fee`: the block's, which receipts of blob transactions report."""
     previous_gas = receipt_list[index - 1].gas_used if index else 0
     first_log_index = sum(len(r.logs) for r in receipt_list[:index])
-    return _receipt(_BlockRef.of(header), transactions[index], receipt_list[index], index, previous_gas,
-                    first_log_index)
+    return _receipt(_BlockRef.of(header, blob_base_fee), transactions[index], receipt_list[index], index,
+                    previous_gas, first_log_index)
 
 
-def receipts(header, transactions: Sequence, receipt_list: Sequence) -> list[dict]:
+def receipts(header, transactions: Sequence, receipt_list: Sequence, blob_base_fee: int | None = None) -> list[dict]:
     """All receipts of a block, in one pass."""
     out = []
     previous_gas = log_index = 0
-    block = _BlockRef.of(header)
+    block = _BlockRef.of(header, blob_base_fee)
     for index, (tx, receipt) in enumerate(zip(transactions, receipt_list)):
         out.append(_receipt(block, tx, receipt, index, previous_gas, log_index))
         previous_gas = receipt.gas_used

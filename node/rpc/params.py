@@ -155,18 +155,46 @@ def access_list(value: object) -> list[tuple[bytes, list[int]]]:
     return result
 
 
+def _word(value: object) -> int:
+    """A signature's r or s: hex of at most 32 bytes (clients pad them to 32 bytes or not)."""
+    body = _hex_body(value, "uint256")
+    if not body or len(body) > 64:
+        raise ValueError("invalid signature value")
+    return int(body, 16)
+
+
+def authorization_list(value: object) -> list[dict]:
+    """EIP-7702 authorizations as py-evm builds them (chain_id, address, nonce, y_parity, r, s)."""
+    if not isinstance(value, list):
+        raise ValueError("authorizationList must be an array")
+    out = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ValueError("invalid authorization")
+        try:
+            parity = uint64(entry["yParity"]) if entry.get("yParity") is not None else uint64(entry["v"]) % 27
+            out.append({"chain_id": quantity(entry["chainId"]), "address": address(entry["address"]),
+                        "nonce": uint64(entry["nonce"]), "y_parity": parity,
+                        "r": _word(entry["r"]), "s": _word(entry["s"])})
+        except KeyError as missing:
+            raise ValueError(f"authorization without {missing.args[0]}") from None
+    return out
+
+
 def call_request(value: object) -> dict:
     """A transaction call object (eth_call, eth_estimateGas) as a dict of Python values.
 
     Keys present only when given: from, to, gas, gasPrice, maxFeePerGas, maxPriorityFeePerGas,
-    value, data, nonce, accessList. `input` is the spec's name, `data` the legacy one.
+    value, data, nonce, accessList, authorizationList, chainId, type. `input` is the spec's name,
+    `data` the legacy one.
     """
     if not isinstance(value, dict):
         raise ValueError(f"cannot unmarshal {_json_kind(value)} into TransactionArgs")
     parsers = {
         "from": address, "to": address, "gas": uint64, "gasPrice": quantity,
         "maxFeePerGas": quantity, "maxPriorityFeePerGas": quantity, "value": quantity,
-        "nonce": uint64, "accessList": access_list, "chainId": quantity, "type": uint64,
+        "nonce": uint64, "accessList": access_list, "authorizationList": authorization_list,
+        "chainId": quantity, "type": uint64,
     }
     tx = {}
     for key, parse in parsers.items():

@@ -66,7 +66,7 @@ def _slots(value: Any, what: str) -> dict[int, int]:
             for k, v in _object(value, what).items()}
 
 
-def _state_overrides(value: Any) -> dict[bytes, StateOverride]:
+def state_overrides(value: Any) -> dict[bytes, StateOverride]:
     out = {}
     for address, fields in _object(value or {}, "stateOverrides").items():
         fields = _object(fields, f"stateOverrides[{address}]")
@@ -113,7 +113,7 @@ def simulate_options(value: Any) -> dict:
         raw_calls = block.get("calls") or []
         if not isinstance(raw_calls, list):
             raise ValueError("calls must be an array")
-        blocks.append({"overrides": parsed, "state": _state_overrides(block.get("stateOverrides")),
+        blocks.append({"overrides": parsed, "state": state_overrides(block.get("stateOverrides")),
                        "calls": [_call(c) for c in raw_calls]})
     return {"blocks": blocks, "validation": bool(opts.get("validation", False)),
             "full": bool(opts.get("returnFullTransactions", False)),
@@ -135,7 +135,7 @@ def _call(value: Any) -> dict:
     return call
 
 
-def _apply_state(state, overrides: dict[bytes, StateOverride]) -> None:
+def apply_state(state, overrides: dict[bytes, StateOverride]) -> None:
     for address, o in overrides.items():
         if o.balance is not None:
             state.set_balance(address, o.balance)
@@ -387,7 +387,7 @@ class Simulator:
         validation = opts["validation"]
         header = self._header(parent, overrides, validation, filler)
         vm = self._vm(header, state_overrides, validation, overrides.get("blob_base_fee"))
-        _apply_state(vm.state, state_overrides)
+        apply_state(vm.state, state_overrides)
         vm.block_preprocessing(vm.get_block())
         current = header.copy(gas_used=0)
         untraced = vm.state.computation_class

@@ -4,6 +4,8 @@ the ones we do not pass, each with its reason, as strict xfails."""
 import json
 
 import pytest
+from web3 import Web3
+from web3.exceptions import Web3RPCError
 
 from tests.conformance.runner import KNOWN_FAILURES, load_fixtures, run_fixture, start_node
 
@@ -57,8 +59,9 @@ ACCOUNT = "0x7dcd17433742f4c0ca53122ab541d0ba67fc27df"
     ("eth_getStorageValues", [{ACCOUNT: ["0x" + "00" * 32] * 1025}], -32602),
     ("eth_createAccessList", [{"to": ACCOUNT, "gasPrice": "0x1", "maxFeePerGas": "0x1"}], -32602),
     ("eth_createAccessList", ["not an object"], -32602),
-    ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x7fffffff"}], -32000),
-    ("eth_getLogs", [{"fromBlock": "0x2", "toBlock": "0x1"}], -32000),
+    ("eth_getLogs", [{"fromBlock": "0x0", "toBlock": "0x7fffffff"}], -32602),
+    ("eth_getLogs", [{"fromBlock": "0x2", "toBlock": "0x1"}], -32602),
+    ("eth_getLogs", [{"fromBlock": "0x29", "toBlock": "0x2f"}], -32602),  # as filter-error-future-block-range.io
     ("eth_getLogs", [{"blockHash": HEAD, "fromBlock": "0x1"}], -32602),
     ("eth_getLogs", [{"topics": "0x1"}], -32602),
     ("eth_getLogs", [{"topics": [[1, 2]]}], -32602),
@@ -109,3 +112,39 @@ def test_txpool_views_agree(node):
     assert int(status["pending"], 16) + int(status["queued"], 16) >= 3
     line = next(iter(next(iter(inspect["pending"].values())).values()))
     assert " wei + " in line and " gas × " in line
+
+
+def test_receipts_of_blob_transactions_carry_blob_gas(node):
+    """The imported chain's blob transactions (blocks 42 and 44, one blob each, no excess blob
+    gas yet): their receipts report blobGasUsed and the block's blob base fee, others do not."""
+    w3 = Web3(Web3.HTTPProvider(node.url))
+    for number in (42, 44):
+        block = w3.eth.get_block(number, full_transactions=True)
+        receipts = w3.eth.get_block_receipts(number)
+        assert [tx["type"] for tx in block["transactions"]] == [r["type"] for r in receipts]
+        for receipt in receipts:
+            if receipt["type"] == 3:
+                assert (receipt["blobGasUsed"], receipt["blobGasPrice"]) == (2**17, 1)
+                assert w3.eth.get_transaction_receipt(receipt["transactionHash"]) == receipt
+            else:
+                assert "blobGasUsed" not in receipt and "blobGasPrice" not in receipt
+        assert sum(r.get("blobGasUsed", 0) for r in receipts) == block["blobGasUsed"]
+
+
+def test_get_logs_range_errors_in_geths_words(node):
+    w3 = Web3(Web3.HTTPProvider(node.url))
+    for criteria, message in [({"fromBlock": 41, "toBlock": 47}, "block range extends beyond current head block"),
+                              ({"fromBlock": 44, "toBlock": 43}, "invalid block range params"),
+                              ({"fromBlock": 46}, "invalid block range params")]:
+        with pytest.raises(Web3RPCError) as raised:
+            w3.eth.get_logs(criteria)
+        assert raised.value.rpc_response["error"] == {"code": -32602, "message": message}
+    assert w3.eth.get_logs({"fromBlock": 45, "toBlock": "latest"}) == w3.eth.get_logs({"fromBlock": 45, "toBlock": 45})
+
+
+def test_get_proof_echoes_storage_keys_as_geth(node):
+    """A key shorter than 32 bytes comes back as a quantity, a 32-byte key as it was sent."""
+    keys = ["0x0", "0x00", "0x01", "0x" + "00" * 32, "0x" + "00" * 31 + "AB"]
+    proof = node.rpc("eth_getProof", ACCOUNT, keys, "latest")["storageProof"]
+    assert [p["key"] for p in proof] == ["0x0", "0x0", "0x1", "0x" + "00" * 32, "0x" + "00" * 31 + "ab"]
+    assert proof[0] == proof[1] and proof[0]["value"] == "0x2a"

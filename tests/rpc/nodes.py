@@ -27,7 +27,8 @@ import sys
 from node.app import NodeConfig, run_node
 from node.rpc import RpcConfig
 import genesis
-run_node(NodeConfig(sys.argv[1], genesis.devnet(), float(sys.argv[3]),
+chain = genesis.devnet(chain_id=int(sys.argv[5])) if len(sys.argv) > 5 else genesis.devnet()
+run_node(NodeConfig(sys.argv[1], chain, float(sys.argv[3]),
                     RpcConfig(port=int(sys.argv[2]), logs_block_range=int(sys.argv[4]))))
 """
 
@@ -145,10 +146,12 @@ def devnet_process(datadir: pathlib.Path, *flags: str) -> NodeProcess:
     return NodeProcess(cmd, port, datadir.with_name(datadir.name + ".log"))
 
 
-def start_ours(tmp: pathlib.Path, block_time: float = 0, logs_block_range: int = 10_000) -> NodeProcess:
+def start_ours(tmp: pathlib.Path, block_time: float = 0, logs_block_range: int = 10_000,
+               chain_id: int = CHAIN_ID) -> NodeProcess:
     port = free_port()
     datadir = tmp / f"node-{port}"
-    cmd = [sys.executable, "-c", RUN_NODE, str(datadir), str(port), str(block_time), str(logs_block_range)]
+    cmd = [sys.executable, "-c", RUN_NODE, str(datadir), str(port), str(block_time), str(logs_block_range),
+           str(chain_id)]
     return NodeProcess(cmd, port, tmp / f"node-{port}.log").wait_ready()
 
 
