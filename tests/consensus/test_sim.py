@@ -36,7 +36,7 @@ def test_the_fast_seeds_cover_every_fault():
     assert any(s.delay[1] >= 300 for s in scenarios)
 
 
-def test_runs_exercise_locks_restarts_and_evidence():
+def test_runs_exercise_later_rounds_restarts_and_evidence():
     stats = collections.Counter()
     for seed in range(60):
         stats += sim.run_seed(seed).stats
