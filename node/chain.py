@@ -301,6 +301,15 @@ class Node:
         """The block's receipts from the record written at commit, or None (then decode them)."""
         return self._record(Schema.block_receipts(header.hash), records.decode_receipts)
 
+    def raw_transaction(self, tx_hash: bytes) -> bytes | None:
+        """A mined or pooled transaction's canonical encoding (typed envelope included), or None."""
+        location = self.tx_location(tx_hash)
+        if location is None:
+            pending = self.mempool.get(tx_hash)
+            return None if pending is None else pending.encode()
+        number, index = location
+        return self.block_by_number(number).transactions[index].encode()
+
     def tx_location(self, tx_hash: bytes) -> tuple[int, int] | None:
         """(block number, index in block) of a mined transaction, or None."""
         # py-evm's own lookup decodes this two-integer RLP through a Serializable class,

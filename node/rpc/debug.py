@@ -68,12 +68,8 @@ class Debug:
         return [F.hexdata(r.encode()) for r in self.node.receipts(self._header(block))]
 
     def raw_transaction(self, tx_hash: Annotated[bytes, P.hash32]) -> str | None:
-        location = self.node.tx_location(tx_hash)
-        if location is None:
-            pending = self.node.mempool.get(tx_hash)
-            return None if pending is None else F.hexdata(pending.encode())
-        number, index = location
-        return F.hexdata(self.node.block_by_number(number).transactions[index].encode())
+        raw = self.node.raw_transaction(tx_hash)
+        return None if raw is None else F.hexdata(raw)
 
     # -- traces ----------------------------------------------------------------------------
     # Everything runs in the trace thread, block lookups included: a LevelDB read releases the

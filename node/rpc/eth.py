@@ -390,11 +390,8 @@ class Eth:
 
     def get_raw_transaction_by_hash(self, tx_hash: Annotated[bytes, P.hash32]) -> str | None:
         """The transaction's canonical encoding (typed envelope included), mined or pooled."""
-        location = self.node.tx_location(tx_hash)
-        if location is None:
-            pending = self.node.mempool.get(tx_hash)
-            return None if pending is None else F.hexdata(pending.encode())
-        return self._raw_in(self.node.block_by_number(location[0]), location[1])
+        raw = self.node.raw_transaction(tx_hash)
+        return None if raw is None else F.hexdata(raw)
 
     @staticmethod
     def _raw_in(block, index: int) -> str:
