@@ -90,7 +90,7 @@ def test_full_flow_over_json_rpc(node):
     assert a[5].send("InferenceJobs", "attest", 1, True).status == 1
     assert a[6].send("InferenceJobs", "attest", 1, True).status == 1
     hashes = [keccak(r) for r in rows[:2]]
-    posted = a[4].send("Attribution", "postProof", 1, H(400), 1, hashes, [600_000, 400_000])
+    posted = a[4].send("Attribution", "postProof", 1, H(302), H(400), 1, hashes, [600_000, 400_000])
     deadline = a[4].c("Attribution").events.ProofPosted().process_receipt(posted)[0].args.disputeDeadline
     time.sleep(max(0, deadline - time.time()) + 1)  # automined blocks may run ahead of the clock
     before = {x.address: w3.eth.get_balance(x.address) for x in a}
