@@ -130,13 +130,15 @@ def _devnet_genesis(args: argparse.Namespace) -> genesis_mod.Genesis:
     return g
 
 
-def _print_validator(g: genesis_mod.Genesis) -> None:
+def _print_devnet(g: genesis_mod.Genesis) -> None:
+    """After the user accounts: the validator apart, the chain id, the parameters that differ from production."""
     address, key = genesis_mod.dev_validator()
-    print(f"Validator (proposer, receives tips and block rewards; not a user account)\n==================\n"
+    print(f"\nValidator (proposer, receives tips and block rewards; not a user account)\n==================\n"
           f"{address}\nkey {key}")
     real = genesis_mod.Economics()
     short = [f"{k}={v}" for k, v in vars(g.economics).items() if getattr(real, k) != v]
-    print(f"\nDevnet parameters (--param NAME=VALUE)\n==================\n{' '.join(short) or 'as production'}\n",
+    print(f"\nChain ID\n==================\n{g.chain_id}\n")
+    print(f"Devnet parameters (--param NAME=VALUE)\n==================\n{' '.join(short) or 'as production'}\n",
           flush=True)
 
 
@@ -165,7 +167,6 @@ def _print_dev_accounts(g: genesis_mod.Genesis) -> None:
     print("\nPrivate Keys\n==================")
     for i, (_, key) in enumerate(accounts):
         print(f"({i}) {key}")
-    print(f"\nChain ID\n==================\n{g.chain_id}\n", flush=True)
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
@@ -175,7 +176,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         args.http_api = DEVNET_APIS
     g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
-    _print_validator(g)
+    _print_devnet(g)
     run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc))
     return 0
 

@@ -40,7 +40,7 @@ def test_dev_accounts_are_anvils() -> None:
 
 def test_devnet_windows_are_short_and_overridable() -> None:
     g = genesis.devnet()
-    assert (g.economics.dispute_window_s, g.economics.job_timeout_s) == (10, 60)
+    assert (g.economics.dispute_window_s, g.economics.job_timeout_s) == (10, 300)
     assert genesis.Economics().dispute_window_s == 600  # init/run genesis files keep the real windows
     g2 = genesis.with_params(g, {"dispute_window_s": "3", "minValidatorStake": "1.5OPEN", "chain_id": "0x1c00"})
     assert (g2.economics.dispute_window_s, g2.economics.min_validator_stake, g2.chain_id) == (3, 15 * 10**17, 7168)
