@@ -1,7 +1,9 @@
 """`openledger devnet|init|run|export|import|keys`: start, fill and dump a chain; manage keys."""
 import argparse
+import ipaddress
 import os
 import pathlib
+import sys
 from collections.abc import Iterator
 
 import plyvel
@@ -130,6 +132,13 @@ def _devnet_genesis(args: argparse.Namespace) -> genesis_mod.Genesis:
     return g
 
 
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr == "localhost"
+
+
 def _print_devnet(g: genesis_mod.Genesis) -> None:
     """After the user accounts: the validator apart, the chain id, the parameters that differ from production."""
     address, key = genesis_mod.dev_validator()
@@ -174,6 +183,9 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
     if args.http_api is None:
         args.http_api = DEVNET_APIS
+        if not _loopback(args.http_addr):
+            print(f"warning: --http.addr {args.http_addr} is not loopback, and a devnet serves {','.join(DEVNET_APIS)} "
+                  "to it (narrow with --http.api)", file=sys.stderr)
     g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
     _print_devnet(g)

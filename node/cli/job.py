@@ -183,8 +183,9 @@ def _check(c: Client, job: dict, args) -> tuple[bool, str]:
     prompt = _prompt(c, job)
     try:
         proof = c.get_object(_h(job["activationCommitment"]))
-    except SdkError as e:
-        return False, f"activation proof {job['activationCommitment']} not on this node: {e}"
+    except SdkError as e:  # missing is not wrong: say so, and let the validator decide
+        raise CliError(f"cannot check job {int(job['id'], 16)}: its activation proof {job['activationCommitment']} is not on "
+                       f"this node ({e}); vote with --vote valid|invalid") from None
     rt = _Runtime(c, args, int(job["adapterId"], 16))
     try:
         if result.get("promptTokens") != rt.tokens(prompt):

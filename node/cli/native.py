@@ -144,6 +144,11 @@ def _print_json(obj) -> None:
 def cmd_datanet_create(args) -> int:
     c = _client(args)
     desc = keccak(args.description.encode())
+    if args.description:  # the chain names it by hash: the node serves it (ol_getBlob)
+        try:
+            c.put_blob(args.description.encode(), public=True)
+        except SdkError as e:
+            raise CliError(f"blob store refused the description: {e.reason or e}") from None
     _send(c, "Datanets", "createDatanet", args.name, desc, DATA_TYPES[args.type], args.license, ACCESS[args.access],
           args.fee, args.daily_limit, args.curator or [])
     return 0

@@ -66,7 +66,10 @@ def test_the_first_hour_from_the_cli(devnet):
     rows.write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
 
     # Datanet: create, import, curate every pending row, publish version 1
-    first_account_txs += txs(cli("datanet", "create", "--name", "facts", "--license", "CC-BY-4.0", "--dev-account", "0"))
+    first_account_txs += txs(cli("datanet", "create", "--name", "facts", "--description", "Short facts, one a row",
+                                 "--license", "CC-BY-4.0", "--dev-account", "0"))
+    assert call(url, "ol_getBlob", "0x" + keccak(b"Short facts, one a row").hex())["result"] == \
+        "0x" + b"Short facts, one a row".hex()
     assert f"imported {len(ROWS)} rows" in cli("datanet", "import", "1", str(rows), "--column", "text",
                                                  "--dev-account", "2")
     out = cli("datanet", "curate", "1", "accept", "--all-pending", "--score", "80", "--dev-account", "0")
