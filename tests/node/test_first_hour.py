@@ -203,3 +203,11 @@ def test_smaller_detours_answer_in_plain_words(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["devnet", "--param", "dispute_window_s"])
     assert "invalid --param 'dispute_window_s': want NAME=VALUE" in capsys.readouterr().err
+
+
+def test_the_sdk_names_the_adapter_files_training_hashes():
+    """The SDK stores adapters without importing torch, so it names peft's files itself."""
+    from node.sdk import ADAPTER_FILES
+    from training.record import ADAPTER_FILES as TRAINING_FILES
+
+    assert ADAPTER_FILES == TRAINING_FILES
