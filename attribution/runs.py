@@ -83,7 +83,9 @@ class QueryEncoder:
         tail = self.tokenizer(output_text, add_special_tokens=False)["input_ids"]
         ids = (head + tail)[: self.config["max_length"]]
         if len(ids) <= len(head):
-            raise AttributionError(f"output falls beyond the run's max_length {self.config['max_length']}")
+            raise AttributionError(f"the prompt is {len(head)} tokens and the run reads at most max_length "
+                                   f"{self.config['max_length']} tokens of prompt + output: no output token is left "
+                                   "to attribute (shorten the prompt)")
         return collate(self.tokenizer.pad_token_id, [ids], [[-100] * len(head) + ids[len(head):]])
 
 

@@ -128,7 +128,7 @@ def native_ops(rpc: Rpc, chain_id: int) -> dict[str, int]:
         ("submitResult", 4, J, encode_call("InferenceJobs", "submitResult", 1, H(302), H(303)), 0),
         ("attest", 5, J, encode_call("InferenceJobs", "attest", 1, True), 0),
         ("attest (reaches quorum)", 6, J, encode_call("InferenceJobs", "attest", 1, True), 0),
-        ("postProof (2 entries)", 4, A, encode_call("Attribution", "postProof", 1, H(400), 1, [H(1), H(2)],
+        ("postProof (2 entries)", 4, A, encode_call("Attribution", "postProof", 1, H(302), H(400), 1, [H(1), H(2)],
                                                     [600_000, 400_000]), 0),
     ]
     out = {}

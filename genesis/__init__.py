@@ -1,9 +1,13 @@
 """Chain parameters, the fixed OPEN supply and its allocations, validators: our genesis format."""
-from genesis.devnet import dev_accounts, devnet
+from genesis.devnet import DEVNET_ECONOMICS, dev_accounts, dev_validator, devnet
 from genesis.files import load, to_json
-from genesis.params import RESERVE_ADDRESS, TOTAL_SUPPLY, Account, Economics, Genesis, GenesisError, Validator, from_dict
+from genesis.params import (
+    ATTRIBUTION_METHODS, RESERVE_ADDRESS, TOTAL_SUPPLY, Account, Economics, Genesis, GenesisError, Validator, from_dict,
+    method_names, param_names, with_params,
+)
 
 __all__ = [
-    "Account", "Economics", "Genesis", "GenesisError", "RESERVE_ADDRESS", "TOTAL_SUPPLY", "Validator",
-    "dev_accounts", "devnet", "from_dict", "load", "to_json",
+    "ATTRIBUTION_METHODS", "Account", "DEVNET_ECONOMICS", "Economics", "Genesis", "GenesisError", "RESERVE_ADDRESS",
+    "TOTAL_SUPPLY", "Validator", "dev_accounts", "dev_validator", "devnet", "from_dict", "load", "method_names",
+    "param_names", "to_json", "with_params",
 ]

@@ -2,6 +2,11 @@
 
 Keys come from the well-known "test test ... junk" mnemonic (BIP-44 m/44'/60'/0'/0/i), so wallets
 and tools that know anvil's accounts recognise ours. They are public: never use them elsewhere.
+The validator (block proposer, recipient of tips and the reserve release) has a key of its own,
+from the same mnemonic's second BIP-44 account (m/44'/60'/1'/0/0), so it is none of the ten user
+accounts (as anvil's coinbase is not) and a user's balance moves only by what the user does.
+A devnet runs the real rules with short windows (DEVNET_ECONOMICS), so a newcomer sees a proof
+finalised and its fee split within seconds.
 """
 import functools
 
@@ -10,13 +15,19 @@ from eth_utils import keccak, to_canonical_address
 
 from genesis.governance import DEVNET_GOVERNANCE, TIMELOCK_ADDRESS
 from genesis.params import (
-    ALLOCATION_SHARES_PPM, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Genesis, Validator,
+    ALLOCATION_SHARES_PPM, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Economics, Genesis,
+    Validator,
 )
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_CHAIN_ID = 7167
 DEV_ACCOUNT_COUNT = 10
 DEV_ACCOUNT_BALANCE = 10_000 * 10**18  # like anvil's default
+VALIDATOR_PATH = "m/44'/60'/1'/0/0"
+DEVNET_ECONOMICS = Economics(dispute_window_s=10, job_timeout_s=300, unbonding_period_s=60)
+"""The real economics with windows short enough to watch: disputes 10 s, unbonding 60 s; a job may
+take 300 s to serve (a CPU loading SmolLM2 needs a minute or more; a timeout only matters for refunds)
+(`openledger devnet --param NAME=VALUE` overrides any of them; `init`/`run` take a genesis file)."""
 
 
 def _named_address(label: str) -> bytes:
@@ -35,8 +46,17 @@ def dev_accounts() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: str = "burn") -> Genesis:
-    """A valid devnet genesis: dev account 0 validates; the dev balances come out of liquidity."""
+@functools.cache
+def dev_validator() -> tuple[str, str]:
+    """(checksum address, 0x private key) of the devnet's validator: not one of the ten dev accounts."""
+    Account.enable_unaudited_hdwallet_features()
+    acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=VALIDATOR_PATH)
+    return acct.address, "0x" + bytes(acct.key).hex()
+
+
+def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: str = "burn",
+           economics: Economics = DEVNET_ECONOMICS) -> Genesis:
+    """A valid devnet genesis: `dev_validator()` validates; the dev balances come out of liquidity."""
     share = {g: TOTAL_SUPPLY * ppm // PPM for g, ppm in ALLOCATION_SHARES_PPM.items()}
     devs = [to_canonical_address(a) for a, _ in dev_accounts()]
     accounts = {
@@ -54,6 +74,7 @@ def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: s
         base_fee_sink=base_fee_sink,
         treasury=TIMELOCK_ADDRESS,  # the ecosystem treasury is spent only by governance
         accounts=accounts,
-        validators=(Validator(devs[0], 1),),
+        validators=(Validator(to_canonical_address(dev_validator()[0]), 1),),
+        economics=economics,
         governance=DEVNET_GOVERNANCE,
     )

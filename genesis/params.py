@@ -7,6 +7,7 @@ base-fee sink and the economics parameters native modules read. Only integers ar
 import dataclasses
 import json
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
@@ -32,6 +33,12 @@ RESERVE_ADDRESS = to_canonical_address("0x00000000000000000000000000000000000e00
 
 FORBIDDEN_CHAIN_IDS = frozenset({1612, 161201})  # OpenLedger's own networks
 BASE_FEE_SINKS = ("burn", "treasury")
+
+ATTRIBUTION_METHODS: Mapping[int, str] = MappingProxyType({1: "graddot-v1", 2: "datainf-v1", 3: "span-v1"})
+"""The registry of attribution method ids (`Attribution.postProof`'s methodId) and their names,
+as `attribution.methods` registers them. A chain enables a subset with the `attribution_methods`
+parameter (bit i set = method id i accepted); an id outside it is refused at the transaction."""
+ALL_ATTRIBUTION_METHODS = sum(1 << i for i in ATTRIBUTION_METHODS)
 
 
 class GenesisError(ValueError):
@@ -63,6 +70,7 @@ class Economics:
     min_validator_stake: int = 100 * 10**18
     slash_ppm: int = 100_000
     work_reward_ppm: int = 300_000
+    attribution_methods: int = ALL_ATTRIBUTION_METHODS  # bit i: method id i (ATTRIBUTION_METHODS) accepted
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -202,6 +210,11 @@ def validate(g: Genesis) -> None:
     for f in dataclasses.fields(Economics):
         if getattr(g.economics, f.name) < 0:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")
+    unknown_methods = [i for i in range(g.economics.attribution_methods.bit_length())
+                       if g.economics.attribution_methods >> i & 1 and i not in ATTRIBUTION_METHODS]
+    if unknown_methods:
+        raise GenesisError(f"genesis: economics.attributionMethods enables unknown method id(s) {unknown_methods} "
+                           f"(registry: {method_names()})")
     if len(g.extra_data) > 32:
         raise GenesisError("genesis: extraData longer than 32 bytes")
     if g.governance is not None:
@@ -213,6 +226,11 @@ def validate(g: Genesis) -> None:
             raise GenesisError(f"genesis: treasury {to_checksum_address(g.treasury)} must be the governance Timelock "
                                f"{to_checksum_address(TIMELOCK_ADDRESS)}, which alone spends it "
                                f"(or set governance to null)")
+
+
+def method_names(mask: int | None = None) -> str:
+    """`1 graddot-v1, 2 datainf-v1, ...`: the registry (or the ids `mask` enables), for error messages."""
+    return ", ".join(f"{i} {name}" for i, name in ATTRIBUTION_METHODS.items() if mask is None or mask >> i & 1)
 
 
 def _validate_imported(g: Genesis) -> None:
@@ -241,6 +259,7 @@ _ECONOMICS_KEYS = {
     "minValidatorStake": "min_validator_stake",
     "slashPpm": "slash_ppm",
     "workRewardPpm": "work_reward_ppm",
+    "attributionMethods": "attribution_methods",
 }
 
 
@@ -337,3 +356,59 @@ def from_dict(d: Any) -> Genesis:
         Governance(**{f: _int(gov, k) for k, f in _GOVERNANCE_KEYS.items() if k in gov}),
         accounts=accounts,
     )
+
+
+# Genesis fields other than economics that `--param` may set (name -> parser of the text value).
+_GENESIS_PARAMS = ("chain_id", "gas_limit", "base_fee", "base_fee_sink")
+
+
+def param_names() -> list[str]:
+    """Every name `with_params` accepts: the economics fields, the governance settings, then the
+    chain's own scalars."""
+    return ([f.name for f in dataclasses.fields(Economics)] + [f.name for f in dataclasses.fields(Governance)]
+            + list(_GENESIS_PARAMS))
+
+
+def _param_value(name: str, text: str) -> int | str:
+    if name == "base_fee_sink":
+        return text
+    t = text.strip().replace("_", "")
+    try:
+        if t.upper().endswith("OPEN"):  # amounts such as min_validator_stake=10OPEN
+            try:
+                value = Decimal(t[:-4]) * 10**DECIMALS
+            except InvalidOperation:
+                raise ValueError from None
+            if value != value.to_integral_value():
+                raise ValueError
+            return int(value)
+        return int(t, 0)
+    except ValueError:
+        raise GenesisError(f"--param {name}={text!r}: not an integer") from None
+
+
+def with_params(g: Genesis, overrides: Mapping[str, str]) -> Genesis:
+    """`g` with parameters replaced by name (`dispute_window_s`, or its JSON name `disputeWindowSeconds`),
+    values as text (`10`, `0x10`, `100OPEN`); the result is validated like any genesis, so every
+    error names the bad key or value."""
+    json_names = {**_ECONOMICS_KEYS, **_GOVERNANCE_KEYS, "chainId": "chain_id", "gasLimit": "gas_limit",
+                  "baseFeePerGas": "base_fee", "baseFeeSink": "base_fee_sink"}
+    governance_names = set(_GOVERNANCE_KEYS.values())
+    economics: dict[str, int] = {}
+    governance: dict[str, int] = {}
+    chain: dict[str, int | str] = {}
+    for key, text in overrides.items():
+        name = json_names.get(key, key)
+        if name not in param_names():
+            raise GenesisError(f"--param {key}: unknown parameter; known: {', '.join(param_names())}")
+        value = _param_value(name, text)
+        (chain if name in _GENESIS_PARAMS else governance if name in governance_names else economics)[name] = value
+    if governance and g.governance is None:
+        raise GenesisError(f"--param {', '.join(governance)}: this genesis has no governance")
+    if governance:
+        chain["governance"] = dataclasses.replace(g.governance, **governance)
+    try:
+        return dataclasses.replace(g, economics=dataclasses.replace(g.economics, **economics), **chain)
+    except GenesisError as e:
+        raise GenesisError(f"--param {', '.join(f'{k}={v}' for k, v in overrides.items())}: "
+                           f"{str(e).removeprefix('genesis: ')}") from None

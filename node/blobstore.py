@@ -1,7 +1,12 @@
 """Content-addressed storage of the bytes behind on-chain hashes (Datanet rows, adapters, outputs).
 
 A blob's name is keccak256 of its bytes, the same hash a contribution carries on chain, so a
-Datanet's rows can be fetched and checked by anyone. The hash is verified when a blob is written
+Datanet's rows can be fetched and checked by anyone. Two kinds share the store: Datanet rows,
+served only through their Datanet's access rule, and public objects (adapter files and manifests,
+run records, configs, metrics, prompts, outputs, activation commitments, attribution proofs),
+served to anyone by hash; a public object is marked by an empty `<hash>.public` file beside it,
+written by whoever stored those bytes as public (they knew the bytes, so nothing leaks).
+The hash is verified when a blob is written
 (against the hash the writer claims) and again when it is read (a damaged file is an error, never
 served). Files live under `<dir>/<first byte hex>/<hash hex>`, written to a temporary name and
 renamed, so a crash never leaves a partial blob under a valid name.
@@ -44,7 +49,8 @@ class BlobStore:
 
     def _count(self) -> int:
         if self._used is None:
-            self._used = sum(f.stat().st_size for f in self.directory.glob("*/*") if not f.name.startswith("."))
+            self._used = sum(f.stat().st_size for f in self.directory.glob("*/*")
+                             if not f.name.startswith(".") and not f.name.endswith(".public"))
         return self._used
 
     def _path(self, blob_hash: bytes) -> pathlib.Path:
@@ -53,8 +59,9 @@ class BlobStore:
         name = blob_hash.hex()
         return self.directory / name[:2] / name
 
-    def put(self, data: bytes, expected_hash: bytes | None = None) -> bytes:
-        """Store `data`; returns its keccak256. Refuses oversize data and a wrong claimed hash."""
+    def put(self, data: bytes, expected_hash: bytes | None = None, public: bool = False) -> bytes:
+        """Store `data` (as a public object if `public`); returns its keccak256. Refuses oversize data
+        and a wrong claimed hash."""
         if len(data) > self.max_bytes:
             raise BlobError(f"blob of {len(data)} bytes exceeds the {self.max_bytes}-byte limit")
         blob_hash = keccak(data)
@@ -63,6 +70,8 @@ class BlobStore:
         path = self._path(blob_hash)
         with self._lock:
             if path.exists():
+                if public:
+                    self._mark_public(path)
                 return blob_hash
             used = self._count()
             if used + len(data) > self.max_total_bytes:
@@ -76,7 +85,16 @@ class BlobStore:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
             self._used = used + len(data)
+            if public:
+                self._mark_public(path)
         return blob_hash
+
+    @staticmethod
+    def _mark_public(path: pathlib.Path) -> None:
+        path.with_name(path.name + ".public").touch()
+
+    def is_public(self, blob_hash: bytes) -> bool:
+        return self._path(blob_hash).with_name(blob_hash.hex() + ".public").exists()
 
     def has(self, blob_hash: bytes) -> bool:
         return self._path(blob_hash).exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pathlib
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,9 @@ from node.blobstore import blob_message
 from vm import governance
 from vm.modules import MODULES, load_abi
 
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+"""peft's two adapter files, in the order `training.adapter_hash` hashes them (named here so the
+SDK loads without torch; a test checks they agree)."""
 GAS_MARGIN_PCT = 20  # on top of eth_estimateGas (state may move between estimate and inclusion)
 
 
@@ -220,13 +224,43 @@ class Client:
         return receipt
 
     # -- blobs -------------------------------------------------------------------------------
-    def put_blob(self, data: bytes) -> bytes:
-        """Store `data` on the node (hash checked on both sides); returns its keccak256."""
+    def put_blob(self, data: bytes, public: bool = False) -> bytes:
+        """Store `data` on the node (hash checked on both sides); returns its keccak256. A `public`
+        object (adapter file, record, prompt, output, proof) is served to anyone by hash; other
+        blobs only as contributions of a Datanet."""
         blob_hash = keccak(data)
-        answer = self.ol("putBlob", "0x" + data.hex(), "0x" + blob_hash.hex())
+        answer = self.ol("putBlob", "0x" + data.hex(), "0x" + blob_hash.hex(), public)
         if answer["hash"] != "0x" + blob_hash.hex():
             raise SdkError(f"node stored the blob as {answer['hash']}, expected 0x{blob_hash.hex()}")
         return blob_hash
+
+    def get_object(self, blob_hash: bytes) -> bytes:
+        """A public object's bytes, verified against its hash."""
+        data = bytes.fromhex(self.ol("getBlob", "0x" + blob_hash.hex())[2:])
+        if keccak(data) != blob_hash:
+            raise SdkError(f"object served for 0x{blob_hash.hex()} does not match its hash")
+        return data
+
+    def put_adapter(self, folder: str | pathlib.Path) -> bytes:
+        """Store a peft adapter directory as public objects: its two files, and the manifest (each
+        file's name and keccak256) whose keccak256 is the adapter hash a training run commits to."""
+        folder = pathlib.Path(folder)
+        manifest = b""
+        for name in ADAPTER_FILES:
+            manifest += name.encode() + b"\x00" + self.put_blob((folder / name).read_bytes(), public=True)
+        return self.put_blob(manifest, public=True)
+
+    def fetch_adapter(self, adapter_hash: bytes, folder: str | pathlib.Path) -> pathlib.Path:
+        """Write the adapter named by `adapter_hash` into `folder` (every part checked by hash)."""
+        manifest, folder = self.get_object(adapter_hash), pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ADAPTER_FILES:
+            entry = name.encode() + b"\x00"
+            at = manifest.find(entry)
+            if at < 0:
+                raise SdkError(f"adapter manifest 0x{adapter_hash.hex()} does not name {name}")
+            (folder / name).write_bytes(self.get_object(manifest[at + len(entry):at + len(entry) + 32]))
+        return folder
 
     def get_blob(self, blob_hash: bytes, datanet_id: int) -> bytes:
         """A contribution's bytes, verified against its hash (signed for allowlist Datanets)."""

@@ -8,8 +8,8 @@ interface IAttribution {
     event FeeSplit(uint256 indexed jobId, uint256 contributors, uint256 modelOwner, uint256 validators, uint256 treasury);
     event RewardPaid(address indexed account, uint256 indexed jobId, uint8 role, uint256 amount);
 
-    function postProof(uint256 jobId, bytes32 proofHash, uint32 methodId, bytes32[] calldata contentHashes,
-        uint32[] calldata weightsPpm) external;
+    function postProof(uint256 jobId, bytes32 outputHash, bytes32 proofHash, uint32 methodId,
+        bytes32[] calldata contentHashes, uint32[] calldata weightsPpm) external;
     function disputeProof(uint256 jobId, bytes32 reasonHash) external;
     function finaliseProof(uint256 jobId) external;
 

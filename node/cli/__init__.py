@@ -5,6 +5,7 @@ handler as `func(args) -> int`. A new group adds one line to COMMAND_MODULES.
 """
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -16,13 +17,25 @@ COMMAND_MODULES = (
     "node.cli.attribute",
     "node.cli.gov",
     "node.cli.native",
+    "node.cli.job",
+    "node.cli.proof",
     "node.cli.serve",
     "node.cli.train",
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse takes `-1OPEN` for an unknown option (only plain numbers may start with `-`), so
+    `--price -1OPEN` said "expected one argument"; amounts count as numbers, and the amount's
+    own check answers "must be >= 0". Subparsers are built with this class too."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)(\s*open)?$", re.IGNORECASE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openledger", description="A node of the OpenLedger-style AI-data appchain.")
+    parser = _Parser(prog="openledger", description="A node of the OpenLedger-style AI-data appchain.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

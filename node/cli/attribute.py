@@ -5,6 +5,9 @@ import sys
 
 from node.cli.common import add_ray_flags, ray_workers
 
+MAX_QUERY_BYTES = 64 * 1024
+"""Prompt + output above this are refused before a model loads: no run reads that many tokens."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -20,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
+    size = len(args.prompt.encode()) + len(args.output.encode())
+    if size > MAX_QUERY_BYTES:
+        print(f"error: --prompt and --output are {size} bytes together, above the {MAX_QUERY_BYTES}-byte limit "
+              "(a run attributes at most its max_length tokens of them)", file=sys.stderr)
+        return 1
     from attribution import AttributionError
     from attribution.runs import open_run
 

@@ -1,7 +1,9 @@
 """`openledger devnet|init|run|export|import|keys`: start, fill and dump a chain; manage keys."""
 import argparse
+import ipaddress
 import os
 import pathlib
+import sys
 from collections.abc import Iterator
 
 import plyvel
@@ -31,7 +33,8 @@ def _add_rpc_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http.port", dest="http_port", type=port, default=8545, metavar="PORT",
                    help="HTTP-RPC port; WebSocket is served on the same port (default 8545)")
     p.add_argument("--http.api", dest="http_api", type=_apis, default=None, metavar="LIST",
-                   help="APIs offered over HTTP and WebSocket (default eth,net,web3)")
+                   help="APIs offered over HTTP and WebSocket (default eth,net,web3; devnet: "
+                        + ",".join(DEVNET_APIS) + ")")
     p.add_argument("--block-time", dest="block_time", type=seconds, default=None, metavar="S",
                    help="seconds between blocks; 0 mines each transaction at once")
     p.add_argument("--blobs.maxsize", dest="blobs_maxsize", type=positive, default=None, metavar="BYTES",
@@ -40,9 +43,12 @@ def _add_rpc_flags(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("devnet", help="run a single-validator development chain",
-                              description="Start (or resume) a devnet with the ten well-known dev accounts funded.")
+                              description="Start (or resume) a devnet with the ten well-known dev accounts funded, "
+                                          "every loopback-safe API on (" + ",".join(DEVNET_APIS) + ") and short "
+                                          "dispute/job/unbonding windows.")
     _add_datadir(p, DEFAULT_DATADIR)
     _add_rpc_flags(p)
+    _add_devnet_flags(p)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -89,6 +95,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         k.set_defaults(func=func)
 
 
+# -- devnet: every loopback-safe API, genesis parameter overrides, its own validator key -------
+
+DEVNET_APIS = ("eth", "net", "web3", "ol", "txpool", "debug", "ots")
+"""What a devnet serves unless --http.api says otherwise (as anvil serves everything); `run` keeps
+geth's eth,net,web3."""
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"invalid --param {text!r}: want NAME=VALUE, e.g. dispute_window_s=10")
+    return name.strip(), value.strip()
+
+
+def _add_devnet_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", dest="params", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="override a genesis parameter (repeatable): any economics field of genesis/params.py "
+                        "(dispute_window_s, job_timeout_s, attestation_quorum, min_validator_stake=10OPEN, ...) "
+                        "or chain_id, gas_limit, base_fee, base_fee_sink")
+
+
+def _devnet_genesis(args: argparse.Namespace) -> genesis_mod.Genesis:
+    from node.chain import GENESIS_FILE
+
+    g = genesis_mod.with_params(genesis_mod.devnet(), dict(args.params))
+    stored = pathlib.Path(args.datadir) / GENESIS_FILE
+    if stored.exists():
+        old = genesis_mod.load(stored)
+        changed = [f"{k} {getattr(old.economics, k)} -> {v}" for k, v in vars(g.economics).items()
+                   if getattr(old.economics, k) != v]
+        if old != g:
+            raise CliError(f"data dir {args.datadir!r} holds a chain started with other parameters"
+                           f"{' (' + ', '.join(changed) + ')' if changed else ''}: start it with the --param flags it "
+                           f"was made with, or use a fresh --datadir (`make clean` removes .devnet)")
+    return g
+
+
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr == "localhost"
+
+
+def _print_devnet(g: genesis_mod.Genesis) -> None:
+    """After the user accounts: the validator apart, the chain id, the parameters that differ from production."""
+    address, key = genesis_mod.dev_validator()
+    print(f"\nValidator (proposer, receives tips and block rewards; not a user account)\n==================\n"
+          f"{address}\nkey {key}")
+    real = genesis_mod.Economics()
+    short = [f"{k}={v}" for k, v in vars(g.economics).items() if getattr(real, k) != v]
+    print(f"\nChain ID\n==================\n{g.chain_id}\n")
+    print(f"Devnet parameters (--param NAME=VALUE)\n==================\n{' '.join(short) or 'as production'}\n",
+          flush=True)
+
+
 # -- serving -------------------------------------------------------------------------------
 
 def _rpc_config(args: argparse.Namespace, **extra):
@@ -114,14 +176,19 @@ def _print_dev_accounts(g: genesis_mod.Genesis) -> None:
     print("\nPrivate Keys\n==================")
     for i, (_, key) in enumerate(accounts):
         print(f"({i}) {key}")
-    print(f"\nChain ID\n==================\n{g.chain_id}\n", flush=True)
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
     from node.app import NodeConfig, run_node
 
-    g, rpc = genesis_mod.devnet(), _rpc_config(args)
+    if args.http_api is None:
+        args.http_api = DEVNET_APIS
+        if not _loopback(args.http_addr):
+            print(f"warning: --http.addr {args.http_addr} is not loopback, and a devnet serves {','.join(DEVNET_APIS)} "
+                  "to it (narrow with --http.api)", file=sys.stderr)
+    g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
+    _print_devnet(g)
     run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc))
     return 0
 

@@ -36,7 +36,7 @@ def _amount(text: str) -> int:
     except (ValueError, InvalidOperation):
         raise argparse.ArgumentTypeError(f"invalid amount {text!r}: want wei (an integer) or e.g. 1.5OPEN") from None
     if result < 0:
-        raise argparse.ArgumentTypeError(f"invalid amount {text!r}: negative")
+        raise argparse.ArgumentTypeError(f"invalid amount {text!r}: must be >= 0")
     return result
 
 
@@ -75,6 +75,13 @@ def _file(text: str) -> pathlib.Path:
 
 # -- client ------------------------------------------------------------------------------------
 
+def _add_show_flags(p: argparse.ArgumentParser) -> None:
+    """What every `show` takes: the node, and `--json` (these print JSON always; job and proof
+    show print lines for people unless --json)."""
+    p.add_argument("--json", action="store_true", help="print JSON (the default for this command)")
+    _add_client_flags(p, signing=False)
+
+
 def _add_client_flags(p: argparse.ArgumentParser, signing: bool = True) -> None:
     p.add_argument("--rpc", default="http://127.0.0.1:8545", metavar="URL", help="node JSON-RPC URL")
     if signing:
@@ -97,9 +104,9 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(args.rpc)
 
 
-def _send(client: Client, module: str, fn: str, *fn_args, value: int = 0) -> dict:
+def _send(client: Client, module: str, fn: str, *fn_args, value: int = 0, gas: int | None = None) -> dict:
     try:
-        receipt = client.send(module, fn, *fn_args, value=value)
+        receipt = client.send(module, fn, *fn_args, value=value, gas=gas)
     except SdkError as e:
         raise CliError(f"{module}.{fn} failed: {e.reason or e}") from None
     for ev in receipt["events"]:
@@ -137,6 +144,11 @@ def _print_json(obj) -> None:
 def cmd_datanet_create(args) -> int:
     c = _client(args)
     desc = keccak(args.description.encode())
+    if args.description:  # the chain names it by hash: the node serves it (ol_getBlob)
+        try:
+            c.put_blob(args.description.encode(), public=True)
+        except SdkError as e:
+            raise CliError(f"blob store refused the description: {e.reason or e}") from None
     _send(c, "Datanets", "createDatanet", args.name, desc, DATA_TYPES[args.type], args.license, ACCESS[args.access],
           args.fee, args.daily_limit, args.curator or [])
     return 0
@@ -163,11 +175,63 @@ def cmd_datanet_contribute(args) -> int:
     return 0
 
 
+def _pending(c: Client, datanet_id: int) -> list[bytes]:
+    count = int(_read(c, "getDatanet", hex(datanet_id))["contributionCount"], 16)
+    out = []
+    for offset in range(0, count, 100):
+        rows = _read(c, "getContributions", hex(datanet_id), hex(offset), hex(100))
+        out += [bytes.fromhex(r["contentHash"][2:]) for r in rows if int(r["status"], 16) == 1]
+    return out
+
+
+def _pipeline(c: Client, label: str, calls: list[tuple]) -> tuple[int, list[str]]:
+    """Send many calls from one account with consecutive nonces, IMPORT_BATCH in flight at a time;
+    returns (mined, revert notes)."""
+    done, failed = 0, []
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task(label, total=len(calls))
+        for start in range(0, len(calls), IMPORT_BATCH):
+            batch = calls[start:start + IMPORT_BATCH]
+            try:
+                nonce = int(c.rpc("eth_getTransactionCount", c.address, "pending"), 16)
+                hashes = []
+                for i, (module, fn, fn_args, value) in enumerate(batch):
+                    raw, _ = c.build(module, fn, *fn_args, value=value, nonce=nonce + i, gas=200_000)
+                    hashes.append(c.rpc("eth_sendRawTransaction", "0x" + raw.hex()))
+                for h in hashes:
+                    try:
+                        c.wait(h)
+                        done += 1
+                    except SdkError as e:
+                        failed.append(str(e))
+                    bar.advance(task)
+            except SdkError as e:
+                raise CliError(f"{label} stopped after {done}: {e.reason or e}") from None
+    return done, failed
+
+
 def cmd_datanet_curate(args) -> int:
     if args.score > 100:
         raise CliError(f"--score {args.score} out of range 0..100")
-    _send(_client(args), "Datanets", "curate", args.datanet, args.hash, args.decision == "accept", args.score)
-    return 0
+    c = _client(args)
+    hashes = list(args.hash)
+    if args.all_pending:
+        if hashes:
+            raise CliError("give contribution hashes or --all-pending, not both")
+        hashes = _pending(c, args.datanet)
+        if not hashes:
+            raise CliError(f"datanet {args.datanet} has no pending contributions")
+    if not hashes:
+        raise CliError("name the contributions: HASH ... or --all-pending")
+    accept = args.decision == "accept"
+    if len(hashes) == 1:
+        _send(c, "Datanets", "curate", args.datanet, hashes[0], accept, args.score)
+        return 0
+    done, failed = _pipeline(c, "curating", [("Datanets", "curate", (args.datanet, h, accept, args.score), 0)
+                                             for h in hashes])
+    print(f"{'accepted' if accept else 'rejected'} {done} contributions of datanet {args.datanet}"
+          + (f"; {len(failed)} refused on chain" if failed else ""))
+    return 0 if not failed else 1
 
 
 def cmd_datanet_publish(args) -> int:
@@ -237,45 +301,37 @@ def cmd_datanet_import(args) -> int:
         raise CliError(f"{args.file}: no rows")
     fee = _fee(c, args.datanet)
     unique = list(dict.fromkeys(rows))  # identical rows would be rejected on chain as duplicates
-    done = failed = 0
-    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task("rows", total=len(unique))
-        for start in range(0, len(unique), IMPORT_BATCH):
-            batch = unique[start:start + IMPORT_BATCH]
-            try:
-                nonce = int(c.rpc("eth_getTransactionCount", c.address, "pending"), 16)
-                hashes = []
-                for i, data in enumerate(batch):
-                    blob_hash = c.put_blob(data)
-                    raw, _ = c.build("Datanets", "contribute", args.datanet, blob_hash, len(data), value=fee,
-                                     nonce=nonce + i, gas=200_000)
-                    hashes.append(c.rpc("eth_sendRawTransaction", "0x" + raw.hex()))
-                for h in hashes:
-                    try:
-                        c.wait(h)
-                        done += 1
-                    except SdkError:
-                        failed += 1
-                    bar.advance(task)
-            except SdkError as e:
-                raise CliError(f"import stopped after {done} rows: {e.reason or e}") from None
-    print(f"imported {done} rows into datanet {args.datanet} ({failed} rejected on chain, "
+    calls = []
+    for data in unique:
+        try:
+            calls.append(("Datanets", "contribute", (args.datanet, c.put_blob(data), len(data)), fee))
+        except SdkError as e:
+            raise CliError(f"blob store refused row {len(calls) + 1}: {e.reason or e}") from None
+    done, failed = _pipeline(c, "importing", calls)
+    print(f"imported {done} rows into datanet {args.datanet} ({len(failed)} rejected on chain, "
           f"{len(rows) - len(unique)} duplicate rows skipped)")
-    return 0 if failed == 0 else 1
+    return 0 if not failed else 1
 
 
 # -- model -------------------------------------------------------------------------------------
 
-def _hash_of(value: str | None, file: pathlib.Path | None, what: str) -> bytes:
-    if file is not None:
-        return keccak(file.read_bytes())
-    if value is None:
-        raise CliError(f"give --{what}-hash HASH or --{what}-file FILE")
-    return value
+def base_weights_hash(name: str) -> bytes:
+    """The hash a training record's `base_model_hash` carries for base model `name` (its tensors)."""
+    import training
+
+    try:
+        return training.tensor_hash(training.load_base(name).model.state_dict())
+    except (training.ConfigError, OSError) as e:
+        raise CliError(f"base model {name!r}: {e}; or give --weights-hash HASH / --weights-file FILE") from None
 
 
 def cmd_model_register_base(args) -> int:
-    _send(_client(args), "Models", "registerBaseModel", args.name, _hash_of(args.weights_hash, args.weights_file, "weights"))
+    if args.weights_file is not None:
+        weights_hash = keccak(args.weights_file.read_bytes())
+    else:
+        weights_hash = args.weights_hash or base_weights_hash(args.name)
+        print(f"weights hash 0x{weights_hash.hex()}")
+    _send(_client(args), "Models", "registerBaseModel", args.name, weights_hash)
     return 0
 
 
@@ -356,10 +412,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", type=_file)
     p.set_defaults(func=cmd_datanet_contribute)
 
-    p = sub.add_parser("curate", help="accept or reject a contribution with a quality score")
+    p = sub.add_parser("curate", help="accept or reject contributions (hashes, or --all-pending) with a quality score")
     p.add_argument("datanet", type=_uint)
-    p.add_argument("hash", type=_hash32)
+    p.add_argument("hash", type=_hash32, nargs="*", help="contribution hashes (several are sent pipelined)")
     p.add_argument("decision", choices=("accept", "reject"))
+    p.add_argument("--all-pending", action="store_true", help="every contribution still pending")
     p.add_argument("--score", type=_uint, default=50, help="quality 0..100")
     p.set_defaults(func=cmd_datanet_curate)
 
@@ -376,7 +433,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="print a Datanet, its versions and (optionally) contributions")
     p.add_argument("datanet", type=_uint)
     p.add_argument("--contributions", type=_uint, default=0, metavar="N", help="also list the first N (<= 100)")
-    _add_client_flags(p, signing=False)
+    _add_show_flags(p)
     p.set_defaults(func=cmd_datanet_show)
 
     p = sub.add_parser("import", help="load JSONL or Parquet rows as contributions (bytes to the blob store)")
@@ -390,10 +447,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     model = subparsers.add_parser("model", help="base models, training runs and adapters (ModelFactory)")
     sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    p = sub.add_parser("register-base", help="register a base model by its weights hash")
+    p = sub.add_parser("register-base", help="register a base model by its weights hash",
+                       description="Register base model NAME. Without --weights-hash/--weights-file, NAME is loaded "
+                                   "(tiny-llama, smollm2, a local directory) and the hash of its tensors computed, the "
+                                   "same hash training records carry.")
     p.add_argument("name")
-    p.add_argument("--weights-hash", type=_hash32)
-    p.add_argument("--weights-file", type=_file)
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument("--weights-hash", type=_hash32)
+    weights.add_argument("--weights-file", type=_file)
     p.set_defaults(func=cmd_model_register_base)
     p = sub.add_parser("commit-run", help="commit a training run record")
     for flag, kind in (("--datanet", _uint), ("--version", _uint), ("--base-model", _uint), ("--config-hash", _hash32),
@@ -410,7 +471,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="print a base model, run or adapter")
     p.add_argument("kind", choices=("base", "run", "adapter"))
     p.add_argument("id", type=_uint)
-    _add_client_flags(p, signing=False)
+    _add_show_flags(p)
     p.set_defaults(func=cmd_model_show)
 
     stake = subparsers.add_parser("stake", help="validators, delegation, unbonding")
@@ -437,10 +498,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         _add_client_flags(action)
     p = sub.add_parser("show", help="print one validator, or all")
     p.add_argument("validator", type=_address, nargs="?")
-    _add_client_flags(p, signing=False)
+    _add_show_flags(p)
     p.set_defaults(func=cmd_stake_show)
 
     p = subparsers.add_parser("rewards", help="rewards, vesting and unbonding of an address")
     p.add_argument("address", type=_address)
-    _add_client_flags(p, signing=False)
+    _add_show_flags(p)
     p.set_defaults(func=cmd_rewards)

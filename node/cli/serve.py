@@ -17,8 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Serve many LoRA adapters on one base model at /v1/completions "
                                           "(model = adapter id, streaming with stream=true), with an "
                                           "activation commitment in every answer.")
-    p.add_argument("--base", default="tiny-llama", metavar="NAME",
-                   help="base model: tiny-llama, smollm2 or a local model directory (default tiny-llama)")
+    p.add_argument("--base", default="smollm2", metavar="NAME",
+                   help="base model: smollm2 (SmolLM2-135M, installed by make run), tiny-llama (random weights, "
+                        "for tests) or a local model directory (default smollm2)")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"adapter store (default {DEFAULT_STORE})")
     p.add_argument("--add", action="append", default=[], metavar="ADAPTER_DIR",
                    help="import a peft adapter directory into the store first (repeatable)")

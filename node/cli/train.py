@@ -37,7 +37,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+def _add_data_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
     source = p.add_mutually_exclusive_group(required=required)
     source.add_argument("--data", metavar="FILE", help="the version's rows as a local .jsonl or .parquet file")
     source.add_argument("--datanet", type=_version, metavar="ID:VERSION",
@@ -48,15 +48,18 @@ def _add_data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a LoRA adapter on a Datanet version (ModelFactory)",
                               description="Train a LoRA adapter deterministically and write adapter/, checkpoints/, "
-                                          "metrics.json, config.json and record.json into --out.")
+                                          "metrics.json, config.json and record.json into --out. "
+                                          "`openledger train init [FILE]` writes a commented sample config.")
+    p.add_argument("action", nargs="?", choices=("init",), help="init: write a sample config (default run.toml)")
+    p.add_argument("file", nargs="?", metavar="FILE", help="with init: where to write the sample config")
     _add_data_flags(p)
-    p.add_argument("--base", required=True, metavar="MODEL",
+    p.add_argument("--base", metavar="MODEL",
                    help="base model: tiny-llama, tiny-gpt2, minilm, smollm2 or a local model directory")
-    p.add_argument("--config", metavar="CONFIG.toml", help="training config (TOML)")
+    p.add_argument("--config", metavar="CONFIG.toml", help="training config (TOML; `train init` writes one)")
     p.add_argument("--sweep", metavar="SWEEP.toml",
                    help="train every run of a sweep (configs x seeds, see training/sweep.py) as Ray tasks "
                         "into --out/run-K, and tabulate their metrics (needs --ray)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--out", metavar="DIR", help="output directory")
     p.add_argument("--seed-block", type=_hash32, metavar="HASH",
                    help="block hash the run seed derives from (default with --datanet: the node's latest block; "
                         "else the config's seed)")
@@ -122,12 +125,55 @@ def _threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def sample_config() -> str:
+    """A run config with every field, its default and its help text as comments."""
+    import tomli_w
+
+    from training import TrainingConfig
+
+    lines = ["# A training run config for `openledger train --config FILE` (TOML). Every field is optional;",
+             "# the values below are the defaults. The run record commits to keccak256 of this config's",
+             "# canonical JSON (configHash on chain), so a verifier replays the run with exactly these settings.",
+             "[training]"]
+    for f in dataclasses.fields(TrainingConfig):
+        value = getattr(TrainingConfig(), f.name)
+        value = list(value) if isinstance(value, tuple) else value
+        line = f"{f.name} = {json.dumps(value)}" if isinstance(value, list) else tomli_w.dumps({f.name: value}).strip()
+        lines.append(f"# {f.metadata['help']}")
+        if f.name == "labels":
+            lines.append('# labels = ["negative", "positive"]')
+        elif f.name == "seed":
+            lines.append(f"# {line}  (with --datanet the chain gives the seed: latest block hash + run id)")
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.file or "run.toml")
+    if path.exists():
+        raise CliError(f"{path} exists: remove it or name another file")
+    path.write_text(sample_config())
+    print(f"wrote {path}; train with: openledger train --config {path} --base tiny-llama --datanet ID:VERSION "
+          "--out runs/1")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from attribution import AttributionError
     from training import ConfigError, DataError, TrainingConfig, derive_seed, run
 
-    if (args.config is None) == (args.sweep is None):
-        raise CliError("name one of --config CONFIG.toml (one run) or --sweep SWEEP.toml (many runs)")
+    if args.action == "init":
+        return cmd_init(args)
+    if args.file is not None:
+        raise CliError(f"unexpected argument {args.file!r} (only `train init` takes a file)")
+    if args.config is not None and args.sweep is not None:
+        raise CliError("name one of --config CONFIG.toml (one run) or --sweep SWEEP.toml (many runs), not both")
+    missing = [flag for flag, value in (("--base", args.base), ("--config or --sweep", args.config or args.sweep),
+                                        ("--out", args.out), ("--data or --datanet", args.data or args.datanet))
+               if not value]
+    if missing:
+        raise CliError(f"train needs {', '.join(missing)} (`openledger train init` writes a sample config)")
     if args.sweep is not None:
         return _cmd_sweep(args)
     if args.commit and (args.datanet is None or args.base_model_id is None):
@@ -205,8 +251,23 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_run(client: Client, out: Path) -> None:
+    """Every object the run record names goes to the node's blob store as a public object, checked
+    against the record: the adapter (its files and manifest), config, metrics and the record."""
+    record = (out / "record.json").read_bytes()
+    try:
+        for name in ("config.json", "metrics.json"):
+            client.put_blob((out / name).read_bytes(), public=True)
+        client.put_blob(record, public=True)
+        client.put_adapter(out / "adapter")
+    except SdkError as exc:
+        raise CliError(f"the node's blob store refused the run's files: {exc.reason or exc}") from None
+
+
 def _commit(client: Client, args: argparse.Namespace, record) -> dict:
-    """Send the run record and the adapter registration; returns the ids the chain assigned."""
+    """Store the run's objects, send the run record and the adapter registration; returns the ids the
+    chain assigned."""
+    _store_run(client, Path(args.out))
     datanet_id, version = args.datanet
     receipt = _send(client, "Models", "commitTrainingRun", datanet_id, version, args.base_model_id, record.config_hash,
                     record.seed, record.adapter_hash, record.metrics_hash, record.attribution_index_root)

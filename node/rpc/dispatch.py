@@ -24,6 +24,7 @@ from node.rpc.errors import (
     PARSE_ERROR,
     RpcError,
 )
+from node.rpc.namespaces import known_namespaces
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,15 @@ def _valid_id(value: object) -> bool:
     return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
 
 
+def _namespace_off(name: str, methods: Mapping[str, Method]) -> str:
+    """Geth's text says only that a method is missing; when its namespace exists but is not served,
+    say so and name the flag that turns it on."""
+    namespace = name.partition("_")[0]
+    if namespace not in known_namespaces() or any(m.startswith(namespace + "_") for m in methods):
+        return ""
+    return f" (the {namespace} API is off: add {namespace} to --http.api)"
+
+
 class Dispatcher:
     """Answers request bodies from a method table; `extra` adds per-connection methods (WS)."""
 
@@ -157,7 +167,8 @@ class Dispatcher:
                     pass
             return None
         if method is None:
-            return _error(id_, METHOD_NOT_FOUND, f"the method {name} does not exist/is not available")
+            return _error(id_, METHOD_NOT_FOUND, f"the method {name} does not exist/is not available"
+                          + _namespace_off(name, self.methods))
         try:
             result = await self._call(method, request.get("params"))
         except RpcError as exc:

@@ -3,9 +3,10 @@
 Every read executes the module's own view function (through `Node.call`, as eth_call does) and
 returns it as a JSON object keyed by the ABI's output names, so ol_ and web3.py can never
 disagree. Quantities are hex like the eth_ namespace; an unknown id is the module's revert
-(code 3 with its reason). `ol_putBlob`/`ol_getBlob` serve the bytes behind contribution hashes;
-a blob of an allowlist Datanet is served only with a signature (EIP-191 personal message
-`blobMessage(chainId, hash)`) by its owner, a curator or an allowlisted account.
+(code 3 with its reason). `ol_putBlob`/`ol_getBlob` serve the bytes behind every hash the chain
+names: a contribution's through its Datanet (a blob of an allowlist Datanet only with a signature,
+EIP-191 personal message `blobMessage(chainId, hash)`, by its owner, a curator or an allowlisted
+account); public objects (adapters, run records, prompts, outputs, proofs) to anyone by hash.
 """
 from __future__ import annotations
 
@@ -157,16 +158,28 @@ class OlApi:
                 "governable": {name: [F.qty(low), F.qty(high)] for name, (low, high) in GOVERNABLE_PARAMS.items()}}
 
     # -- blobs ------------------------------------------------------------------------------
-    async def put_blob(self, data: Annotated[bytes, P.data], expected: Annotated[bytes, P.hash32] = None) -> dict:
+    async def put_blob(self, data: Annotated[bytes, P.data], expected: Annotated[bytes, P.hash32] = None,
+                       public: Annotated[bool, P.boolean] = False) -> dict:
+        """Store `data` under its keccak256 (`expected` must match); `public` objects are served to
+        anyone by hash, the rest only as a Datanet's contributions."""
         try:
-            blob_hash = await trio.to_thread.run_sync(self.blobs.put, data, expected)
+            blob_hash = await trio.to_thread.run_sync(self.blobs.put, data, expected, public)
         except BlobError as e:
             raise InvalidParams(str(e)) from None
-        return {"hash": F.hexdata(blob_hash), "size": F.qty(len(data))}
+        return {"hash": F.hexdata(blob_hash), "size": F.qty(len(data)), "public": public}
 
-    async def get_blob(self, blob_hash: Annotated[bytes, P.hash32], datanet_id: Annotated[int, P.quantity],
+    async def get_blob(self, blob_hash: Annotated[bytes, P.hash32], datanet_id: Annotated[int, P.quantity] = None,
                        signature: Annotated[bytes, P.data] = None) -> str:
-        """The bytes of a contribution of `datanet_id` (hash-checked), if the caller may read it."""
+        """The bytes (hash-checked) of a public object, or of a contribution of `datanet_id` if the
+        caller may read it."""
+        if datanet_id is None:
+            if not await trio.to_thread.run_sync(self.blobs.is_public, blob_hash):
+                raise RpcError(f"no public object 0x{blob_hash.hex()} on this node (a Datanet row is read "
+                               "with its datanet id: ol_getBlob(hash, datanetId))")
+            try:
+                return F.hexdata(await trio.to_thread.run_sync(self.blobs.get, blob_hash))
+            except BlobError as e:
+                raise RpcError(str(e)) from None
         await self._read("Datanets", "getContribution", datanet_id, blob_hash)  # reverts when not a contribution
         datanet = await self._read("Datanets", "getDatanet", datanet_id)
         if int(datanet["accessPolicy"], 16) == 1:

@@ -1,6 +1,9 @@
+import dataclasses
 import json
+import re
 
 import pytest
+from eth_account import Account
 from eth_utils import to_canonical_address
 
 import genesis
@@ -30,7 +33,28 @@ def test_dev_accounts_are_anvils() -> None:
     g = genesis.devnet()
     for address, _ in accounts:
         assert g.allocations[to_canonical_address(address)] == 10_000 * 10**18
-    assert g.validators[0].address == to_canonical_address(accounts[0][0])
+    # the validator (proposer, reward recipient) is none of the user accounts, as anvil's coinbase is not
+    validator, key = genesis.dev_validator()
+    assert g.validators == (genesis.Validator(to_canonical_address(validator), 1),)
+    assert validator not in {a for a, _ in accounts} and Account.from_key(key).address == validator
+
+
+def test_devnet_windows_are_short_and_overridable() -> None:
+    g = genesis.devnet()
+    assert (g.economics.dispute_window_s, g.economics.job_timeout_s) == (10, 300)
+    assert genesis.Economics().dispute_window_s == 600  # init/run genesis files keep the real windows
+    g2 = genesis.with_params(g, {"dispute_window_s": "3", "minValidatorStake": "1.5OPEN", "chain_id": "0x1c00"})
+    assert (g2.economics.dispute_window_s, g2.economics.min_validator_stake, g2.chain_id) == (3, 15 * 10**17, 7168)
+    for overrides, message in [
+        ({"dispute_window": "3"}, "--param dispute_window: unknown parameter; known: fee_split_contributors_ppm"),
+        ({"dispute_window_s": "soon"}, "--param dispute_window_s='soon': not an integer"),
+        ({"dispute_window_s": "-1"}, "economics.dispute_window_s must not be negative"),
+        ({"fee_split_treasury_ppm": "0"}, "fee split (500000, 200000, 200000, 0) must sum to 1000000"),
+        ({"attribution_methods": "0x11"}, "enables unknown method id(s) [0, 4]"),
+        ({"base_fee_sink": "void"}, "baseFeeSink 'void' must be 'burn' or 'treasury'"),
+    ]:
+        with pytest.raises(genesis.GenesisError, match=re.escape(message)):
+            genesis.with_params(g, overrides)
 
 
 def test_json_round_trip(tmp_path) -> None:
@@ -113,3 +137,12 @@ def test_load_errors_name_the_path(tmp_path) -> None:
     bad.write_text("[1, 2]")
     with pytest.raises(GenesisError, match="top level must be a JSON object"):
         genesis.load(bad)
+
+
+def test_param_overrides_reach_the_governance_settings() -> None:
+    g = genesis.with_params(genesis.devnet(), {"voting_period_blocks": "5", "timelockDelaySeconds": "3"})
+    assert (g.governance.voting_period_blocks, g.governance.timelock_delay_s) == (5, 3)
+    with pytest.raises(GenesisError, match="quorumPercent 0 must be 1..100"):
+        genesis.with_params(genesis.devnet(), {"quorum_percent": "0"})
+    with pytest.raises(GenesisError, match="has no governance"):
+        genesis.with_params(dataclasses.replace(genesis.devnet(), governance=None), {"quorum_percent": "10"})

@@ -27,7 +27,8 @@ def _serve(*args, cwd):
 
 
 def test_serve_process_answers_completions(tmp_path, trained_base_adapter):
-    proc = _serve("--store", str(tmp_path / "store"), "--add", str(trained_base_adapter), "--port", "0", cwd=tmp_path)
+    proc = _serve("--base", "tiny-llama", "--store", str(tmp_path / "store"), "--add", str(trained_base_adapter),
+                  "--port", "0", cwd=tmp_path)
     try:
         added = proc.stdout.readline()
         assert added.startswith("added 0x"), added + proc.stderr.read() if proc.poll() is not None else added
@@ -58,7 +59,8 @@ def test_bad_values_are_named(tmp_path, capsys, args, match):
     from node.cli import main
 
     try:
-        status = main(["serve", "--store", str(tmp_path / "store"), *args])
+        base = [] if "--base" in args else ["--base", "tiny-llama"]  # the default, smollm2, takes long to load
+        status = main(["serve", "--store", str(tmp_path / "store"), *base, *args])
     except SystemExit as exc:  # argparse's own errors
         status = exc.code
     assert status != 0 and match in capsys.readouterr().err

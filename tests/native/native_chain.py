@@ -68,10 +68,10 @@ def _sig(abi: dict) -> str:
 
 
 class NativeChain:
-    """The devnet genesis on an in-memory database; `timestamp` is set per block by the test."""
+    """The devnet genesis (with the production windows) on an in-memory database; `timestamp` is set per block by the test."""
 
     def __init__(self, g=None, check_supply: bool = True) -> None:
-        self.genesis = g or genesis_mod.devnet()
+        self.genesis = g or genesis_mod.devnet(economics=genesis_mod.Economics())  # the real windows
         self.check_supply = check_supply
         state = vm.genesis_state(self.genesis)
         for addr, a in genesis_accounts(self.genesis).items():

@@ -103,15 +103,15 @@ CASES = [
     (4, "InferenceJobs", "attest", (0, True), 0, "unknown job 0"),
     (4, "InferenceJobs", "finalise", (MAX,), 0, "unknown job"),
     # Attribution
-    (4, "Attribution", "postProof", (1, H(1), 1, [H(1)], [10**6]), 0, "unknown job 1"),
-    (4, "Attribution", "postProof", (1, H(1), 1, [H(1), H(2)], [500_000, 400_000]), 0, "weights sum to 900000"),
-    (4, "Attribution", "postProof", (1, H(1), 1, [H(1), H(2)], [10**6]), 0, "differ in length"),
-    (4, "Attribution", "postProof", (1, H(1), 1, [H(1), H(1)], [500_000] * 2), 0, "duplicate contentHash"),
-    (4, "Attribution", "postProof", (1, H(1), 1, [H(1), H(2)], [10**6, 0]), 0, "every weight must be positive"),
-    (4, "Attribution", "postProof", (1, H(1), 1, [H(i) for i in range(1, 18)], [1] * 17), 0, "1..16 contributions"),
-    (4, "Attribution", "postProof", (1, H(1), 1, [], []), 0, "1..16 contributions"),
-    (4, "Attribution", "postProof", (1, ZERO32, 1, [H(1)], [10**6]), 0, "proofHash is zero"),
-    (7, "Attribution", "postProof", (1, H(1), 1, [H(1)], [10**6]), 0, "not an active validator"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1)], [10**6]), 0, "unknown job 1"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(2)], [500_000, 400_000]), 0, "weights sum to 900000"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(2)], [10**6]), 0, "differ in length"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(1)], [500_000] * 2), 0, "duplicate contentHash"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(2)], [10**6, 0]), 0, "every weight must be positive"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(i) for i in range(1, 18)], [1] * 17), 0, "1..16 contributions"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [], []), 0, "1..16 contributions"),
+    (4, "Attribution", "postProof", (1, H(302), ZERO32, 1, [H(1)], [10**6]), 0, "proofHash is zero"),
+    (7, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1)], [10**6]), 0, "not an active validator"),
     (4, "Attribution", "disputeProof", (1, H(1)), 0, "no open proof"),
     (4, "Attribution", "finaliseProof", (1,), 0, "no open proof"),
     # Economics
@@ -183,6 +183,57 @@ def test_allowlist_datanet_rejects_strangers(nc):
     r = nc.send(k[2], "Datanets", "contribute", 1, H(5), 10, value=OPEN)
     assert r.ok and nc.balance(a[0]) - owner_before == OPEN  # the contribution fee goes to the owner
     assert to_canonical_address(r.events("Datanets", "Contributed")[0]["contributor"]) == to_canonical_address(a[2])
+
+
+def _succeeded_job(world) -> None:
+    nc, k = world.nc, world.keys
+    for key, fn, args, value in [(7, "requestInference", (1, H(301), OPEN), OPEN), (4, "submitResult", (1, H(302), H(303)), 0),
+                                 (5, "attest", (1, True), 0), (6, "attest", (1, True), 0)]:
+        assert nc.send(k[key], "InferenceJobs", fn, *args, value=value).ok
+
+
+# Fields the chain checks cheaply at the transaction (docs/native-modules.md, "What the chain refuses").
+REFUSED_FIELDS = [
+    ("method id outside the registry", (1, H(302), H(400), 9, [H(1)], [10**6]),
+     "unknown attribution method id 9 (this chain accepts 1 graddot-v1, 2 datainf-v1, 3 span-v1)"),
+    ("method id 0 (no method)", (1, H(302), H(400), 0, [H(1)], [10**6]), "unknown attribution method id 0"),
+    ("method id beyond 255", (1, H(302), H(400), 2**32 - 1, [H(1)], [10**6]), f"unknown attribution method id {2**32 - 1}"),
+    ("proof names another output", (1, H(999), H(400), 2, [H(1)], [10**6]), "is not job 1's result 0x"),
+    ("proof names a zero output", (1, ZERO32, H(400), 2, [H(1)], [10**6]), "is not job 1's result"),
+    ("pending contribution", (1, H(302), H(400), 2, [H(3)], [10**6]), "is not an accepted contribution of datanet 1"),
+    ("another datanet's row", (1, H(302), H(400), 2, [H(88)], [10**6]), "is not an accepted contribution"),
+]
+
+
+@pytest.mark.parametrize("args,expected", [c[1:] for c in REFUSED_FIELDS], ids=[c[0] for c in REFUSED_FIELDS])
+def test_post_proof_refuses_what_the_chain_can_check(world, args, expected):
+    _succeeded_job(world)
+    before = snapshot(world.nc)
+    assert_rejected(world, world.nc.send(world.keys[4], "Attribution", "postProof", *args), expected, before)
+    assert world.nc.send(world.keys[4], "Attribution", "postProof", 1, H(302), H(400), 2, [H(1)], [10**6]).ok
+
+
+def test_a_chain_can_narrow_the_method_registry(nc):
+    """`attribution_methods` is a genesis parameter: a chain that enables only span-v1 refuses datainf-v1."""
+    narrow = genesis.with_params(nc.genesis, {"attribution_methods": str(1 << 3)})
+    world = build_world(NativeChain(narrow))
+    _succeeded_job(world)
+    r = world.nc.send(world.keys[4], "Attribution", "postProof", 1, H(302), H(400), 2, [H(1)], [10**6])
+    assert r.reason == "unknown attribution method id 2 (this chain accepts 3 span-v1)"
+    assert world.nc.send(world.keys[4], "Attribution", "postProof", 1, H(302), H(400), 3, [H(1)], [10**6]).ok
+
+
+def test_dispute_needs_a_reason(world):
+    _succeeded_job(world)
+    nc, k = world.nc, world.keys
+    assert nc.send(k[4], "Attribution", "postProof", 1, H(302), H(400), 2, [H(1)], [10**6]).ok
+    before = snapshot(nc)
+    assert_rejected(world, nc.send(k[5], "Attribution", "disputeProof", 1, ZERO32), "reasonHash is zero", before)
+
+
+def test_registry_matches_the_attribution_package():
+    from attribution import METHODS
+    assert {m.code: name for name, m in METHODS.items()} == dict(genesis.ATTRIBUTION_METHODS)
 
 
 def test_double_attestation_and_self_attestation(world):

@@ -50,7 +50,7 @@ def test_full_flow_splits_the_fee_exactly(world):
     assert nc.send(k[5], "InferenceJobs", "attest", 1, True).ok
     r = nc.send(k[6], "InferenceJobs", "attest", 1, True)
     assert r.events("InferenceJobs", "JobFinalised") == [{"jobId": 1, "success": True, "fee": OPEN}]
-    r = nc.send(k[4], "Attribution", "postProof", 1, H(400), 1, [H(1), H(2)], [700_000, 300_000])
+    r = nc.send(k[4], "Attribution", "postProof", 1, H(302), H(400), 1, [H(1), H(2)], [700_000, 300_000])
     assert r.ok, r.reason
     assert nc.send(k[4], "Attribution", "finaliseProof", 1).reason.startswith("dispute window open")
     nc.now += 600
@@ -95,7 +95,7 @@ def test_invalid_quorum_refunds_and_slashes(world):
     assert slashed["validator"].lower() == a[4].lower() and slashed["amount"] == 20 * OPEN
     v = nc.call("Staking", "getValidator", a[4])
     assert v[0] == 180 * OPEN and v[5] == 20 * OPEN
-    assert nc.send(k[4], "Attribution", "postProof", 1, H(400), 1, [H(1)], [10**6]).reason == "job 1 has not succeeded"
+    assert nc.send(k[4], "Attribution", "postProof", 1, H(302), H(400), 1, [H(1)], [10**6]).reason == "job 1 has not succeeded"
 
 
 def test_timeout_refunds_a_job_without_result(world):
@@ -116,11 +116,11 @@ def test_dispute_reopens_the_proof(world):
     assert nc.send(k[4], "InferenceJobs", "submitResult", 1, H(302), H(303)).ok
     assert nc.send(k[5], "InferenceJobs", "attest", 1, True).ok
     assert nc.send(k[6], "InferenceJobs", "attest", 1, True).ok
-    assert nc.send(k[4], "Attribution", "postProof", 1, H(400), 1, [H(1)], [10**6]).ok
+    assert nc.send(k[4], "Attribution", "postProof", 1, H(302), H(400), 1, [H(1)], [10**6]).ok
     assert nc.send(k[4], "Attribution", "disputeProof", 1, H(9)).reason == "the poster may not dispute its own proof"
     r = nc.send(k[5], "Attribution", "disputeProof", 1, H(9))
     assert r.events("Attribution", "ProofDisputed")[0]["disputer"].lower() == world.addrs[5].lower()
-    assert nc.send(k[4], "Attribution", "postProof", 1, H(401), 1, [H(2)], [10**6]).ok
+    assert nc.send(k[4], "Attribution", "postProof", 1, H(302), H(401), 1, [H(2)], [10**6]).ok
     assert nc.call("Attribution", "proofEntry", 1, 0)[0] == H(2)
 
 

@@ -90,14 +90,14 @@ def test_full_flow_over_json_rpc(node):
     assert a[5].send("InferenceJobs", "attest", 1, True).status == 1
     assert a[6].send("InferenceJobs", "attest", 1, True).status == 1
     hashes = [keccak(r) for r in rows[:2]]
-    posted = a[4].send("Attribution", "postProof", 1, H(400), 1, hashes, [600_000, 400_000])
+    posted = a[4].send("Attribution", "postProof", 1, H(302), H(400), 1, hashes, [600_000, 400_000])
     deadline = a[4].c("Attribution").events.ProofPosted().process_receipt(posted)[0].args.disputeDeadline
     time.sleep(max(0, deadline - time.time()) + 1)  # automined blocks may run ahead of the clock
     before = {x.address: w3.eth.get_balance(x.address) for x in a}
     treasury = Web3.to_checksum_address(g.treasury)
     treasury_before = w3.eth.get_balance(treasury)
     # explicit gas: an estimate would run at the latest block's timestamp, still inside the window
-    finaliser = Actor(w3, 9)  # not dev 0: it is the block proposer, paid tips and the reserve release
+    finaliser = Actor(w3, 9)  # any account; the proposer (paid tips and the release) is the devnet's validator
     finaliser_before = w3.eth.get_balance(finaliser.address)
     receipt = finaliser.send("Attribution", "finaliseProof", 1, gas=500_000)
     assert receipt.status == 1
@@ -140,7 +140,8 @@ def test_full_flow_over_json_rpc(node):
     # the supply identity from real balances: every account that holds OPEN on this chain
     supply = {k: int(v, 16) for k, v in client.ol("getSupply").items()}
     holders = {Web3.to_checksum_address(x) for x in g.accounts} | {x for x, _ in genesis.dev_accounts()} | {
-        Web3.to_checksum_address(m.address) for m in MODULES} | {treasury, Web3.to_checksum_address(VESTING)}
+        Web3.to_checksum_address(m.address) for m in MODULES} | {treasury, Web3.to_checksum_address(VESTING),
+                                                                 genesis.dev_validator()[0]}
     held = sum(w3.eth.get_balance(x) for x in holders)
     assert held == supply["reserve"] + supply["locked"] + supply["circulating"]
     assert held + supply["burned"] == genesis.TOTAL_SUPPLY
@@ -183,6 +184,14 @@ def test_blob_store_checks_hashes_and_access(node):
         Client(url).get_blob(keccak(secret), private)
     with pytest.raises(SdkError, match="unknown contribution"):
         owner.get_blob(keccak(b"never contributed"), private)
+    # objects the chain names outside Datanets (adapters, prompts, outputs, proofs) are public by hash;
+    # a Datanet row is not served by its hash alone, so an allowlist row stays behind its rule
+    with pytest.raises(SdkError, match="no public object"):
+        Client(url).get_object(keccak(secret))
+    assert stranger.put_blob(b"an output", public=True) == keccak(b"an output")
+    assert Client(url).get_object(keccak(b"an output")) == b"an output"
+    with pytest.raises(SdkError, match="blob hash mismatch"):
+        owner.ol("putBlob", "0x" + b"abc".hex(), "0x" + H(5).hex(), True)
 
 
 def test_ol_rejects_bad_params(node):

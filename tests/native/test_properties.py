@@ -13,7 +13,7 @@ def test_two_nodes_importing_the_same_blocks_agree(world):
     for tx in [(k[7], "InferenceJobs", "requestInference", (1, H(301), OPEN), OPEN),
                (k[4], "InferenceJobs", "submitResult", (1, H(302), H(303)), 0),
                (k[5], "InferenceJobs", "attest", (1, True), 0), (k[6], "InferenceJobs", "attest", (1, True), 0),
-               (k[4], "Attribution", "postProof", (1, H(400), 1, [H(1), H(2)], [500_000, 500_000]), 0)]:
+               (k[4], "Attribution", "postProof", (1, H(302), H(400), 1, [H(1), H(2)], [500_000, 500_000]), 0)]:
         assert nc.send(tx[0], tx[1], tx[2], *tx[3], value=tx[4]).ok
     nc.now += 700
     assert nc.send(k[0], "Attribution", "finaliseProof", 1).ok

@@ -62,4 +62,4 @@ def test_sweep_without_ray_is_a_clear_cli_error(files, tmp_path, capsys):
                  "tiny-llama", "--out", str(tmp_path / "o")]) == 1
     assert "--sweep runs on Ray: add --ray auto" in capsys.readouterr().err
     assert main(["train", "--data", str(tmp / "rows.jsonl"), "--base", "tiny-llama", "--out", str(tmp_path / "o")]) == 1
-    assert "name one of --config" in capsys.readouterr().err
+    assert "train needs --config or --sweep" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Proof of Attribution on chain: a staked validator posts which accepted contributions shaped a
-succeeded inference job (weights in parts per million summing to 1,000,000); other validators
+succeeded inference job (weights in parts per million summing to 1,000,000), naming the job's
+output hash and a method id the chain's registry enables (`attribution_methods`); other validators
 may dispute it within `dispute_window_s`; afterwards anyone finalises it and the job's escrowed
 fee is split.
 
@@ -14,6 +15,7 @@ Storage (slots in the Attribution account):
      p+2 disputeDeadline; p+3 entryCount
   1  entries[jobId][index] -> e: e+0 contentHash; e+1 contributor | weightPpm << 160
 """
+from genesis.params import method_names
 from vm.modules import datanets, inference_jobs, models, staking
 from vm.modules.abi import Call, NativeModule
 from vm.modules.storage import pack, require, slot_of, unpack
@@ -53,7 +55,7 @@ def _succeeded_job(call: Call, job_id: int) -> int:
     return j
 
 
-def post_proof(call: Call, job_id, proof_hash, method_id, content_hashes, weights):
+def post_proof(call: Call, job_id, output_hash, proof_hash, method_id, content_hashes, weights):
     st = call.store
     require(proof_hash != bytes(32), "proofHash is zero")
     require(0 < len(content_hashes) <= MAX_ENTRIES, f"1..{MAX_ENTRIES} contributions per proof")
@@ -62,8 +64,13 @@ def post_proof(call: Call, job_id, proof_hash, method_id, content_hashes, weight
     require(all(w > 0 for w in weights), "every weight must be positive")
     require(sum(weights) == PPM, f"weights sum to {sum(weights)}, must be {PPM}")
     econ = call.store_of(ECONOMICS)
+    enabled = read_param(econ, "attribution_methods")
+    require(enabled >> method_id & 1 == 1,
+            f"unknown attribution method id {method_id} (this chain accepts {method_names(enabled) or 'none'})")
     require(staking.is_active(call.store_of(STAKING), econ, call.sender), "sender is not an active validator")
     j = _succeeded_job(call, job_id)
+    result = call.store_of(INFERENCE_JOBS).read(j + 6).to_bytes(32, "big")
+    require(output_hash == result, f"outputHash 0x{output_hash.hex()} is not job {job_id}'s result 0x{result.hex()}")
     p = proof_slot(job_id)
     require(unpack(st.read(p), HEAD_WIDTHS)[1] == NONE, "proof already posted for this job")
     adapter_id = call.store_of(INFERENCE_JOBS).read(j + 1)
@@ -89,6 +96,7 @@ def post_proof(call: Call, job_id, proof_hash, method_id, content_hashes, weight
 
 def dispute_proof(call: Call, job_id, reason_hash):
     st = call.store
+    require(reason_hash != bytes(32), "reasonHash is zero: name the evidence (e.g. keccak256 of a stored blob)")
     require(staking.is_active(call.store_of(STAKING), call.store_of(ECONOMICS), call.sender),
             "sender is not an active validator")
     p = proof_slot(job_id)

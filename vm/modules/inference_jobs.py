@@ -74,7 +74,7 @@ def submit_result(call: Call, job_id, output_hash, activation_commitment):
             "sender is not an active GPU inference validator")
     status, deadline = status_of(st, j)
     require(status == REQUESTED, "job is not awaiting a result")
-    require(call.timestamp < deadline, "job timed out")
+    require(call.timestamp < deadline, f"job timed out at {deadline} (job_timeout_s): `finalise` refunds it")
     st.write(j + 4, SUBMITTED | deadline << 8)
     st.write(j + 5, int.from_bytes(call.sender, "big"))
     st.write(j + 6, int.from_bytes(output_hash, "big"))

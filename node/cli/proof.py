@@ -1,0 +1,145 @@
+"""`openledger proof post|dispute|finalise|show`: Proof of Attribution for a succeeded job.
+
+`post` attributes the job's output (fetched from the node by its outputHash) with the training
+run's committed index, stores the proof's canonical bytes as a public object (its keccak256 is the
+proofHash on chain) and sends `Attribution.postProof`. `finalise` waits out the dispute window,
+then pays the fee split.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import time
+
+from node.cli.common import CliError
+from node.cli.job import _h, job_of, lineage, result_of
+from node.cli.native import _add_client_flags, _client, _print_json, _read, _send, _uint
+from node.sdk import SdkError
+
+STATUS = {1: "posted", 2: "paid"}
+FINALISE_GAS = 1_500_000
+"""Gas for a finaliseProof sent before any block has passed the deadline (an automining devnet):
+eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
+ROLES = ("contributor", "model owner", "validator", "treasury")
+
+
+def cmd_post(args) -> int:
+    from attribution import AttributionError, onchain_args
+    from attribution.runs import open_run
+    from training import TrainingRun
+
+    c = _client(args)
+    job = job_of(c, args.job)
+    if job["statusName"] != "succeeded":
+        raise CliError(f"job {args.job} is {job['statusName']}: a proof is posted for a succeeded job")
+    chain = lineage(c, int(job["adapterId"], 16))
+    try:
+        record = TrainingRun.from_json((args.run / "record.json").read_bytes())
+    except (OSError, ValueError) as e:
+        raise CliError(f"--run {args.run}: no readable record.json ({e})") from None
+    if "0x" + record.adapter_hash.hex() != chain["run"]["adapterHash"]:
+        raise CliError(f"--run {args.run} trained adapter 0x{record.adapter_hash.hex()}, but job {args.job} used "
+                       f"adapter {int(job['adapterId'], 16)} = {chain['run']['adapterHash']}")
+    result = result_of(c, job)
+    try:
+        prompt = c.get_object(_h(job["promptHash"]))
+        proof = open_run(args.run).attribute(prompt, str(result["text"]).encode())
+        proof_hash, method_id, hashes, weights = onchain_args(proof)
+    except (AttributionError, KeyError) as e:
+        raise CliError(f"attribution failed: {e}") from None
+    except SdkError as e:
+        raise CliError(f"the prompt of job {args.job} is not on this node ({e})") from None
+    if not hashes:
+        raise CliError(f"no contribution shaped job {args.job}'s output (all scores zero): nothing to post")
+    try:
+        c.put_blob(proof.encode(), public=True)
+    except SdkError as e:
+        raise CliError(f"blob store refused the proof: {e}") from None
+    for h, w in zip(hashes, weights):
+        print(f"  0x{h.hex()}  {w:>9,} ppm")
+    _send(c, "Attribution", "postProof", args.job, _h(job["outputHash"]), proof_hash, method_id, hashes, weights)
+    return 0
+
+
+def cmd_dispute(args) -> int:
+    c = _client(args)
+    reason = args.reason.encode()
+    if not reason:
+        raise CliError("--reason is empty")
+    try:
+        reason_hash = c.put_blob(reason, public=True)
+    except SdkError as e:
+        raise CliError(f"blob store refused the reason: {e}") from None
+    _send(c, "Attribution", "disputeProof", args.job, reason_hash)
+    return 0
+
+
+def cmd_finalise(args) -> int:
+    c = _client(args)
+    proof = _read(c, "getProof", hex(args.job))
+    if int(proof["status"], 16) != 1:
+        raise CliError(f"the proof of job {args.job} is {STATUS.get(int(proof['status'], 16), '?')}, not open")
+    deadline, gas, told = int(proof["disputeDeadline"], 16), None, False
+    while True:  # finaliseProof is valid in the first block whose timestamp reaches the deadline
+        head = int(c.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+        if head >= deadline:
+            break
+        if time.time() >= deadline + 1:  # no block since (an automining devnet): the next one is past it
+            gas = FINALISE_GAS
+            break
+        if args.no_wait:
+            raise CliError(f"dispute window open until {deadline} (head block at {head}); wait or drop --no-wait")
+        if not told:
+            print(f"waiting {deadline - head}s for the dispute window to close", flush=True)
+            told = True
+        time.sleep(0.5)
+    receipt = _send(c, "Attribution", "finaliseProof", args.job, gas=gas)
+    paid = [e for e in receipt["events"] if e["event"] == "RewardPaid"]
+    if paid:
+        print("fee split:")
+        for e in paid:
+            print(f"  {ROLES[e['args']['role']]:<12} {e['args']['account']}  {e['args']['amount'] / 10**18:.6f} OPEN")
+    return 0
+
+
+def cmd_show(args) -> int:
+    c = _client(args)
+    proof = _read(c, "getProof", hex(args.job))
+    out = {**proof, "statusName": STATUS.get(int(proof["status"], 16), "?")}
+    if args.json:
+        _print_json(out)
+        return 0
+    print(f"proof of job {args.job}: {out['statusName']}, method {int(proof['methodId'], 16)}, by {proof['poster']}, "
+          f"dispute window until {int(proof['disputeDeadline'], 16)}")
+    for e in proof["entries"]:
+        print(f"  {e['contentHash']}  {e['contributor']}  {int(e['weightPpm'], 16):>9,} ppm")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    proof = subparsers.add_parser("proof", help="Proof of Attribution for a job: post, dispute, finalise, show")
+    sub = proof.add_subparsers(dest="proof_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("post", help="attribute a succeeded job's output and post the proof (active validator)")
+    p.add_argument("job", type=_uint)
+    p.add_argument("--run", required=True, type=pathlib.Path, metavar="DIR",
+                   help="the adapter's training run directory (record.json and its attribution index)")
+    p.set_defaults(func=cmd_post)
+
+    p = sub.add_parser("dispute", help="dispute an open proof within its window (another active validator)")
+    p.add_argument("job", type=_uint)
+    p.add_argument("--reason", required=True, help="why (stored on the node; its hash goes on chain)")
+    p.set_defaults(func=cmd_dispute)
+
+    p = sub.add_parser("finalise", help="after the dispute window, pay the job's fee split (anyone)")
+    p.add_argument("job", type=_uint)
+    p.add_argument("--no-wait", action="store_true", help="fail instead of waiting for the window to close")
+    p.set_defaults(func=cmd_finalise)
+    for action in sub.choices.values():
+        _add_client_flags(action)
+
+    p = sub.add_parser("show", help="print a job's proof and its entries")
+    p.add_argument("job", type=_uint)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_client_flags(p, signing=False)
+    p.set_defaults(func=cmd_show)
