@@ -186,14 +186,20 @@ class Client:
         out = eth_abi.decode(list(f.outputs), bytes.fromhex(self.rpc("eth_call", tx, block)[2:]))
         return out[0] if len(out) == 1 else out
 
+    def estimate(self, module: str, fn: str, *args: Any, value: int = 0) -> int:
+        """eth_estimateGas of `module.fn(*args)` from this client's account (SdkError with the
+        module's revert reason if it would fail)."""
+        tx = {"from": self.address, "to": ADDRESSES[module], "value": hex(value),
+              "data": "0x" + encode_call(module, fn, *args).hex()}
+        return int(self.rpc("eth_estimateGas", tx), 16)
+
     def build(self, module: str, fn: str, *args: Any, value: int = 0, nonce: int | None = None,
               gas: int | None = None) -> tuple[bytes, bytes]:
         """(raw signed transaction, tx hash) for `module.fn(*args)`; estimates gas unless given
         (an estimate that reverts raises SdkError with the module's reason, and nothing is sent)."""
         data = encode_call(module, fn, *args)
-        tx: dict[str, Any] = {"from": self.address, "to": ADDRESSES[module], "value": hex(value), "data": "0x" + data.hex()}
         if gas is None:
-            gas = int(self.rpc("eth_estimateGas", tx), 16) * (100 + GAS_MARGIN_PCT) // 100
+            gas = self.estimate(module, fn, *args, value=value) * (100 + GAS_MARGIN_PCT) // 100
         if nonce is None:
             nonce = int(self.rpc("eth_getTransactionCount", self.address, "pending"), 16)
         tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)

@@ -192,7 +192,7 @@ def test_smaller_detours_answer_in_plain_words(tmp_path, capsys):
     assert main(["attribute", "--run", str(tmp_path), "--prompt", "a" * 100_000, "--output", "b"]) == 1
     assert "100001 bytes together, above the 65536-byte limit" in capsys.readouterr().err
     assert main(["train", "--base", "tiny-llama"]) == 1
-    assert "train needs --config, --out, --data or --datanet (`openledger train init`" in capsys.readouterr().err
+    assert "train needs --config or --sweep, --out, --data or --datanet (`openledger train init`" in capsys.readouterr().err
     assert main(["devnet", "--datadir", str(tmp_path / "d"), "--param", "dispute_window=5"]) == 1
     assert "--param dispute_window: unknown parameter; known: fee_split_contributors_ppm" in capsys.readouterr().err
     assert main(["devnet", "--datadir", str(tmp_path / "d"), "--param", "attestation_quorum=0"]) == 1
