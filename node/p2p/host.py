@@ -55,11 +55,14 @@ def load_or_create_key(data_dir: Path) -> KeyPair:
 
 def make_host(key_pair: KeyPair) -> IHost:
     """A host that speaks Noise only (py-libp2p also offers plaintext, SECIO and TLS by default),
-    Yamux, and keeps one connection per peer (which also skips the 250 ms happy-eyeballs wait)."""
+    Yamux, and keeps one connection per peer (which also skips the 250 ms happy-eyeballs wait).
+    Its auto-connector is off (watermarks 0): by default it dials every known peer, banned ones
+    included, to reach 50 connections; we dial only the peers the node names (`P2P`)."""
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     return new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise},
                     muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
-                    connection_config=ConnectionConfig(max_connections_per_peer=1))
+                    connection_config=ConnectionConfig(max_connections_per_peer=1, min_connections=0,
+                                                      low_watermark=0))
 
 
 class SafePubsub(Pubsub):

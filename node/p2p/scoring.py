@@ -17,7 +17,7 @@ from node.p2p.wire import Fault
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScoreConfig:
-    ban_below: float = -100.0         # four malformed or two oversized messages in quick succession
+    ban_below: float = -80.0          # four malformed or two oversized messages within ~20 s
     recovery_per_s: float = 1.0       # a penalty fades, so honest peers with rare faults stay
     ban_seconds: float = 600.0
 

@@ -317,14 +317,18 @@ async def open_p2p(config: P2PConfig, handlers: Handlers) -> AsyncIterator[P2P]:
     host = make_host(load_or_create_key(config.data_dir))
     async with host.run([multiaddr.Multiaddr(config.listen)]), trio.open_nursery() as nursery:
         p2p = P2P(config, handlers, host, nursery)
-        async with background_trio_service(p2p.pubsub), background_trio_service(p2p.router):
-            await p2p.pubsub.wait_until_ready()
-            for kind in Kind:
-                nursery.start_soon(p2p._deliver, kind, await p2p.pubsub.subscribe(p2p.topic(kind)))
-            for address in config.bootstrap:
-                p2p.add_persistent_peer(address)
-            nursery.start_soon(p2p._keep_connected)
-            try:
+        try:
+            async with background_trio_service(p2p.pubsub), background_trio_service(p2p.router):
+                await p2p.pubsub.wait_until_ready()
+                for kind in Kind:
+                    nursery.start_soon(p2p._deliver, kind, await p2p.pubsub.subscribe(p2p.topic(kind)))
+                for address in config.bootstrap:
+                    p2p.add_persistent_peer(address)
+                nursery.start_soon(p2p._keep_connected)
                 yield p2p
-            finally:
-                nursery.cancel_scope.cancel()
+        finally:
+            nursery.cancel_scope.cancel()
+            # Close connections explicitly, even when cancelled: leaving host.run alone leaves the
+            # sockets open, and peers then keep a dead connection (and never re-dial) until GC.
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await host.close()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -96,3 +97,20 @@ async def next_inbound(node: P2P, kind: Kind, timeout: float = 10.0) -> Inbound:
             if item.kind is kind:
                 return item
     raise AssertionError("inbound channel closed")
+
+
+def trio_test(fn):
+    """Run an async test in trio (no pytest-trio here); fixtures pass through."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return trio.run(functools.partial(fn, *args, **kwargs))
+    return run
+
+
+async def until(condition, timeout: float = 10.0, what: str = "condition") -> None:
+    """Wait for `condition()` to hold, polling, failing after `timeout` seconds."""
+    with trio.move_on_after(timeout):
+        while not condition():
+            await trio.sleep(0.02)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
