@@ -65,7 +65,7 @@ class Handlers:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Inbound:
     """A gossip message that passed validation: a SignedVote, (SignedProposal, block bytes),
-    DuplicateVoteEvidence or transaction bytes, and the peer that forwarded it."""
+    DuplicateVoteEvidence or transaction bytes, and the peer that published it (never us)."""
     kind: Kind
     message: object
     peer: ID
@@ -87,6 +87,7 @@ class P2P:
         self._persistent: dict[ID, PeerInfo] = {}
         self._dialling: set[ID] = set()
         self._inbound_send, self.inbound = trio.open_memory_channel[Inbound](config.inbound_slots)
+        self._own_id = host.get_id().to_bytes()
         self.dropped_inbound = 0     # messages validated but not taken by the node in time
         for protocol in self.router.get_protocols():
             host.set_stream_handler(protocol, self._isolated(self.pubsub.stream_handler))
@@ -195,6 +196,8 @@ class P2P:
     async def _deliver(self, kind: Kind, subscription) -> None:
         while True:
             msg = await subscription.get()
+            if msg.from_id == self._own_id:
+                continue    # pubsub hands our own publications back; the node has them already
             # Validated already (pubsub ran `_validator`); decoding again is cheap RLP work.
             item = Inbound(kind, self._decode(kind, msg.data), ID(msg.from_id))
             try:
