@@ -1,6 +1,7 @@
 """A hostile peer (a bare libp2p host) sends garbage on the gossip topics and the request
 protocols: it is refused, scored down and finally banned; the honest hosts keep working."""
 import pytest
+import rlp
 from libp2p.utils.varint import encode_uvarint, encode_varint_prefixed
 
 from node.p2p import FetchFailed, Fault, Kind
@@ -73,7 +74,7 @@ async def test_garbage_requests_and_responses(tmp_path):
         # A hostile server: its block is refused by the node's check, its votes are not votes.
         async def bad_block(stream):
             await stream.read(64)
-            await stream.write(encode_varint_prefixed(wire.rlp.encode([b"not a block"])))
+            await stream.write(encode_varint_prefixed(rlp.encode([b"not a block"])))
             await stream.close()
         evil.set_stream_handler(wire.BLOCK_PROTOCOL, bad_block)
         with pytest.raises(FetchFailed, match="malformed"):

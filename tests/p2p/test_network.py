@@ -1,7 +1,6 @@
 """Real hosts on 127.0.0.1, in one trio run per test: gossip, fetches, Noise only."""
 import multiaddr
 import pytest
-import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.peerinfo import info_from_p2p_addr
