@@ -94,7 +94,7 @@ class P2P:
         for protocol, answer in ((wire.BLOCK_PROTOCOL, self._answer_block),
                                  (wire.PROPOSAL_PROTOCOL, self._answer_proposal),
                                  (wire.VOTES_PROTOCOL, self._answer_votes)):
-            host.set_stream_handler(protocol, self._isolated(self._serve_request(answer)))
+            host.set_stream_handler(protocol, self._isolated(self._serve_request(protocol, answer)))
         for kind in Kind:
             self.pubsub.set_topic_validator(self.topic(kind), self._validator(kind), False)
         host.get_network().register_notifee(_BanGate(self))
@@ -226,12 +226,19 @@ class P2P:
     # is ours because the library's swallows oversized and undecodable requests without telling
     # us who sent them, and the sender must be scored down.
 
-    def _serve_request(self, answer: Callable[[bytes], Awaitable[bytes]]) -> Callable[[INetStream], Awaitable[None]]:
+    def _serve_request(self, protocol: str,
+                       answer: Callable[[bytes], Awaitable[bytes]]) -> Callable[[INetStream], Awaitable[None]]:
+        limit = self.config.limits.response(protocol)
+
         async def serve(stream: INetStream) -> None:
             with trio.fail_after(self.config.request_timeout_s):
                 request = await VarIntLengthMsgReadWriter(stream, wire.MAX_REQUEST_BYTES).read_msg()
                 response = await answer(request)
-                await VarIntLengthMsgReadWriter(stream, len(response) + 1).write_msg(response)
+                if len(response) > limit:   # the asker would score us down for it
+                    logger.error("%s: our answer of %d bytes is over the limit %d", protocol, len(response), limit)
+                    await stream.reset()
+                    return
+                await VarIntLengthMsgReadWriter(stream, limit).write_msg(response)
             await stream.close()
         return serve
 
@@ -248,9 +255,9 @@ class P2P:
         votes = await self.handlers.votes(*wire.decode_request(request, 2))
         return rlp.encode([vote.encode() for vote in votes])
 
-    async def _request(self, peer: ID, protocol: str, request: bytes, limit: int) -> list[bytes]:
-        config = RequestResponseConfig(timeout=self.config.request_timeout_s,
-                                       max_request_size=wire.MAX_REQUEST_BYTES, max_response_size=limit)
+    async def _request(self, peer: ID, protocol: str, request: bytes) -> list[bytes]:
+        config = RequestResponseConfig(timeout=self.config.request_timeout_s, max_request_size=wire.MAX_REQUEST_BYTES,
+                                       max_response_size=self.config.limits.response(protocol))
         try:
             response = await self._requests.send_request(peer, [protocol], request, BytesCodec(), config)
         except MessageTooLargeError as exc:
@@ -269,22 +276,19 @@ class P2P:
 
     async def fetch_block(self, peer: ID, height: int) -> bytes | None:
         """The node's bytes for block `height` (checked by `check_block`), None if `peer` lacks it."""
-        items = await self._request(peer, wire.BLOCK_PROTOCOL, wire.encode_request(height),
-                                    self.config.limits.block + 16)
+        items = await self._request(peer, wire.BLOCK_PROTOCOL, wire.encode_request(height))
         if not items:
             return None
         return self._checked(peer, lambda: wire.block_from(items, self.handlers.check_block))
 
     async def fetch_proposal(self, peer: ID, height: int, round_: int) -> tuple[SignedProposal, bytes] | None:
-        items = await self._request(peer, wire.PROPOSAL_PROTOCOL, wire.encode_request(height, round_),
-                                    self.config.limits.of(Kind.PROPOSAL) + 16)
+        items = await self._request(peer, wire.PROPOSAL_PROTOCOL, wire.encode_request(height, round_))
         if not items:
             return None
         return self._checked(peer, lambda: wire.proposal_from(items, self.config.chain_id, self.handlers.check_block))
 
     async def fetch_votes(self, peer: ID, height: int, round_: int) -> list[SignedVote]:
-        items = await self._request(peer, wire.VOTES_PROTOCOL, wire.encode_request(height, round_),
-                                    self.config.limits.votes_response)
+        items = await self._request(peer, wire.VOTES_PROTOCOL, wire.encode_request(height, round_))
         return self._checked(peer, lambda: [wire.decode_vote(item, self.config.chain_id) for item in items])
 
 

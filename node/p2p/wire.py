@@ -64,6 +64,11 @@ class Limits:
         return {Kind.TX: self.tx, Kind.PROPOSAL: self.block + self.vote, Kind.VOTE: self.vote,
                 Kind.EVIDENCE: self.evidence}[kind]
 
+    def response(self, protocol: str) -> int:
+        """Largest response to a request on `protocol` (16 bytes of RLP list headers)."""
+        return {BLOCK_PROTOCOL: self.block + 16, PROPOSAL_PROTOCOL: self.of(Kind.PROPOSAL) + 16,
+                VOTES_PROTOCOL: self.votes_response}[protocol]
+
     @property
     def gossip_frame(self) -> int:
         """pubsub's `max_inbound_rpc_size`: the largest message plus the RPC envelope."""

@@ -7,7 +7,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
 
 from consensus.evidence import DuplicateVoteEvidence
-from node.p2p import Kind, open_p2p
+from node.p2p import FetchFailed, Kind, Limits, open_p2p
 from tests.p2p.helpers import (Store, block_bytes, config, network, next_inbound, proposal, trio_test, until,
                                vote)
 
@@ -73,3 +73,15 @@ async def test_a_restarted_peer_with_the_same_key_is_redialled_and_rejoins(tmp_p
             await b.pubsub.wait_for_mesh(a.peer_id, b.topic(Kind.VOTE))
             await b.publish_vote(vote(9))
             assert (await next_inbound(a, Kind.VOTE)).message == vote(9)
+
+
+@trio_test
+async def test_an_answer_over_the_limit_is_not_sent(tmp_path):
+    """A node never sends what its peers would score it down for: the fetch fails, no one is blamed."""
+    async with network(tmp_path, 2, limits=Limits(votes_response=200)) as (a, b):
+        b.store.votes[(3, 0)] = [vote(3), vote(3, block=b"\x22" * 32)]        # about 230 bytes
+        with pytest.raises(FetchFailed):
+            await a.fetch_votes(b.peer_id, 3, 0)
+        b.store.votes[(3, 0)] = [vote(3)]
+        assert await a.fetch_votes(b.peer_id, 3, 0) == [vote(3)]
+        assert a.scores.score(b.peer_id) == 0
