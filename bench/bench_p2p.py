@@ -133,8 +133,11 @@ def run(args) -> None:
                 p.kill()
                 p.wait()
         results = [json.loads(Path(f"{tmp}/out{i}.json").read_text()) for i in range(HOSTS)]
-    latencies = [(r["received"][key] - s["sent"][key]) * 1000
-                 for s in results for r in results if r is not s for key in s["sent"] if key in r["received"]]
+    pairs = [(s["sent"][key] - start_at, (r["received"][key] - s["sent"][key]) * 1000)
+             for s in results for r in results if r is not s for key in s["sent"] if key in r["received"]]
+    latencies = [ms for _, ms in pairs]
+    by_second = [statistics.median([ms for t, ms in pairs if int(t) == second] or [0.0])
+                 for second in range(int(args.seconds))]
     expected = sum(len(s["sent"]) for s in results) * (HOSTS - 1)
     size = len(b"block ") + 32 * 32 * args.block_kb
     per_block = sum(r["block_bytes"] for r in results) / args.blocks
@@ -142,6 +145,7 @@ def run(args) -> None:
           f"{sum(r['blocks'] for r in results)} of {args.blocks * (HOSTS - 1)}")
     print(f"vote gossip latency, {HOSTS} processes, {args.rate:g} votes/s each: "
           f"p50 {statistics.median(latencies):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms")
+    print("p50 by second of the run: " + " ".join(f"{ms:.0f}" for ms in by_second) + " ms")
     print(f"bytes on the wire per block message ({size / 1024:.0f} KiB block, {HOSTS} hosts): "
           f"{per_block / 1024:.0f} KiB = {per_block / size:.1f} x the block")
     print("CPU per host: " + ", ".join(f"{r['cpu'] * 100:.0f}%" for r in results))

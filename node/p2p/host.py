@@ -28,6 +28,14 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 KEY_FILE = "p2p_key"
 QUEUE_SLOTS = 4096
 
+# py-libp2p's Yamux sends a WINDOW_UPDATE frame for every read that its hysteresis defers, and
+# pubsub reads each message's varint length one byte at a time: a window update per byte read,
+# which queued behind data on the connection's write lock. With 4 hosts, vote latency grew
+# without bound from 10-25 votes/s per host at 12% CPU (docs/p2p.md); with updates batched as
+# go-yamux does (PY_YAMUX_RELEASE_ON_READ=0, read per call by py-libp2p), 3-6 ms at 50 votes/s.
+# An operator's explicit setting wins.
+os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
+
 # Subscription and per-peer send queues hold 32 messages by default and drop the rest silently
 # (NOTES.md: 4,096 slots lost nothing through a 10 s SIGSTOP). Both are module-level values in
 # py-libp2p 0.8.1, not constructor arguments, so they are set here, once, for the process.
