@@ -85,3 +85,18 @@ async def test_an_answer_over_the_limit_is_not_sent(tmp_path):
         b.store.votes[(3, 0)] = [vote(3)]
         assert await a.fetch_votes(b.peer_id, 3, 0) == [vote(3)]
         assert a.scores.score(b.peer_id) == 0
+
+
+@trio_test
+async def test_a_failing_handler_ends_its_stream_not_the_host(tmp_path):
+    class Broken(dict):
+        def get(self, key):
+            raise RuntimeError("the node's store failed")
+
+    async with network(tmp_path, 2) as (a, b):
+        b.store.blocks = Broken()
+        with pytest.raises(FetchFailed):
+            await a.fetch_block(b.peer_id, 1)
+        b.store.blocks = {1: block_bytes(1)}
+        assert await a.fetch_block(b.peer_id, 1) == block_bytes(1)
+        assert a.scores.score(b.peer_id) == b.scores.score(a.peer_id) == 0
