@@ -168,8 +168,7 @@ class P2P:
             try:
                 await handler(stream)
             except (PeerFault, DecodeError, MessageTooLarge) as exc:
-                self.penalise(peer, exc.fault if isinstance(exc, PeerFault)
-                              else Fault.OVERSIZED if isinstance(exc, MessageTooLarge) else Fault.MALFORMED)
+                self.penalise(peer, _fault_of(exc))
                 await _reset(stream)
             except Exception as exc:
                 logger.debug("stream %s from %s ended: %r", stream.get_protocol(), peer, exc)
@@ -206,7 +205,10 @@ class P2P:
                 self.dropped_inbound += 1   # the node lags; fetches recover what it needs
 
     async def _publish(self, kind: Kind, data: bytes) -> None:
-        wire.check_size(data, self.config.limits.of(kind), f"our own {kind.value} message")
+        """Publish, refusing (ValueError) what peers would drop and score us down for."""
+        limit = self.config.limits.of(kind)
+        if len(data) > limit:
+            raise ValueError(f"{kind.value} message of {len(data)} bytes is over the limit {limit}")
         await self.pubsub.publish(self.topic(kind), data)
 
     async def publish_vote(self, vote: SignedVote) -> None:
@@ -290,6 +292,12 @@ class P2P:
     async def fetch_votes(self, peer: ID, height: int, round_: int) -> list[SignedVote]:
         items = await self._request(peer, wire.VOTES_PROTOCOL, wire.encode_request(height, round_))
         return self._checked(peer, lambda: [wire.decode_vote(item, self.config.chain_id) for item in items])
+
+
+def _fault_of(exc: Exception) -> Fault:
+    if isinstance(exc, PeerFault):
+        return exc.fault
+    return Fault.OVERSIZED if isinstance(exc, MessageTooLarge) else Fault.MALFORMED   # DecodeError
 
 
 async def _reset(stream: INetStream) -> None:

@@ -30,6 +30,13 @@ async def test_gossip_of_every_kind_reaches_every_peer(tmp_path):
 
 
 @trio_test
+async def test_a_message_over_its_limit_is_not_published(tmp_path):
+    async with network(tmp_path, 1) as (node,):
+        with pytest.raises(ValueError, match="over the limit"):
+            await node.publish_tx(b"\x02" * (node.config.limits.tx + 1))
+
+
+@trio_test
 async def test_fetches_answer_from_the_peers_store(tmp_path):
     async with network(tmp_path, 2) as (a, b):
         b.store.blocks[3] = block_bytes(3)
