@@ -70,6 +70,13 @@ async def test_a_restarted_peer_with_the_same_key_is_redialled_and_rejoins(tmp_p
         async with open_p2p(config(tmp_path / "b", [a.address]), Store().handlers()) as b:
             first_id, address = b.peer_id, b.address
             await until(lambda: a.connected_peers() == [first_id], what="b to connect")
+            # 50 messages: with py-libp2p's counter (seconds at start + 1 per message) the
+            # restarted b's first sequence numbers would repeat these and be dropped as seen.
+            await b.pubsub.wait_for_mesh(a.peer_id, b.topic(Kind.VOTE))
+            for height in range(1, 51):
+                await b.publish_vote(vote(height))
+            for height in range(1, 51):
+                assert (await next_inbound(a, Kind.VOTE)).message == vote(height)
         # b bootstraps from a, so a does not know to re-dial b: make b a validator peer of a.
         a.add_persistent_peer(address)
         await until(lambda: a.connected_peers() == [], what="a to notice b left")
