@@ -1,0 +1,116 @@
+"""Real hosts on 127.0.0.1, in one trio run per test: gossip, fetches, Noise only."""
+import multiaddr
+import pytest
+from libp2p import new_host
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
+
+from consensus.evidence import DuplicateVoteEvidence
+from node.p2p import FetchFailed, Kind, Limits, open_p2p
+from tests.p2p.helpers import (Store, block_bytes, config, network, next_inbound, proposal, trio_test, until,
+                               vote)
+
+
+@trio_test
+async def test_gossip_of_every_kind_reaches_every_peer(tmp_path):
+    async with network(tmp_path, 4) as nodes:
+        block = block_bytes(5)
+        evidence = DuplicateVoteEvidence.of(vote(5, block=b"\x01" * 32), vote(5, block=b"\x02" * 32))
+        sent = [(Kind.VOTE, nodes[0].publish_vote(vote(5)), vote(5)),
+                (Kind.PROPOSAL, nodes[1].publish_proposal(proposal(5, block), block), (proposal(5, block), block)),
+                (Kind.EVIDENCE, nodes[2].publish_evidence(evidence), evidence),
+                (Kind.TX, nodes[3].publish_tx(b"\x02raw tx"), b"\x02raw tx")]
+        for sender, (kind, publish, expected) in enumerate(sent):
+            await publish
+            for node in nodes[:sender] + nodes[sender + 1:]:
+                item = await next_inbound(node, kind)
+                assert item.message == expected
+                assert item.peer == nodes[sender].peer_id
+
+
+@trio_test
+async def test_a_message_over_its_limit_is_not_published(tmp_path):
+    async with network(tmp_path, 1) as (node,):
+        with pytest.raises(ValueError, match="over the limit"):
+            await node.publish_tx(b"\x02" * (node.config.limits.tx + 1))
+
+
+@trio_test
+async def test_fetches_answer_from_the_peers_store(tmp_path):
+    async with network(tmp_path, 2) as (a, b):
+        b.store.blocks[3] = block_bytes(3)
+        b.store.proposals[(3, 1)] = (proposal(3, block_bytes(3)), block_bytes(3))
+        b.store.votes[(3, 1)] = [vote(3, 1), vote(3, 1, block=b"\x22" * 32)]
+        assert await a.fetch_block(b.peer_id, 3) == block_bytes(3)
+        assert await a.fetch_block(b.peer_id, 4) is None
+        assert await a.fetch_proposal(b.peer_id, 3, 1) == b.store.proposals[(3, 1)]
+        assert await a.fetch_proposal(b.peer_id, 3, 0) is None
+        assert await a.fetch_votes(b.peer_id, 3, 1) == b.store.votes[(3, 1)]
+        assert await a.fetch_votes(b.peer_id, 3, 0) == []
+        assert a.scores.score(b.peer_id) == b.scores.score(a.peer_id) == 0
+
+
+@trio_test
+async def test_a_plaintext_only_peer_is_refused_both_ways(tmp_path):
+    key = create_new_key_pair()
+    plain = new_host(key_pair=key, sec_opt={PLAINTEXT_PROTOCOL_ID: InsecureTransport(key)})
+    async with open_p2p(config(tmp_path / "n"), Store().handlers()) as node, \
+            plain.run([multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+        with pytest.raises(Exception):
+            await plain.connect(info_from_p2p_addr(node.address))
+        with pytest.raises(Exception):
+            await node.host.connect(info_from_p2p_addr(plain.get_addrs()[0]))
+        assert node.connected_peers() == [] and plain.get_connected_peers() == []
+
+
+@trio_test
+async def test_a_restarted_peer_with_the_same_key_is_redialled_and_rejoins(tmp_path):
+    async with open_p2p(config(tmp_path / "a"), Store().handlers()) as a:
+        async with open_p2p(config(tmp_path / "b", [a.address]), Store().handlers()) as b:
+            first_id, address = b.peer_id, b.address
+            await until(lambda: a.connected_peers() == [first_id], what="b to connect")
+            # 50 messages: with py-libp2p's counter (seconds at start + 1 per message) the
+            # restarted b's first sequence numbers would repeat these and be dropped as seen.
+            await b.pubsub.wait_for_mesh(a.peer_id, b.topic(Kind.VOTE))
+            for height in range(1, 51):
+                await b.publish_vote(vote(height))
+            for height in range(1, 51):
+                assert (await next_inbound(a, Kind.VOTE)).message == vote(height)
+        # b bootstraps from a, so a does not know to re-dial b: make b a validator peer of a.
+        a.add_persistent_peer(address)
+        await until(lambda: a.connected_peers() == [], what="a to notice b left")
+        port = int(address.value_for_protocol("tcp"))
+        async with open_p2p(config(tmp_path / "b", port=port), Store().handlers()) as b:
+            assert b.peer_id == first_id
+            await until(lambda: a.connected_peers() == [first_id], what="a to re-dial b")
+            await b.pubsub.wait_for_mesh(a.peer_id, b.topic(Kind.VOTE))
+            await b.publish_vote(vote(9))
+            assert (await next_inbound(a, Kind.VOTE)).message == vote(9)
+
+
+@trio_test
+async def test_an_answer_over_the_limit_is_not_sent(tmp_path):
+    """A node never sends what its peers would score it down for: the fetch fails, no one is blamed."""
+    async with network(tmp_path, 2, limits=Limits(votes_response=200)) as (a, b):
+        b.store.votes[(3, 0)] = [vote(3), vote(3, block=b"\x22" * 32)]        # about 230 bytes
+        with pytest.raises(FetchFailed):
+            await a.fetch_votes(b.peer_id, 3, 0)
+        b.store.votes[(3, 0)] = [vote(3)]
+        assert await a.fetch_votes(b.peer_id, 3, 0) == [vote(3)]
+        assert a.scores.score(b.peer_id) == 0
+
+
+@trio_test
+async def test_a_failing_handler_ends_its_stream_not_the_host(tmp_path):
+    class Broken(dict):
+        def get(self, key):
+            raise RuntimeError("the node's store failed")
+
+    async with network(tmp_path, 2) as (a, b):
+        b.store.blocks = Broken()
+        with pytest.raises(FetchFailed):
+            await a.fetch_block(b.peer_id, 1)
+        b.store.blocks = {1: block_bytes(1)}
+        assert await a.fetch_block(b.peer_id, 1) == block_bytes(1)
+        assert a.scores.score(b.peer_id) == b.scores.score(a.peer_id) == 0
