@@ -124,7 +124,7 @@ def quantise_unit(vectors: np.ndarray) -> np.ndarray:
 def int_dots(rows: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """Exact int64 (rows x queries) dot products of int16 vectors, through float64 BLAS: every
     product and partial sum is an integer below dim x 2^28 < 2^53, so no summation order rounds."""
-    return (rows.astype(np.float64) @ queries.astype(np.float64).T).astype(np.int64)
+    return (rows.astype(np.float64, copy=False) @ queries.astype(np.float64).T).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,7 @@ class SemanticAttributor:
                                    f"{index.model_name} (0x{index.weights_hash.hex()[:16]}..)")
         self.index, self.embedder = index, embedder
         self.starts = index.starts
+        self.rows = index.vectors.astype(np.float64)  # converted once for int_dots, not per query
         self.floor = index.config.floor_ppm * QSCALE * QSCALE // 1_000_000
 
     @property
@@ -252,7 +253,7 @@ class SemanticAttributor:
     def scores(self, qvecs: np.ndarray) -> dict[int, int]:
         """Per contribution: sum over output windows of (its best window's dot - floor), if positive;
         near-duplicates credited to their first occurrence."""
-        best = np.maximum.reduceat(int_dots(self.index.vectors, qvecs), self.starts, axis=0)  # (rows, windows)
+        best = np.maximum.reduceat(int_dots(self.rows, qvecs), self.starts, axis=0)  # (rows, windows)
         per_row = np.clip(best - self.floor, 0, None).sum(axis=1)
         totals = np.zeros(len(per_row), dtype=np.int64)
         np.add.at(totals, np.asarray(self.index.canonical), per_row)
