@@ -1,8 +1,9 @@
 """Proof of Attribution: which contributions shaped a model output, as re-checkable proofs.
 
-Two families: gradient influence on LoRA parameters (Grad-Dot/TracIn and DataInf, over a
-quantised index built once per training run) and span matching over a Datanet version's text
-(infini-gram). Both end in an AttributionProof whose integer weights pay contributors.
+Three families: gradient influence on LoRA parameters (Grad-Dot/TracIn and DataInf, over a
+quantised index built once per training run), span matching over a Datanet version's text
+(infini-gram), and semantic neighbours (sentence embeddings, for paraphrased text). All end in
+an AttributionProof whose integer weights pay contributors.
 """
 from attribution.apportion import PPM, apportion, cap_owners
 from attribution.errors import (
@@ -28,12 +29,13 @@ from attribution.proof import AttributionProof, Contribution, Share, query_hash
 from attribution.ranking import Verdict
 from attribution.robust import near_duplicates
 from attribution.seeds import chain_seed
+from attribution.semantic import Embedder, SemanticAttributor, SemanticConfig, SemanticIndex, minilm
 from attribution.spans import SpanAttributor, SpanConfig, SpanIndex
 
 __all__ = [
-    "METHODS", "PPM", "AttributionError", "AttributionProof", "Contribution", "DataInfConfig", "EmptyOutput",
+    "METHODS", "PPM", "AttributionError", "AttributionProof", "Contribution", "DataInfConfig", "Embedder", "EmptyOutput",
     "GradDotConfig", "GradientAttributor", "GradientIndex", "IndexRootMismatch", "MalformedProof", "NoAttribution",
-    "Share", "SpanAttributor", "SpanConfig", "SpanIndex", "UnknownRun", "Verdict", "apportion",
-    "build_gradient_index", "cap_owners", "chain_seed", "index_from_rows", "near_duplicates", "onchain_args", "project_rows",
+    "SemanticAttributor", "SemanticConfig", "SemanticIndex", "Share", "SpanAttributor", "SpanConfig", "SpanIndex", "UnknownRun", "Verdict", "apportion",
+    "build_gradient_index", "cap_owners", "chain_seed", "index_from_rows", "minilm", "near_duplicates", "onchain_args", "project_rows",
     "query_hash", "self_influence", "verify",
 ]

@@ -9,6 +9,7 @@ from attribution.errors import MalformedProof
 from attribution.gradient import DataInfConfig, GradDotConfig, GradientAttributor
 from attribution.proof import AttributionProof
 from attribution.ranking import Verdict
+from attribution.semantic import SemanticAttributor, SemanticConfig
 from attribution.spans import SpanAttributor, SpanConfig
 
 
@@ -31,6 +32,7 @@ def register(config: type, attributor: type, code: int) -> None:
 register(GradDotConfig, GradientAttributor, 1)
 register(DataInfConfig, GradientAttributor, 2)
 register(SpanConfig, SpanAttributor, 3)
+register(SemanticConfig, SemanticAttributor, 4)
 
 
 def onchain_args(proof: AttributionProof) -> tuple[bytes, int, list[bytes], list[int]]:

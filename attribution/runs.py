@@ -15,6 +15,7 @@ from attribution.errors import AttributionError, UnknownRun
 from attribution.gradient import CONFIGS, GradientAttributor, GradientIndex, build_gradient_index
 from attribution.proof import Contribution
 from attribution.robust import near_duplicates
+from attribution.semantic import EMBEDDERS, MINILM, SemanticAttributor, SemanticConfig, SemanticIndex
 from attribution.spans import SpanAttributor, SpanConfig, SpanIndex
 
 INDEX_DIR = "attribution"
@@ -102,8 +103,9 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
                **config: int):
     """A `training.run(..., attribution=...)` hook: builds `method`'s index, returns its root
     (gradient indexes over `workers` Ray tasks when given: the same root)."""
-    if method != SpanConfig.method and method not in CONFIGS:
-        raise AttributionError(f"unknown attribution method {method!r}; known: {sorted(CONFIGS) + [SpanConfig.method]}")
+    text_methods = (SpanConfig.method, SemanticConfig.method)
+    if method not in text_methods and method not in CONFIGS:
+        raise AttributionError(f"unknown attribution method {method!r}; known: {sorted(CONFIGS) + list(text_methods)}")
 
     def build(trained) -> bytes:
         out = pathlib.Path(trained.out_dir) / INDEX_DIR
@@ -113,6 +115,8 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
         canonical = near_duplicates(texts)
         if method == SpanConfig.method:
             root = SpanIndex.build(texts, contributions, out, SpanConfig(**config), canonical).root
+        elif method == SemanticConfig.method:
+            root = SemanticIndex.build(texts, contributions, EMBEDDERS[MINILM](), SemanticConfig(**config), canonical).save(out)
         else:
             encoder = QueryEncoder(trained.tokenizer, trained.config.to_dict())
             labels = [e.label for e in trained.examples]
@@ -148,6 +152,11 @@ def open_run(run_dir: str | pathlib.Path, workers: int | None = None):
     meta = json.loads((run_dir / INDEX_DIR / RUN_META).read_text())
     if meta["method"] == SpanConfig.method:
         return SpanAttributor(SpanIndex.load(run_dir / INDEX_DIR, record.attribution_index_root))
+    if meta["method"] == SemanticConfig.method:
+        index = SemanticIndex.load(run_dir / INDEX_DIR, record.attribution_index_root)
+        if index.model_name not in EMBEDDERS:
+            raise AttributionError(f"semantic index names embedding model {index.model_name!r}; known: {sorted(EMBEDDERS)}")
+        return SemanticAttributor(index, EMBEDDERS[index.model_name]())
     index = GradientIndex.load(run_dir / INDEX_DIR, record.attribution_index_root)
     config = TrainingConfig.from_dict(meta["training_config"])
     if config.config_hash() != record.config_hash:
