@@ -34,7 +34,9 @@ RESERVE_ADDRESS = to_canonical_address("0x00000000000000000000000000000000000e00
 FORBIDDEN_CHAIN_IDS = frozenset({1612, 161201})  # OpenLedger's own networks
 BASE_FEE_SINKS = ("burn", "treasury")
 
-ATTRIBUTION_METHODS: Mapping[int, str] = MappingProxyType({1: "graddot-v1", 2: "datainf-v1", 3: "span-v1"})
+ATTRIBUTION_METHODS: Mapping[int, str] = MappingProxyType({
+    1: "graddot-v1", 2: "datainf-v1", 3: "span-v1", 4: "semantic-v1",
+})
 """The registry of attribution method ids (`Attribution.postProof`'s methodId) and their names,
 as `attribution.methods` registers them. A chain enables a subset with the `attribution_methods`
 parameter (bit i set = method id i accepted); an id outside it is refused at the transaction."""

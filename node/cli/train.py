@@ -73,8 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--base-model-id", type=_positive, metavar="N", help="on-chain base model id (with --commit)")
     p.add_argument("--price", type=_amount, default=0, help="adapter price per inference, wei or xOPEN (default 0)")
     p.add_argument("--attribution", metavar="METHOD",
-                   help="build the attribution index with METHOD (e.g. datainf-v1, the default with --commit, "
-                        "which needs its root)")
+                   help="build the attribution index with METHOD: graddot-v1, datainf-v1, span-v1 or semantic-v1 "
+                        "(datainf-v1 by default with --commit, whose record needs the index root)")
     add_ray_flags(p, "the attribution index build, or a --sweep's runs")
     _add_client_flags(p)
     p.set_defaults(func=cmd_train)
