@@ -114,7 +114,7 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
         texts = [e.text.encode() for e in trained.examples]
         canonical = near_duplicates(texts)
         if method == SpanConfig.method:
-            root = SpanIndex.build(texts, contributions, out, SpanConfig(**config), canonical).root
+            root = SpanIndex.build(texts, contributions, out, SpanConfig(**config), canonical, workers).root
         elif method == SemanticConfig.method:
             root = SemanticIndex.build(texts, contributions, EMBEDDERS[MINILM](), SemanticConfig(**config), canonical).save(out)
         else:

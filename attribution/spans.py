@@ -77,26 +77,27 @@ class SpanIndex:
     @classmethod
     def build(
         cls, texts: Sequence[bytes], contributions: Sequence[Contribution], directory: str | pathlib.Path,
-        config: SpanConfig = SpanConfig(), canonical: Sequence[int] | None = None,
+        config: SpanConfig = SpanConfig(), canonical: Sequence[int] | None = None, workers: int | None = None,
     ) -> "SpanIndex":
-        """Index `texts` (row i belongs to contributions[i], in Datanet order) under `directory`."""
+        """Index `texts` (row i belongs to contributions[i], in Datanet order) under `directory`.
+
+        With `workers` (Ray connected, see training.cluster), contiguous slices of the rows are
+        indexed as separate infini-gram shards by Ray tasks (shard k holds slice k); infini-gram
+        queries all of a directory's shards together and sums their counts, so the spans, scores
+        and root are those of a one-shard index."""
         if len(texts) != len(contributions) or not texts:
             raise AttributionError(f"need one text per contribution, got {len(texts)} texts for {len(contributions)}")
+        for i, text in enumerate(texts):
+            try:
+                text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise AttributionError(f"text of row {i} is not UTF-8: {exc}") from exc
         path = pathlib.Path(directory).resolve()
         engine_dir = path / ENGINE_DIR
-        with tempfile.TemporaryDirectory() as tmp:
-            with open(pathlib.Path(tmp) / "rows.jsonl", "w") as f:
-                for i, text in enumerate(texts):
-                    try:
-                        f.write(json.dumps({"text": text.decode("utf-8"), "row": i}) + "\n")
-                    except UnicodeDecodeError as exc:
-                        raise AttributionError(f"text of row {i} is not UTF-8: {exc}") from exc
-            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            cmd = [sys.executable, "-m", "infini_gram.indexing", "--data_dir", tmp, "--save_dir", str(engine_dir),
-                   "--token_dtype", "u8", "--cpus", "1", "--mem", "2", "--shards", "1", "--ulimit", str(limit)]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
-            if done.returncode != 0:
-                raise AttributionError(f"infini-gram indexing failed: {done.stderr[-2000:]}")
+        if workers:
+            _index_shards_on_ray(texts, engine_dir, workers)
+        else:
+            _index_shard(texts, engine_dir, 0)
         index = cls(config, path, tuple(contributions), tuple(keccak(t) for t in texts),
                     tuple(canonical) if canonical is not None else tuple(range(len(texts))))
         manifest = {
@@ -127,6 +128,39 @@ class SpanIndex:
         return index
 
 
+SHARD_FILES = ("tokenized", "table", "offset")
+"""What infini-gram writes per shard (`NAME.k`) in raw-byte mode without metadata."""
+
+
+def _index_shard(texts: Sequence[bytes], engine_dir: pathlib.Path, shard: int) -> None:
+    """Index `texts` as infini-gram shard `shard` of `engine_dir` (its indexer numbers a lone shard 0)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(pathlib.Path(tmp) / "rows.jsonl", "w") as f:
+            for i, text in enumerate(texts):
+                f.write(json.dumps({"text": text.decode("utf-8"), "row": i}) + "\n")
+        out = engine_dir if shard == 0 else pathlib.Path(tmp) / "out"
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        cmd = [sys.executable, "-m", "infini_gram.indexing", "--data_dir", tmp, "--save_dir", str(out),
+               "--token_dtype", "u8", "--cpus", "1", "--mem", "2", "--shards", "1", "--ulimit", str(limit)]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {"TOKENIZERS_PARALLELISM": "false"})
+        if done.returncode != 0:
+            raise AttributionError(f"infini-gram indexing failed: {done.stderr[-2000:]}")
+        if shard:
+            engine_dir.mkdir(parents=True, exist_ok=True)
+            for name in SHARD_FILES:
+                os.replace(out / f"{name}.0", engine_dir / f"{name}.{shard}")
+
+
+def _index_shards_on_ray(texts: Sequence[bytes], engine_dir: pathlib.Path, workers: int) -> None:
+    import ray
+
+    from training.cluster import gather, shards
+
+    task = ray.remote(max_retries=3)(_index_shard)  # a retried shard is rebuilt from scratch
+    refs = [task.remote([texts[i] for i in part], engine_dir, k) for k, part in enumerate(shards(len(texts), workers))]
+    gather(refs, f"span index: {len(refs)} infini-gram shards on Ray", progress=False)
+
+
 class SpanAttributor:
     """Answers and verifies span-matching queries; verification is exact recomputation."""
 
@@ -138,10 +172,14 @@ class SpanAttributor:
         # load_to_ram: the text and suffix array in memory (about 6 bytes per corpus byte) made queries
         # about 3x faster than mmap on the benchmark's 10 MB index
         self.engine = InfiniGramEngine(index_dir=engine_dir, eos_token_id=0, vocab_size=255, token_dtype="u8", load_to_ram=True)
-        # document start offsets in the byte stream: an occurrence belongs to the last start <= ptr
-        self.starts = np.fromfile(os.path.join(engine_dir, "offset.0"), dtype="<u8")
-        if len(self.starts) != len(index.contributions):
-            raise AttributionError(f"infini-gram index holds {len(self.starts)} documents, manifest {len(index.contributions)}")
+        # per shard, document start offsets in its byte stream (an occurrence belongs to the last
+        # start <= ptr) and the row of its first document: shard k holds a contiguous slice of rows
+        self.starts = [np.fromfile(os.path.join(engine_dir, f"offset.{k}"), dtype="<u8")
+                       for k in range(self.engine.engine.get_num_shards())]
+        self.first_row = np.cumsum([0] + [len(s) for s in self.starts])
+        if self.first_row[-1] != len(index.contributions):
+            raise AttributionError(f"infini-gram index holds {self.first_row[-1]} documents, "
+                                   f"manifest {len(index.contributions)}")
 
     @property
     def method(self) -> str:
@@ -163,8 +201,9 @@ class SpanAttributor:
         totals: dict[int, int] = {}
         for span in self.spans(output):
             credit = span["length"] ** 2 * 1_000_000 // span["count"] ** 2
-            rows = np.searchsorted(self.starts, [d["ptr"] for d in span["docs"]], side="right") - 1
-            for row in rows.tolist():
+            for doc in span["docs"]:
+                shard = doc["s"]
+                row = int(self.first_row[shard] + np.searchsorted(self.starts[shard], doc["ptr"], side="right") - 1)
                 owner = self.index.canonical[row]
                 totals[owner] = totals.get(owner, 0) + credit
         return totals

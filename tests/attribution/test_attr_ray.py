@@ -64,3 +64,26 @@ def test_query_over_sharded_index_equals_the_whole_index(tiny, ray_local, tmp_pa
             assert sharded.scores(qvec) == local.scores(qvec)
     finally:
         rows.close()
+
+
+def test_span_index_built_as_shards_on_ray_answers_as_one(ray_local, tmp_path):
+    """Contiguous slices of the rows indexed as separate infini-gram shards by Ray tasks: the same
+    root, and every query the same proof as over a one-shard index (infini-gram sums shard counts)."""
+    from eth_utils import keccak
+
+    from attribution import Contribution, SpanAttributor, SpanIndex
+
+    texts = [f"row {i}: {'the zebra quartzite manifesto' if i % 4 == 1 else 'a plain review'} of film {i % 7} "
+             f"with {'rare velvet semaphore' if i % 5 == 2 else 'ordinary words'}".encode() for i in range(40)]
+    contributions = [Contribution(keccak(t), keccak(b"owner %d" % (i % 6))[:20]) for i, t in enumerate(texts)]
+    one = SpanIndex.build(texts, contributions, tmp_path / "one")
+    sharded = SpanIndex.build(texts, contributions, tmp_path / "sharded", workers=3)
+    assert sharded.root == one.root
+    assert sorted(p.name for p in (tmp_path / "sharded" / "infini-gram").iterdir()) == sorted(
+        f"{name}.{k}" for name in ("offset", "table", "tokenized") for k in range(3))
+    a, b = SpanAttributor(one), SpanAttributor(sharded)
+    for output in (b"the zebra quartzite manifesto of film 3", b"rare velvet semaphore with ordinary words",
+                   b"row 17: a plain review of film 3"):
+        assert b.scores(output) == a.scores(output) and b.scores(output)
+        proof = b.attribute(b"q", output)
+        assert proof == a.attribute(b"q", output) and a.verify(proof, b"q", output).accepted

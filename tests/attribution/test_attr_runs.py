@@ -89,14 +89,17 @@ def test_tampered_index_and_unindexed_run_are_refused(trained, tmp_path):
 
 def test_ray_build_and_sharded_cli_query_match_one_machine(trained, ray_local, tmp_path, capsys):
     """The same run with its index built over 2 Ray workers writes the same record, and
-    `attribute --ray auto --workers 3` (rows held by Ray actors) prints the same proof."""
+    `attribute --ray auto --workers 3` (gradient rows held by Ray actors; a span index's shards
+    queried by its engine) prints the same proof."""
     out, record, method = trained
-    if method == "span-v1":
-        pytest.skip("span indexes are built and queried on one machine")
+    config = {"min_len": 10} if method == "span-v1" else {}
     on_ray = run(CONFIG, Dataset.from_rows(rows()), "tiny-gpt2", tmp_path, run_id=4, progress=False,
-                 attribution=index_hook(method, progress=False, workers=2))
+                 attribution=index_hook(method, progress=False, workers=2, **config))
     assert on_ray == record
-    query = ["--prompt", "review 99: a dull plot", "--output", "neg", "--json"]
+    if method == "span-v1":
+        assert (tmp_path / "attribution" / "infini-gram" / "table.1").exists()  # built as two shards
+    query = ["--prompt", "review 99: a dull plot", "--output", "zebra quartzite manifesto" if method == "span-v1"
+             else "neg", "--json"]
     assert main(["attribute", "--run", str(out), *query]) == 0
     local = json.loads(capsys.readouterr().out)
     assert main(["attribute", "--run", str(out), *query, "--ray", "auto", "--workers", "3"]) == 0
