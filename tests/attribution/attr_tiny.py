@@ -63,3 +63,19 @@ def synthetic(n: int = N_ROWS, seed: int = 0) -> tuple[torch.Tensor, torch.Tenso
     centres = torch.randn(2, DIM, generator=gen) * 1.5
     x = centres[y] + torch.randn(n, DIM, generator=gen)
     return x, y
+
+
+def tampered(proof, params) -> dict:
+    """The proof as a dishonest attributor might change it, by kind: weights moved between the top
+    two shares, their contributions swapped, another index root, another seed, other `params`."""
+    a, b, *rest = proof.shares
+    return {
+        "weights": dataclasses.replace(proof, shares=(dataclasses.replace(a, ppm=a.ppm - 7),
+                                                      dataclasses.replace(b, ppm=b.ppm + 7), *rest)),
+        "swapped": dataclasses.replace(proof, shares=(
+            dataclasses.replace(a, contribution_id=b.contribution_id, contributor=b.contributor),
+            dataclasses.replace(b, contribution_id=a.contribution_id, contributor=a.contributor), *rest)),
+        "root": dataclasses.replace(proof, index_root=b"\x09" * 32),
+        "seed": dataclasses.replace(proof, seed=proof.seed + 1),
+        "params": dataclasses.replace(proof, params=params),
+    }

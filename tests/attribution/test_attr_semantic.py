@@ -16,7 +16,7 @@ from attribution import (
 )
 from attribution.ranking import shares_from_scores
 from attribution.semantic import QSCALE, int_dots
-from tests.attribution.attr_tiny import contribution
+from tests.attribution.attr_tiny import contribution, tampered as tampered_kinds
 
 WORDS = ("river stone bright market window silver garden quiet morning paper engine yellow forest zebra owl lamp "
          "keeper bridge cloud winter").split()
@@ -102,14 +102,8 @@ def test_verify_across_threads_and_tampering(semantic):
         torch.set_num_threads(1)
     evidence = np.frombuffer(proof.evidence, dtype="<i2").copy()
     evidence[0] += CONFIG.tolerance + 1
-    a, b = proof.shares[0], proof.shares[1]
     tampered = {
-        "weights": dataclasses.replace(proof, shares=(dataclasses.replace(a, ppm=a.ppm - 7), dataclasses.replace(b, ppm=b.ppm + 7), *proof.shares[2:])),
-        "swapped": dataclasses.replace(proof, shares=(dataclasses.replace(a, contribution_id=b.contribution_id, contributor=b.contributor),
-                                                      dataclasses.replace(b, contribution_id=a.contribution_id, contributor=a.contributor), *proof.shares[2:])),
-        "root": dataclasses.replace(proof, index_root=b"\x09" * 32),
-        "seed": dataclasses.replace(proof, seed=1),
-        "params": dataclasses.replace(proof, params=dataclasses.replace(CONFIG, floor_ppm=500_000).params()),
+        **tampered_kinds(proof, dataclasses.replace(CONFIG, floor_ppm=500_000).params()),
         "evidence drift": dataclasses.replace(proof, evidence=evidence.astype("<i2").tobytes()),
         "evidence cut": dataclasses.replace(proof, evidence=proof.evidence[:-2]),
     }

@@ -8,7 +8,7 @@ from attribution import (
     PPM, AttributionError, EmptyOutput, IndexRootMismatch, NoAttribution, SpanAttributor, SpanConfig, SpanIndex,
     UnknownRun, near_duplicates, verify,
 )
-from tests.attribution.attr_tiny import contribution
+from tests.attribution.attr_tiny import contribution, tampered as tampered_kinds
 
 PLANTED_ROW = 7
 PLANTED = b"the zebra quartzite manifesto of nineteen owls"
@@ -64,14 +64,8 @@ def test_verify_accepts_honest_and_rejects_tampering(spans):
     proof = spans.attribute(b"p", output)
     assert len(proof.shares) >= 2
     assert verify(proof.encode(), spans, b"p", output).accepted
-    a, b = proof.shares[0], proof.shares[1]
     tampered = {
-        "weights": dataclasses.replace(proof, shares=(dataclasses.replace(a, ppm=a.ppm - 7), dataclasses.replace(b, ppm=b.ppm + 7), *proof.shares[2:])),
-        "swapped": dataclasses.replace(proof, shares=(dataclasses.replace(a, contribution_id=b.contribution_id, contributor=b.contributor),
-                                                      dataclasses.replace(b, contribution_id=a.contribution_id, contributor=a.contributor), *proof.shares[2:])),
-        "root": dataclasses.replace(proof, index_root=b"\x09" * 32),
-        "seed": dataclasses.replace(proof, seed=1),
-        "params": dataclasses.replace(proof, params=(("contributor_cap_ppm", PPM), ("max_cnt", 64), ("min_len", 4), ("top_k", 5))),
+        **tampered_kinds(proof, (("contributor_cap_ppm", PPM), ("max_cnt", 64), ("min_len", 4), ("top_k", 5))),
         "evidence": dataclasses.replace(proof, evidence=b"\x01"),
     }
     for kind, bad in tampered.items():
