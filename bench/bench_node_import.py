@@ -36,7 +36,6 @@ def _build_block(workdir: str) -> bytes:
     g = genesis.devnet()
     keys = [k for _, k in genesis.dev_accounts()]
     with Node.init(f"{workdir}/builder", g) as node:
-        node.mempool.max_per_sender = TRANSFERS
         for i in range(TRANSFERS):
             tx = {"type": 2, "chainId": g.chain_id, "nonce": i // len(keys), "to": bytes([0x10 + i % 200]) * 20,
                   "value": 1 + i, "gas": 21_000, "maxFeePerGas": 3 * 10**9, "maxPriorityFeePerGas": 10**9}

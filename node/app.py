@@ -1,16 +1,25 @@
 """`run_node(config)`: the node process's one trio event loop.
 
-Opens the Node, then runs the block producer and the RPC server side by side; SIGINT/SIGTERM
-cancel them, and everything closes in reverse order of opening (server, producer, then the
-database, after any block being committed has landed).
+Opens the Node, re-admits the local transactions of the pool's journal, then runs the block
+producer, the local-transaction tracker and the RPC server side by side; SIGINT/SIGTERM cancel
+them, and everything closes in reverse order of opening (server, producer, then the database,
+after any block being committed has landed).
+
+Only the node's own tasks may stop the process: a failure of one (block production, the
+tracker, the listener itself) ends the node with one `fatal:` line and exit status 1. Clients
+cannot reach this far: the RPC transport ends a failing connection there (node/rpc/server.py).
 """
 from __future__ import annotations
 
+import collections
 import functools
+import gc
 import logging
 import math
 import os
+import pathlib
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -18,6 +27,7 @@ import trio
 
 import genesis as genesis_mod
 from node.chain import Node
+from node.mempool import PoolConfig
 from node.rpc import RpcConfig, serve
 
 log = logging.getLogger(__name__)
@@ -31,6 +41,7 @@ class NodeConfig:
     genesis: genesis_mod.Genesis | None = None  # given: create or check the data dir; None: open it
     block_time: float | None = None  # seconds; None: the genesis's; 0: mine as soon as a tx arrives
     rpc: RpcConfig = field(default_factory=RpcConfig)
+    txpool: PoolConfig = field(default_factory=PoolConfig)  # --txpool.* (limits, journal)
 
     def __post_init__(self) -> None:
         if self.block_time is not None and (not math.isfinite(self.block_time) or self.block_time < 0):
@@ -70,6 +81,59 @@ async def _produce(node: Node):
         return None
 
 
+RECHECK_SECONDS = 60.0  # go-ethereum's locals tracker recheck interval
+SWITCH_INTERVAL = 0.0005  # seconds a thread may hold the GIL while another waits (Python: 0.005)
+
+
+class NodeTaskFailed(RuntimeError):
+    """One of the node's own tasks failed; the node stops."""
+
+
+async def _node_task(name: str, fn, *args, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run one of the node's own tasks; a failure of it stops the node with a clear message."""
+    try:
+        if task_status is trio.TASK_STATUS_IGNORED:
+            await fn(*args)
+        else:
+            await fn(*args, task_status=task_status)
+    except Exception as exc:
+        cause = next(_leaves(exc))  # the error itself, out of the nurseries it passed through
+        raise NodeTaskFailed(f"{name} failed: {type(cause).__name__}: {cause}") from exc
+
+
+async def track_locals(node: Node, config: PoolConfig, wake) -> None:
+    """The local-transaction tracker's clock (go-ethereum's TxTracker loop): resubmit tracked
+    transactions the pool has dropped while they are still valid, every minute, and rewrite the
+    journal every `--txpool.rejournal`."""
+    tracker = node.mempool.locals
+    interval = min(RECHECK_SECONDS, config.rejournal)
+    next_rotation = trio.current_time() + config.rejournal
+    while True:
+        await trio.sleep(interval)
+        resubmitted, _ = await trio.to_thread.run_sync(tracker.recheck)
+        if resubmitted:
+            wake()
+        if trio.current_time() >= next_rotation:
+            await trio.to_thread.run_sync(tracker.rotate)
+            next_rotation = trio.current_time() + config.rejournal
+
+
+def open_journal(node: Node, config: PoolConfig) -> None:
+    """Start tracking local transactions and re-admit the journal's (before clients connect)."""
+    if config.no_locals:
+        return
+    journal = None
+    if config.journal:
+        journal = pathlib.Path(config.journal)
+        if not journal.is_absolute():
+            journal = pathlib.Path(node.datadir) / journal
+    node.mempool.locals.open(journal)
+    admitted, dropped = node.mempool.locals.load()
+    if admitted or dropped:
+        print(f"txpool journal {journal}: re-admitted {admitted} local transactions, dropped {dropped} "
+              "(mined, replaced or no longer valid)", flush=True)
+
+
 async def _until_signal(cancel_scope: trio.CancelScope) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
@@ -79,34 +143,78 @@ async def _until_signal(cancel_scope: trio.CancelScope) -> None:
             return
 
 
-async def run_node_async(config: NodeConfig, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def run_node_async(config: NodeConfig, *, stats: collections.Counter | None = None,
+                         task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run the node until cancelled. `stats` gets the RPC transport's counters (connections,
+    how they ended, internal errors; see node.rpc.server.Transport)."""
+    # EVM work (eth_call, block building) runs in worker threads that hold the GIL for as long
+    # as the interpreter lets them: with Python's default 5 ms, a client's eth_blockNumber
+    # waited 12-43 ms at the median and 126-385 ms at p99 behind four busy eth_calls; at 0.5 ms,
+    # 4-6 and 18-66 ms (BENCHMARKS.md, "Hostile clients").
+    sys.setswitchinterval(SWITCH_INTERVAL)
     node = open_node(config)
     try:
+        node.mempool.configure(config.txpool)
+        open_journal(node, config.txpool)
         block_time = node.genesis.block_time if config.block_time is None else config.block_time
         wake_send, wake_recv = trio.open_memory_channel(1)
 
-        def on_transaction(_tx_hash: bytes) -> None:
+        def on_transaction(_tx_hash: bytes = b"") -> None:
             try:
                 wake_send.send_nowait(None)
             except trio.WouldBlock:  # a wake-up is already pending
                 pass
 
+        if len(node.mempool):  # re-admitted from the journal
+            on_transaction()
+        # What start-up made (modules, py-evm's tables, the genesis) lives as long as the node:
+        # out of the cyclic collector's way, so a full collection is not a pause of hundreds of
+        # milliseconds for every client (740 ms seen under a flood; 30 ms at most after this).
+        gc.collect()
+        gc.freeze()
         async with trio.open_nursery() as nursery:
             if threading.current_thread() is threading.main_thread():  # signals reach only that thread
                 nursery.start_soon(_until_signal, nursery.cancel_scope)
             if node.genesis.validators:
-                nursery.start_soon(produce_blocks, node, block_time, wake_recv)
+                nursery.start_soon(_node_task, "block production", produce_blocks, node, block_time, wake_recv)
             else:  # an imported Ethereum chain: a follower, as geth without a consensus client
                 print("no validators in genesis: following only, not producing blocks", flush=True)
+            if not config.txpool.no_locals:
+                nursery.start_soon(_node_task, "the local-transaction tracker", track_locals, node, config.txpool,
+                                   on_transaction)
             urls = await nursery.start(functools.partial(
-                serve, node, config.rpc, on_transaction=on_transaction if block_time == 0 else None))
+                _node_task, "the JSON-RPC server", functools.partial(
+                    serve, node, config.rpc, on_transaction=on_transaction if block_time == 0 else None,
+                    stats=stats)))
             for url in urls:
                 print(f"JSON-RPC listening on {url} (WebSocket: {url.replace('http', 'ws', 1)})", flush=True)
             task_status.started(urls)
     finally:
+        node.mempool.locals.close()
         node.close()
 
 
 def run_node(config: NodeConfig) -> None:
-    """Run the node until SIGINT/SIGTERM."""
-    trio.run(run_node_async, config)
+    """Run the node until SIGINT/SIGTERM; a failed node task ends it with status 1 and one line."""
+    try:
+        trio.run(run_node_async, config)
+    except BaseException as exc:
+        failed = exc.split(NodeTaskFailed)[0] if isinstance(exc, BaseExceptionGroup) else exc
+        if not isinstance(failed, (NodeTaskFailed, BaseExceptionGroup)):
+            raise
+        first = next(_leaves(failed))
+        log.debug("fatal: %s", first, exc_info=first.__cause__)  # the traceback, for a debug log
+        message = f"fatal: {first}; the node stopped"
+        del exc, failed, first  # no traceback (and the frames it holds) outlives this
+    else:
+        return
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def _leaves(exc: BaseException):
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc

@@ -3,10 +3,13 @@ from vm.keccak import use_fastest_backend
 
 use_fastest_backend()
 
-from vm.chain import build_block, build_chain_class, genesis_params, genesis_state, import_block, validate_chain_id
+from vm.chain import (
+    build_block, build_chain_class, genesis_params, genesis_state, import_block, validate_chain_id,
+    validate_lone_transaction,
+)
 from vm.errors import WrongChainId
 
 __all__ = [
     "WrongChainId", "build_block", "build_chain_class", "genesis_params", "genesis_state", "import_block",
-    "validate_chain_id",
+    "validate_chain_id", "validate_lone_transaction",
 ]

@@ -6,19 +6,25 @@ Three overrides, each a clean subclass hook (no patching of py-evm):
 - the VM keeps the genesis gas limit, sends the base fee to the treasury when genesis says so,
   and runs `registry.BLOCK_HOOKS` when a block is finalised (both when built and imported).
 """
+import copy
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
 from eth._utils.db import get_parent_header
-from eth.constants import EMPTY_UNCLE_HASH, GAS_TX, POST_MERGE_DIFFICULTY, POST_MERGE_MIX_HASH, POST_MERGE_NONCE
-from eth.exceptions import HeaderNotFound
+from eth.constants import (
+    EMPTY_UNCLE_HASH, GAS_TX, POST_MERGE_DIFFICULTY, POST_MERGE_MIX_HASH, POST_MERGE_NONCE, UINT_256_MAX,
+)
+from eth.exceptions import HeaderNotFound, VMError
 from eth.vm.forks.cancun import get_total_blob_gas
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.blocks import PragueBlock
 from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.constants import DEPOSIT_REQUEST_TYPE
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.frontier.validation import validate_frontier_transaction_against_header
 from eth.vm.forks.prague.state import PragueState
 
 from eth_utils import ValidationError
@@ -38,6 +44,69 @@ def validate_chain_id(tx: SignedTransactionAPI, chain_id: int) -> None:
     refuses them over RPC by default."""
     if tx.chain_id != chain_id:
         raise WrongChainId(tx.chain_id, chain_id)
+
+
+def validate_lone_transaction(state: StateAPI, transaction: SignedTransactionAPI, *, base_fee_per_gas: int,
+                              gas_limit: int) -> None:
+    """Raise ValidationError if block import would refuse `transaction` in the block after
+    `state`'s for a reason of its own, by the code import runs: the VM's check against the
+    block header (gas limit), the transaction's own validation (field ranges, EIP-7702
+    authorization fields) and the state's (chain id, fee cap against `base_fee_per_gas`,
+    signature `s` in the lower half (EIP-2), blob fields), the intrinsic gas import subtracts
+    before execution, and a creation's initcode size (EIP-3860). The sender's nonce and balance are left out: the transaction
+    pool checks those against everything it holds from the sender, which import cannot know.
+
+    The transaction pool calls this at admission, so nothing it accepts is unminable."""
+    header = _GasHeader(gas_limit)
+    validate_frontier_transaction_against_header(None, header, transaction)
+    view = copy.copy(state)  # shares the databases; only reads happen through it
+    view.__class__ = _lone_state_class(type(state))
+    view.lone_sender, view.lone_nonce = transaction.sender, transaction.nonce
+    context = state.execution_context
+    view.execution_context = ExecutionContext(
+        coinbase=context.coinbase, timestamp=context.timestamp, block_number=context.block_number + 1,
+        difficulty=context.difficulty, mix_hash=context.mix_hash, gas_limit=gas_limit, prev_hashes=(),
+        chain_id=context.chain_id, base_fee_per_gas=base_fee_per_gas, excess_blob_gas=context.excess_blob_gas)
+    view.get_transaction_executor().validate_transaction(transaction)
+    if transaction.gas < transaction.intrinsic_gas:  # import: Message(gas=gas - intrinsic) refuses < 0
+        raise ValidationError(f"Transaction gas {transaction.gas} is below its intrinsic gas {transaction.intrinsic_gas}")
+    if not transaction.to:
+        # import: the computation's check of a creation's initcode (EIP-3860), which py-evm
+        # raises as a VMError after the sender has paid, out of block building and import both
+        try:
+            view.computation_class.validate_create_message(_InitCode(transaction.data))
+        except VMError as e:
+            raise ValidationError(str(e)) from None
+
+
+class _InitCode:
+    """What a creation message's initcode check reads (`message.code`)."""
+
+    def __init__(self, code: bytes) -> None:
+        self.code = code
+
+
+class _GasHeader:
+    """The two header fields the VM's transaction-against-header check reads, for an empty block."""
+
+    gas_used = 0
+
+    def __init__(self, gas_limit: int) -> None:
+        self.gas_limit = gas_limit
+
+
+@functools.cache
+def _lone_state_class(state_class: type) -> type:
+    """`state_class` where the sender of the transaction being checked has the transaction's
+    nonce and an unlimited balance (all else reads through)."""
+    def get_nonce(self, address):
+        return self.lone_nonce if address == self.lone_sender else state_class.get_nonce(self, address)
+
+    def get_balance(self, address):
+        return UINT_256_MAX if address == self.lone_sender else state_class.get_balance(self, address)
+
+    return type(f"Lone{state_class.__name__}", (state_class,), {
+        "__slots__": (), "get_nonce": get_nonce, "get_balance": get_balance})
 
 
 class OpenLedgerComputation(PragueComputation):

@@ -1,8 +1,10 @@
 """`openledger devnet|init|run|export|import|keys`: start, fill and dump a chain; manage keys."""
 import argparse
 import ipaddress
+import math
 import os
 import pathlib
+import re
 import sys
 from collections.abc import Iterator
 
@@ -41,6 +43,62 @@ def _add_rpc_flags(p: argparse.ArgumentParser) -> None:
                    help="cap on all blobs stored through ol_putBlob together (default 16 GiB)")
 
 
+# -- browsers and the transaction pool (#21, #11): go-ethereum's flags; the devnet lets any
+#    origin in, as anvil does, but still answers only loopback Host names unless told otherwise.
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(a.strip() for a in text.split(",") if a.strip())
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def _duration(text: str) -> float:
+    """Seconds, or a go-ethereum duration such as 1h, 30m, 90s, 1h30m."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        match = _DURATION.fullmatch(text)
+        value = sum(float(x or 0) * k for x, k in zip(match.groups(), (3600, 60, 1))) if match and text else 0.0
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: want seconds or e.g. 1h, 30m")
+    return value
+
+
+def _add_browser_and_pool_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
+    any_origin = " (devnet default *: any origin, as anvil)" if devnet else " (default none)"
+    p.add_argument("--http.corsdomain", dest="http_corsdomain", type=_list, default=("*",) if devnet else (),
+                   metavar="LIST", help="origins browsers may send requests from" + any_origin)
+    p.add_argument("--http.vhosts", dest="http_vhosts", type=_list, default=("localhost",), metavar="LIST",
+                   help="Host names the server answers (IP addresses always; * for any; default localhost)")
+    p.add_argument("--ws.origins", dest="ws_origins", type=_list, default=("*",) if devnet else (), metavar="LIST",
+                   help="origins allowed to open a WebSocket" + (any_origin if devnet else
+                                                                   " (default: http://localhost and this host)"))
+    p.add_argument("--txpool.journal", dest="txpool_journal", default="transactions.rlp", metavar="FILE",
+                   help="journal of local transactions, re-admitted at start (in the data dir; default "
+                        "transactions.rlp; empty: none)")
+    p.add_argument("--txpool.rejournal", dest="txpool_rejournal", type=_duration, default=3600.0, metavar="DUR",
+                   help="time between journal rewrites (default 1h)")
+    p.add_argument("--txpool.nolocals", dest="txpool_nolocals", action="store_true",
+                   help="do not track or journal transactions sent through this node")
+    for name, default, what in (("accountslots", 16, "executable transactions kept per account under pressure"),
+                                ("globalslots", 5120, "executable transaction slots for all accounts"),
+                                ("accountqueue", 64, "non-executable transactions per account"),
+                                ("globalqueue", 1024, "non-executable transactions for all accounts")):
+        p.add_argument(f"--txpool.{name}", dest=f"txpool_{name}", type=positive, default=default, metavar="N",
+                       help=f"{what} (default {default})")
+
+
+def _pool_config(args: argparse.Namespace):
+    from node.mempool import PoolConfig
+
+    return PoolConfig(account_slots=args.txpool_accountslots, global_slots=args.txpool_globalslots,
+                      account_queue=args.txpool_accountqueue, global_queue=args.txpool_globalqueue,
+                      journal=args.txpool_journal or None, rejournal=args.txpool_rejournal,
+                      no_locals=args.txpool_nolocals)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("devnet", help="run a single-validator development chain",
                               description="Start (or resume) a devnet with the ten well-known dev accounts funded, "
@@ -49,6 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_datadir(p, DEFAULT_DATADIR)
     _add_rpc_flags(p)
     _add_devnet_flags(p)
+    _add_browser_and_pool_flags(p, devnet=True)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -61,6 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Run the node on DIR (see `openledger init`).")
     _add_datadir(p)
     _add_rpc_flags(p)
+    _add_browser_and_pool_flags(p, devnet=False)
     p.add_argument("--ws", action="store_true",
                    help="accept WebSocket JSON-RPC (on the HTTP port, as anvil does; on by default)")
     p.add_argument("--ws.port", dest="ws_port", type=port, default=None, metavar="PORT",
@@ -156,7 +216,8 @@ def _print_devnet(g: genesis_mod.Genesis) -> None:
 def _rpc_config(args: argparse.Namespace, **extra):
     from node.rpc import RpcConfig
 
-    fields = {"host": args.http_addr, "port": args.http_port, **extra}
+    fields = {"host": args.http_addr, "port": args.http_port, "cors_origins": args.http_corsdomain,
+              "vhosts": args.http_vhosts, "ws_origins": args.ws_origins, **extra}
     if args.http_api is not None:
         fields["apis"] = args.http_api
     if args.blobs_maxsize is not None:
@@ -189,7 +250,8 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
     _print_devnet(g)
-    run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc))
+    run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
+                        txpool=_pool_config(args)))
     return 0
 
 
@@ -198,7 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
-    run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc))
+    run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
     return 0
 
 

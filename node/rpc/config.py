@@ -17,7 +17,9 @@ class RpcConfig:
     ws: bool = True  # WebSocket upgrades accepted on the HTTP port (as anvil does)
     ws_port: int | None = None  # --ws.port: an extra listener, also HTTP + WS
     apis: tuple[str, ...] = DEFAULT_APIS  # --http.api
-    cors_origins: tuple[str, ...] = ()  # --http.corsdomain
+    cors_origins: tuple[str, ...] = ()  # --http.corsdomain: origins browsers may call from (geth: none)
+    vhosts: tuple[str, ...] = ("localhost",)  # --http.vhosts: Host names served (IPs always; geth's default)
+    ws_origins: tuple[str, ...] = ()  # --ws.origins: none given = http://localhost and this host (geth)
     max_body: int = 5 * 1024 * 1024
     max_batch: int = 1000  # geth's BatchRequestLimit
     max_response_bytes: int = 25 * 1024 * 1024  # geth's BatchResponseMaxSize

@@ -1,6 +1,7 @@
 """`serve`: wire a Node to the JSON-RPC transport on one or two listeners, inside a trio nursery."""
 from __future__ import annotations
 
+import collections
 import socket
 from typing import Annotated, Callable
 
@@ -84,8 +85,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], None] | None = None,
-                task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Serve JSON-RPC until cancelled; `task_status.started` gets the bound HTTP URL(s)."""
+                stats: collections.Counter | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Serve JSON-RPC until cancelled; `task_status.started` gets the bound HTTP URL(s).
+
+    `stats`, when given, receives the transport's counters (see `Transport.stats`) and
+    `internal_errors`, the requests answered -32603."""
     ctx = RpcContext(node=node, config=config, on_transaction=on_transaction)
     hub = FilterHub(lambda number, criteria: Eth(ctx).logs_in(number, number, criteria),
                     timeout=config.filter_timeout, max_filters=config.max_filters)
@@ -97,7 +101,10 @@ async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], No
         return WsSession(hub, send, nursery, config.max_subscriptions_per_connection)
 
     transport = Transport(dispatcher, max_body=config.max_body, cors_origins=config.cors_origins,
+                          vhosts=config.vhosts, ws_origins=config.ws_origins,
                           ws_session_factory=session if config.ws else None, idle_timeout=config.idle_timeout)
+    if stats is not None:  # the caller's counters (node metrics): connections and how they ended
+        transport.stats = dispatcher.stats = stats
     hub.attach()
     node.add_listener(hub.listener)
     try:

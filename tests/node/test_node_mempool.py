@@ -3,7 +3,7 @@ import rlp
 import pytest
 from eth_account import Account
 
-from node.mempool import TxPoolError
+from node.mempool import PoolConfig, TxPoolError
 
 GWEI = 10**9
 
@@ -88,21 +88,23 @@ def test_replacement_needs_ten_percent_on_both_fees(node, dev_accounts, sign_tx)
     assert len(node.mempool) == 0
 
 
-def test_per_sender_limit(node, dev_accounts, sign_tx) -> None:
-    node.mempool.max_per_sender = 2
+def test_no_per_sender_cap_on_executable_transactions(node, dev_accounts, sign_tx) -> None:
+    """go-ethereum has none (#11): one sender may fill the executable slots (was: 1,024 at most)."""
+    node.mempool.configure(PoolConfig(global_slots=40, global_queue=8))
     key = dev_accounts[1][1]
-    node.mempool.add_raw(sign_tx(key, 0))
-    node.mempool.add_raw(sign_tx(key, 1))
-    _refused(node, sign_tx(key, 2), "account limit exceeded")
+    for n in range(40):
+        node.mempool.add_raw(sign_tx(key, n))
+    assert node.mempool.counts() == (40, 0)
+    _refused(node, sign_tx(key, 40), "txpool is full")  # its own 41st executable one is trimmed at once
     node.mempool.add_raw(sign_tx(key, 1, maxFeePerGas=4 * GWEI, maxPriorityFeePerGas=2 * GWEI))  # replacing is fine
 
 
 def test_full_pool_evicts_the_lowest_tip(node, dev_accounts, sign_tx) -> None:
-    node.mempool.max_total = 3
+    node.mempool.configure(PoolConfig(global_slots=2, global_queue=1))
     hashes = [node.mempool.add_raw(sign_tx(dev_accounts[i][1], 0, maxPriorityFeePerGas=i * GWEI, maxFeePerGas=5 * GWEI))
               for i in (1, 2, 3)]
     _refused(node, sign_tx(dev_accounts[4][1], 0, maxPriorityFeePerGas=GWEI // 2, maxFeePerGas=5 * GWEI),
-             "txpool is full")
+             "transaction underpriced")  # geth's words when the newcomer pays less than the cheapest
     better = node.mempool.add_raw(sign_tx(dev_accounts[4][1], 0, maxPriorityFeePerGas=4 * GWEI, maxFeePerGas=5 * GWEI))
     assert node.mempool.get(hashes[0]) is None
     assert {t.hash for t in node.mempool.pending()} == {hashes[1], hashes[2], better}

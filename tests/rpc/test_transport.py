@@ -13,7 +13,7 @@ HEAD_END = b"\r\n\r\n"
 
 
 def post(body: bytes, *, headers: str = "Content-Type: application/json\r\n", version: str = "HTTP/1.1") -> bytes:
-    return (f"POST / {version}\r\nHost: x\r\n{headers}Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (f"POST / {version}\r\nHost: localhost\r\n{headers}Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, dict, bytes]:
@@ -108,7 +108,7 @@ def test_http_1_0_closes_and_get_is_a_health_check(ours):
     status, headers, _ = exchange(ours.url, post(rpc_body("net_listening"), version="HTTP/1.0",
                                                   headers="Connection: keep-alive\r\n"))
     assert status == 200 and headers["connection"] == "keep-alive"
-    status, _, body = exchange(ours.url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body = exchange(ours.url, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 200 and body == b""
 
 
