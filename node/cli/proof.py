@@ -12,9 +12,9 @@ import pathlib
 import time
 
 from node.cli.common import CliError
-from node.cli.job import _h, job_of, lineage, result_of
 from node.cli.native import _add_client_flags, _client, _print_json, _read, _send, _uint
 from node.sdk import SdkError
+from node.services.model import h as _h, job_of, lineage, result_of
 
 STATUS = {1: "posted", 2: "paid"}
 FINALISE_GAS = 1_500_000
