@@ -122,3 +122,42 @@ def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
     assert sorted(e["args"]["validator"].lower() for e in _events(node.url, "Attested", 2)) == \
         sorted(DEV[v][0].lower() for v in (4, 5))
     assert "job 2: result submitted in block" in log.read_text()
+
+
+def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(chain, tmp_path):
+    """Validator 4 posts an edited output (one token changed, its text re-decoded to match, the honest
+    activation proof kept): the verification service refuses it, the job fails and 4 is slashed."""
+    from node.services import model
+
+    node, tmp = chain  # after the kill -9 test: a devnet with no services of its own
+    assert "job 3" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Ice melts at",
+                           "--dev-account", "7")
+    server = Client(node.url, DEV[4][1])
+    job = model.job_of(server, 3)
+    rt = model.Runtime(server, model.ModelOptions(store=str(tmp_path / "adapters")), 1)
+    try:
+        served = model.serve(rt, job, model.prompt_of(server, job), 8)
+        result = json.loads(served.result)
+        result["tokens"][-1] = (result["tokens"][-1] + 1) % 256  # another byte token
+        result["text"] = rt.base.tokenizer.decode(result["tokens"], skip_special_tokens=True)
+    finally:
+        rt.close()
+    edited = model.store_served(server, model.Served(model.canonical(result), served.proof, result["text"]))
+    server.send("InferenceJobs", "submitResult", 3, *edited)
+
+    log = tmp / "verifier.log"
+    with open(log, "ab") as out:
+        verifier = subprocess.Popen(openledger("services", "--rpc", node.url, "--datadir", str(tmp / ".devnet"),
+                                               "--verify-inference", *(f for v in VALIDATORS for f in ("--dev-account", v))),
+                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        job = _wait("job 3 settled", lambda: (j := _job(node.url, tmp, 3))["statusName"] in ("succeeded", "failed") and j)
+    finally:
+        verifier.kill()
+        verifier.wait()
+    assert job["statusName"] == "failed" and (job["validVotes"], job["invalidVotes"]) == (0, 2), job
+    assert "job 3: result by " + DEV[4][0] + " checked: invalid" in log.read_text()
+    receipts = [Client(node.url).rpc("eth_getTransactionReceipt", h) for h in
+                [line.rsplit("(tx ", 1)[1].rstrip(")") for line in log.read_text().splitlines() if "attested invalid" in line]]
+    slashed = [e for r in receipts for e in decode_events(r["logs"]) if e["event"] == "Slashed"]
+    assert [e["args"]["validator"].lower() for e in slashed] == [DEV[4][0].lower()]
