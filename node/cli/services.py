@@ -1,5 +1,5 @@
 """`openledger services`: the validator services (node/services/) as a process beside a node, and
-the `--serve-inference --verify-inference` flags of `devnet` and `run`, which start that process.
+the `--serve-inference --verify-inference --attribute` flags of `devnet` and `run`, which start it.
 
 A separate process rather than trio tasks in the node: the model work is CPU/GPU-bound torch code
 that would hold the node's GIL and event loop, a crash or kill -9 of it must not take the chain
@@ -48,15 +48,18 @@ def cmd_services(args: argparse.Namespace) -> int:
     from node.services.model import ModelOptions
     from node.services.state import StateError
 
-    if not (args.serve_inference or args.verify_inference):
-        raise CliError("nothing to run: pass --serve-inference and/or --verify-inference")
+    if not (args.serve_inference or args.verify_inference or args.attribute):
+        raise CliError("nothing to run: pass --serve-inference, --verify-inference and/or --attribute")
+    if args.attribute and not args.attribution_run:
+        raise CliError("--attribute needs the training runs to attribute with: --attribution-run DIR")
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s services: %(message)s")
     folder = pathlib.Path(args.datadir) / SERVICES_DIR
     if args.store is None:
         args.store = str(folder / "adapters")
     try:
         services = Services(args.rpc, _keys(args), folder, serve=args.serve_inference, verify=args.verify_inference,
-                            options=ModelOptions.of(args), max_new_tokens=args.max_new_tokens)
+                            options=ModelOptions.of(args), max_new_tokens=args.max_new_tokens,
+                            attribute_runs=args.attribution_run if args.attribute else None)
     except StateError as e:
         raise CliError(str(e)) from None
     parent = args.parent_pid
@@ -88,12 +91,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_role_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serve-inference", action="store_true", help="serve jobs for adapters this node can run")
     p.add_argument("--verify-inference", action="store_true", help="re-check submitted results and attest")
+    p.add_argument("--attribute", action="store_true",
+                   help="post the attribution proof of succeeded jobs and finalise it after the dispute window")
+    p.add_argument("--attribution-run", type=pathlib.Path, action="append", default=[], metavar="DIR",
+                   help="a training run directory (record.json, attribution index) of an adapter to attribute "
+                        "(repeatable)")
 
 
 # -- the flags of `devnet` and `run` -------------------------------------------------------------
 
 def add_node_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
-    """--serve-inference, --verify-inference and the services' keys, on `devnet` or `run`."""
+    """--serve-inference, --verify-inference, --attribute and the services' keys, on `devnet` or `run`."""
     g = p.add_argument_group("validator services (a process beside the node; see docs/services.md)")
     _add_role_flags(g)
     if devnet:
@@ -108,9 +116,11 @@ def add_node_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
 @contextlib.contextmanager
 def started(args: argparse.Namespace, apis: tuple[str, ...]) -> Iterator[None]:
     """Run the services' process (if asked for) while the node runs; it waits for the node's RPC."""
-    if not (args.serve_inference or args.verify_inference):
+    if not (args.serve_inference or args.verify_inference or args.attribute):
         yield
         return
+    if args.attribute and not args.attribution_run:
+        raise CliError("--attribute needs the training runs to attribute with: --attribution-run DIR")
     if "ol" not in apis:
         raise CliError("the services read jobs and blobs through ol_: add ol to --http.api")
     signing = [f"--dev-account={n}" for n in getattr(args, "service_account", [])]
@@ -124,7 +134,8 @@ def started(args: argparse.Namespace, apis: tuple[str, ...]) -> Iterator[None]:
     cmd = [sys.executable, "-m", "node.cli", "services", "--rpc", f"http://{host}:{args.http_port}",
            "--datadir", str(args.datadir), "--parent-pid", str(os.getpid()), *signing,
            *(["--serve-inference"] if args.serve_inference else []),
-           *(["--verify-inference"] if args.verify_inference else [])]
+           *(["--verify-inference"] if args.verify_inference else []),
+           *(["--attribute"] if args.attribute else []), *(f"--attribution-run={d}" for d in args.attribution_run)]
     proc = subprocess.Popen(cmd)
     try:
         yield

@@ -1,6 +1,7 @@
-"""The inference and verification services: a loop over the chain's InferenceJobs events that
-serves jobs (generate, store result and proof, submitResult) and re-checks other validators'
-results (one prefill, then attest valid or invalid), signing with the validator's keys.
+"""The inference, verification and attribution services: a loop over the chain's InferenceJobs
+events that serves jobs (generate, store result and proof, submitResult), re-checks other
+validators' results (one prefill, then attest valid or invalid) and attributes succeeded jobs
+(post the proof, then finalise it once its dispute window closes), signing with the validator's keys.
 
 It runs beside the node as its own process and talks to it over JSON-RPC with node.sdk.Client,
 the interface any validator's tools use: the model work then never holds the node's event loop or
@@ -15,11 +16,12 @@ settled is dropped. A refused transaction or an unreachable node is retried with
 from __future__ import annotations
 
 import logging
+import pathlib
 import time
 from collections.abc import Callable, Sequence
 
 from node.sdk import ADDRESSES, Client, SdkError, decode_events
-from node.services import model
+from node.services import attribution, model
 from node.services.model import JobError, ModelOptions, Runtime
 from node.services.state import State
 
@@ -31,23 +33,28 @@ MINED_WITHIN_S = 60
 
 
 class Services:
-    """Serve (`serve`) and verify (`verify`) jobs with the accounts of `keys`: a job is served by
-    one of them (by job id), and every other one that is a validator attests its result."""
+    """Serve (`serve`), verify (`verify`) and attribute (`attribute_runs`: the training run
+    directories of the adapters to attribute) jobs with the accounts of `keys`: a job is served and
+    attributed by one of them (by job id), and every other one attests its result."""
 
     def __init__(self, url: str, keys: Sequence[bytes | str], folder, *, serve: bool, verify: bool,
-                 options: ModelOptions, max_new_tokens: int = 24) -> None:
+                 options: ModelOptions, max_new_tokens: int = 24,
+                 attribute_runs: Sequence[pathlib.Path] | None = None) -> None:
         if not keys:
             raise JobError("the services need a signing key")
         self.reader = Client(url)
         self.signers = [Client(url, k) for k in keys]
         self.serving, self.verifying = serve, verify
+        self.attribute_runs = attribute_runs
         self.options, self.max_new_tokens = options, max_new_tokens
         self.state = State(folder)
         self._runtimes: dict[int, Runtime] = {}
+        self._away = False
 
     def run(self, poll_s: float = 0.5, keep_running: Callable[[], bool] = lambda: True) -> None:
         log.info("started (%s) as %s; %d jobs in flight from before", ", ".join(
-            n for n, on in (("serving", self.serving), ("verifying", self.verifying)) if on),
+            n for n, on in (("serving", self.serving), ("verifying", self.verifying),
+                            ("attributing", self.attribute_runs is not None)) if on),
             ", ".join(s.address for s in self.signers), len(self.state.jobs))
         try:
             while keep_running():
@@ -67,10 +74,15 @@ class Services:
         try:
             self._take_in(int(self.reader.rpc("eth_blockNumber"), 16))
         except SdkError as e:
-            log.warning("node unreachable or refusing: %s", e)
+            if not self._away:  # said once per outage (a node still starting, or restarting)
+                log.warning("node unreachable or refusing: %s; trying again", e)
+            self._away = True
             return
+        if self._away:
+            log.info("node answering at %s", self.reader.url)
+        self._away = False
         for key in sorted(self.state.jobs, key=int):
-            for role, work in (("serve", self._serve), ("verify", self._verify)):
+            for role, work in (("serve", self._serve), ("verify", self._verify), ("attribute", self._attribute)):
                 entry = self.state.jobs.get(key, {}).get(role)
                 if entry is not None and entry.get("retry_at", 0) <= time.time():
                     self._attempt(int(key), role, entry, work)
@@ -83,17 +95,21 @@ class Services:
                                                    "address": ADDRESSES["InferenceJobs"]})
             for ev in decode_events(logs):
                 role = {"InferenceRequested": "serve" if self.serving else None,
-                        "ResultSubmitted": "verify" if self.verifying else None}.get(ev["event"])
+                        "ResultSubmitted": "verify" if self.verifying else None,
+                        "JobFinalised": "attribute" if self.attribute_runs is not None and ev["args"].get("success")
+                        else None}.get(ev["event"])
                 if role is not None:
                     self.state.jobs.setdefault(str(ev["args"]["jobId"]), {}).setdefault(role, {})
                     log.info("job %d: %s seen in block range %d..%d", ev["args"]["jobId"], ev["event"], first, last)
             self.state.last_block = last
             self.state.save()
 
-    def _attempt(self, job_id: int, role: str, entry: dict, work: Callable[[int, dict], None]) -> None:
+    def _attempt(self, job_id: int, role: str, entry: dict, work: Callable[[int, dict], float | None]) -> None:
         try:
-            work(job_id, entry)
-            done = True
+            later = work(job_id, entry)  # a time to come back (a window still open), or None: done
+            if later is not None:
+                entry["retry_at"] = later
+            done = later is None
         except (SdkError, JobError) as e:
             if isinstance(e, JobError) and not e.transient:  # nothing a retry would change
                 log.error("job %d: cannot %s it: %s; dropped", job_id, role, e)
@@ -118,6 +134,7 @@ class Services:
 
     # -- the two services ------------------------------------------------------------------------
     def _serve(self, job_id: int, entry: dict) -> None:
+        """Generate, store result and proof, submitResult."""
         if "tx" not in entry:
             job = model.job_of(self.reader, job_id)
             if job["statusName"] != "requested":
@@ -137,6 +154,7 @@ class Services:
         log.info("job %d: result submitted in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), entry["tx"])
 
     def _verify(self, job_id: int, entry: dict) -> None:
+        """Re-check once, then attest with every key but the submitter's."""
         attests = entry.setdefault("attests", {})  # address -> {raw, tx} once signed
         job = model.job_of(self.reader, job_id)
         pending = [s for s in self.signers if s.address.lower() != job["submitter"].lower()
@@ -167,6 +185,61 @@ class Services:
             self.state.save()
             log.info("job %d: %s attested %s in block %d (tx %s)", job_id, signer.address,
                      "valid" if entry["valid"] else "invalid", int(receipt["blockNumber"], 16), rec["tx"])
+
+    def _attribute(self, job_id: int, entry: dict) -> float | None:
+        """Post the proof (unless one is), then finalise it once its dispute window has closed."""
+        signer = self.signers[job_id % len(self.signers)]
+        post = entry.setdefault("post", {})
+        if not post.get("done"):
+            if "tx" not in post and self._proof(job_id) is None:
+                job = model.job_of(self.reader, job_id)
+                proof, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
+                self.reader.put_blob(proof, public=True)
+                log.info("job %d: attributed to %d contributions (method %d)", job_id, len(args[4]), args[3])
+                self._record(post, signer.build("Attribution", "postProof", *args))
+            if "tx" in post:
+                receipt = self._settle(post)
+                log.info("job %d: proof posted in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), post["tx"])
+            post["done"] = True
+            self.state.save()
+        fin = entry.setdefault("finalise", {})
+        if "tx" not in fin:
+            proof = self._proof(job_id)
+            if proof is None or int(proof["status"], 16) != 1:
+                log.info("job %d: proof %s, nothing to finalise", job_id, "missing" if proof is None else "already paid")
+                return None
+            deadline = int(proof["disputeDeadline"], 16)
+            ready, gas = attribution.finalise_gas(self.reader, deadline)
+            if not ready:
+                return float(deadline)
+            self._record(fin, signer.build("Attribution", "finaliseProof", job_id, gas=gas))
+        receipt = self._settle(fin)
+        paid = [e for e in decode_events(receipt["logs"]) if e["event"] == "RewardPaid"]
+        log.info("job %d: proof finalised in block %d, fee split paid to %d accounts (tx %s)", job_id,
+                 int(receipt["blockNumber"], 16), len(paid), fin["tx"])
+        return None
+
+    def _proof(self, job_id: int) -> dict | None:
+        try:
+            return self.reader.ol("getProof", hex(job_id))
+        except SdkError as e:
+            if e.code is None:  # no answer: retried
+                raise
+            return None  # "no proof for job N"
+
+    def _run_of(self, adapter_id: int) -> pathlib.Path:
+        """The training run directory (of --attribution-run) that trained `adapter_id`."""
+        from training import TrainingRun
+
+        adapter_hash = model.lineage(self.reader, adapter_id)["run"]["adapterHash"]
+        for run in self.attribute_runs or ():
+            try:
+                record = TrainingRun.from_json((run / "record.json").read_bytes())
+            except (OSError, ValueError):
+                continue
+            if "0x" + record.adapter_hash.hex() == adapter_hash:
+                return run
+        raise JobError(f"no --attribution-run directory holds the training run of adapter {adapter_id} ({adapter_hash})")
 
     # -- transactions sent exactly once ----------------------------------------------------------
     def _record(self, entry: dict, signed: tuple[bytes, bytes]) -> None:

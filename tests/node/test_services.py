@@ -1,6 +1,7 @@
 """The validator services (docs/services.md) on a devnet: a job a user requests with the CLI is
-served, verified and settled with no other step; a kill -9 of the services mid-job and a restart
-do it exactly once; a dishonest server's result is attested invalid and the server slashed.
+served, verified, settled, attributed and its fee split paid with no other step; a kill -9 of the
+services mid-job and a restart do it exactly once; a dishonest server's result is attested invalid
+and the server slashed.
 
 Real node and services processes, the real `tiny-llama` model and an adapter trained with
 `openledger train --commit`, as tests/node/test_first_hour.py sets them up."""
@@ -12,14 +13,13 @@ import pytest
 
 import genesis
 from node.sdk import ADDRESSES, Client, decode_events
-from tests.rpc.nodes import ROOT, devnet_process, openledger
+from tests.node.test_first_hour import ROWS  # the walk's rows, config and prompt: its attribution has scores
+from tests.rpc.nodes import ROOT, call, devnet_process, openledger
 
 DEV = genesis.dev_accounts()
 VALIDATORS = ("4", "5", "6")  # staked GPU validators, all three run by the services
 SERVICE_FLAGS = ("--serve-inference", "--verify-inference",
                  *(f for v in VALIDATORS for f in ("--service-account", v)))
-ROWS = ["The river Thames flows through London.", "Bread rises because yeast turns sugar into gas.",
-        "Paris is the capital of France.", "Bees carry pollen from flower to flower."]
 
 
 def _cli(url: str, tmp, *args: str) -> str:
@@ -48,7 +48,8 @@ def _events(url: str, name: str, job_id: int) -> list[dict]:
 def chain(tmp_path_factory):
     """A devnet started with the services on, an adapter of tiny-llama registered, three GPU validators."""
     tmp = tmp_path_factory.mktemp("services")
-    node = devnet_process(tmp / ".devnet", "--block-time", "0", *SERVICE_FLAGS).wait_ready(90)
+    node = devnet_process(tmp / ".devnet", "--block-time", "0", *SERVICE_FLAGS,
+                          "--attribute", "--attribution-run", str(tmp / "run")).wait_ready(90)
     try:
         url = node.url
         (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
@@ -59,6 +60,9 @@ def chain(tmp_path_factory):
         _cli(url, tmp, "datanet", "publish", "1", "--dev-account", "0")
         _cli(url, tmp, "model", "register-base", "tiny-llama", "--dev-account", "3")
         _cli(url, tmp, "train", "init", "run.toml")
+        config = tmp / "run.toml"  # as the first-hour walk: a random tiny model needs more steps to learn anything
+        config.write_text(config.read_text().replace("epochs = 1", "epochs = 8").replace("lr = 0.001", "lr = 0.02")
+                          .replace("batch_size = 8", "batch_size = 4"))
         _cli(url, tmp, "train", "--datanet", "1:1", "--base", "tiny-llama", "--config", "run.toml", "--out", "run",
              "--commit", "--base-model-id", "1", "--price", "1OPEN", "--dev-account", "3")
         for v in VALIDATORS:
@@ -72,7 +76,7 @@ def _job(url: str, tmp, job_id: int) -> dict:
     return json.loads(_cli(url, tmp, "job", "show", str(job_id), "--json"))
 
 
-def test_a_requested_job_is_served_verified_and_settled_by_the_services(chain):
+def test_a_requested_job_is_served_verified_settled_and_attributed_by_the_services(chain):
     node, tmp = chain
     assert "job 1" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "The capital of France is",
                            "--dev-account", "7")
@@ -86,6 +90,14 @@ def test_a_requested_job_is_served_verified_and_settled_by_the_services(chain):
     assert "services: job 1: result by " in log and ": valid (" in log
     for v in (4, 6):
         assert f"services: job 1: {DEV[v][0]} attested valid in block" in log
+
+    # then attributed by the same validator, and paid once the devnet's 10 s dispute window closed
+    _wait("job 1's fee split paid",
+          lambda: int(call(node.url, "ol_getProof", "0x1").get("result", {}).get("status", "0x0"), 16) == 2)
+    proof = json.loads(_cli(node.url, tmp, "proof", "show", "1", "--json"))
+    assert proof["poster"].lower() == DEV[5][0].lower() and proof["methodId"] == 2  # datainf-v1, the run's index
+    _wait("the finalisation logged", lambda: "services: job 1: proof finalised in block" in node.log.read_text())
+    assert json.loads(_cli(node.url, tmp, "rewards", DEV[2][0], "--json"))["rewards"] > 0  # the contributor
 
 
 def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
