@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "node.cli.job",
     "node.cli.proof",
     "node.cli.serve",
+    "node.cli.services",
     "node.cli.train",
 )
 
@@ -46,10 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from node.chain import DataDirError
     from node.keystore import KeystoreError
+    from node.services.model import JobError
 
     try:
         return args.func(args)
-    except (CliError, genesis_mod.GenesisError, DataDirError, KeystoreError) as e:
+    except (CliError, genesis_mod.GenesisError, DataDirError, KeystoreError, JobError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

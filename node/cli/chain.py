@@ -14,6 +14,7 @@ from eth_utils import big_endian_to_int, encode_hex
 from rich.progress import Progress
 
 import genesis as genesis_mod
+from node.cli import services
 from node.cli.common import DEFAULT_DATADIR, CliError, port, positive, read_password, seconds
 
 
@@ -108,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_rpc_flags(p)
     _add_devnet_flags(p)
     _add_browser_and_pool_flags(p, devnet=True)
+    services.add_node_flags(p, devnet=True)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -125,6 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="accept WebSocket JSON-RPC (on the HTTP port, as anvil does; on by default)")
     p.add_argument("--ws.port", dest="ws_port", type=port, default=None, metavar="PORT",
                    help="an extra listener for WebSocket (and HTTP) JSON-RPC")
+    services.add_node_flags(p, devnet=False)
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("export", help="write the chain to a file as concatenated RLP blocks",
@@ -250,8 +253,9 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
     _print_devnet(g)
-    run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
-                        txpool=_pool_config(args)))
+    with services.started(args, rpc.apis):
+        run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
+                            txpool=_pool_config(args)))
     return 0
 
 
@@ -260,7 +264,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
-    run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
+    with services.started(args, rpc.apis):
+        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
     return 0
 
 

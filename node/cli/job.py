@@ -1,106 +1,21 @@
 """`openledger job request|submit|attest|finalise|show`: paid OpenLoRA inference from the command line.
 
-Every byte the chain names by hash goes to the node's blob store as a public object first, so any
-validator can fetch and check it: the prompt (`promptHash`), the result (`outputHash`: canonical
-JSON of the prompt's and output's token ids, the output text and the sampling settings) and the
-activation-commitment proof (`activationCommitment` is its keccak256). The adapter comes from the
-node too, by the hash its training run committed (`openledger train --commit` stores it).
+The model work (loading, generating with an activation commitment, re-checking) lives in
+node/services/model.py, which the validator services run too; this module is its command line.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 
 from node.cli.common import CliError, positive
 from node.cli.native import _add_client_flags, _amount, _client, _print_json, _read, _send, _uint
-from node.sdk import Client, SdkError
+from node.sdk import SdkError
+from node.services import model
+from node.services.model import DEFAULT_STORE, JobError, ModelOptions, job_of
 
-STATUS = {1: "requested", 2: "submitted", 3: "succeeded", 4: "failed"}
-DEFAULT_STORE = ".openlora/adapters"
 MAX_PROMPT_BYTES = 64 * 1024
 """Prompts above this are refused before anything is paid: no served model has a context that long."""
-
-
-def canonical(value) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _h(value: str) -> bytes:
-    return bytes.fromhex(value[2:])
-
-
-def job_of(client: Client, job_id: int) -> dict:
-    job = _read(client, "getJob", hex(job_id))
-    return {**job, "statusName": STATUS.get(int(job["status"], 16), "?")}
-
-
-def lineage(client: Client, adapter_id: int) -> dict:
-    """The adapter's training run and base model as the chain records them."""
-    adapter = _read(client, "getAdapter", hex(adapter_id))
-    run = _read(client, "getTrainingRun", adapter["runId"])
-    base = _read(client, "getBaseModel", run["baseModelId"])
-    return {"adapter": adapter, "run": run, "base": base}
-
-
-def result_of(client: Client, job: dict) -> dict:
-    """The result object a submitter stored under the job's outputHash."""
-    try:
-        return json.loads(client.get_object(_h(job["outputHash"])))
-    except SdkError as e:
-        raise CliError(f"job {int(job['id'], 16)}: its result {job['outputHash']} is not on this node ({e})") from None
-
-
-# -- the model, for submit and attest -------------------------------------------------------------
-
-class _Runtime:
-    """The base model named on chain (or --base) with the job's adapter fetched from the node."""
-
-    def __init__(self, client: Client, args: argparse.Namespace, adapter_id: int) -> None:
-        import torch
-
-        import inference
-        import training
-
-        torch.set_num_threads(args.threads)
-        chain = lineage(client, adapter_id)
-        name = args.base or chain["base"]["name"]
-        try:
-            self.base = training.load_base(name, device=args.device)
-        except (training.ConfigError, OSError) as e:
-            raise CliError(f"base model {name!r} (model {int(chain['run']['baseModelId'], 16)} on chain): {e}; "
-                           "pass --base NAME") from None
-        self.adapter_hash = chain["run"]["adapterHash"]
-        model = self.base.model.eval()
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                folder = client.fetch_adapter(_h(self.adapter_hash), tmp)
-            except SdkError as e:
-                raise CliError(f"adapter {self.adapter_hash} is not on this node ({e.reason or e}); "
-                               "`openledger train --commit` stores it") from None
-            config = json.loads((folder / "adapter_config.json").read_text())
-            try:
-                self.store = inference.AdapterStore(args.store, inference.BaseSpec.of(model),
-                                                    targets=tuple(config["target_modules"]), max_rank=int(config["r"]))
-                self.store.add(folder)
-            except inference.InferenceError as e:
-                raise CliError(f"adapter {self.adapter_hash} does not fit {name}: {e}") from None
-        self.model = model
-
-    def tokens(self, text: str) -> list[int]:
-        return list(self.base.tokenizer.encode(text))
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def _prompt(client: Client, job: dict) -> str:
-    try:
-        return client.get_object(_h(job["promptHash"])).decode("utf-8")
-    except SdkError as e:
-        raise CliError(f"the prompt {job['promptHash']} of job {int(job['id'], 16)} is not on this node ({e})") from None
-    except UnicodeDecodeError:
-        raise CliError(f"the prompt {job['promptHash']} is not UTF-8 text") from None
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -131,39 +46,16 @@ def cmd_submit(args) -> int:
     job = job_of(c, args.job)
     if job["statusName"] != "requested":
         raise CliError(f"job {args.job} is {job['statusName']}, not awaiting a result")
-    from inference import Engine, InferenceError, SamplingParams  # torch: only once there is work
-
-    prompt = _prompt(c, job)
-    rt = _Runtime(c, args, int(job["adapterId"], 16))
+    prompt = model.prompt_of(c, job)  # a JobError is printed by node.cli.main
+    rt = model.Runtime(c, ModelOptions.of(args), int(job["adapterId"], 16))
     try:
-        params = SamplingParams(max_new_tokens=args.max_new_tokens)
-        engine = Engine(rt.model, rt.store, max_batch=1, max_seq_len=args.max_seq_len, pool_slots=2)
-        prompt_tokens = rt.tokens(prompt)
-        try:
-            gen = engine.generate(rt.adapter_hash, prompt_tokens, params)
-        finally:
-            engine.close()
-    except InferenceError as e:
-        raise CliError(f"job {args.job}: {e}") from None
+        served = model.serve(rt, job, prompt, args.max_new_tokens)
     finally:
         rt.close()
-    text = rt.base.tokenizer.decode(list(gen.tokens), skip_special_tokens=True)
-    result = canonical({"job": args.job, "promptHash": job["promptHash"], "promptTokens": prompt_tokens,
-                        "tokens": list(gen.tokens), "text": text, "maxNewTokens": params.max_new_tokens,
-                        "temperature": params.temperature})
-    try:
-        output_hash = c.put_blob(result, public=True)
-        commitment = c.put_blob(gen.commitment.to_bytes(), public=True)
-    except SdkError as e:
-        raise CliError(f"blob store refused the result: {e}") from None
-    print(f"output: {text}")
+    output_hash, commitment = model.store_served(c, served)
+    print(f"output: {served.text}")
     _send(c, "InferenceJobs", "submitResult", args.job, output_hash, commitment)
     return 0
-
-
-ATTEST_GAS = 400_000
-"""A floor for an attestation's gas limit that also covers settling the job: measured in
-tests/native/test_flow.py, a first attestation uses 109,100 gas and the settling one 142,937."""
 
 
 def cmd_attest(args) -> int:
@@ -172,46 +64,19 @@ def cmd_attest(args) -> int:
     if job["statusName"] != "submitted":
         raise CliError(f"job {args.job} is {job['statusName']}, not a result awaiting attestation")
     if args.vote == "check":
-        valid, reason = _check(c, job, args)
+        try:
+            valid, reason = model.check(c, job, ModelOptions.of(args))
+        except JobError as e:
+            raise CliError(f"{e}; vote with --vote valid|invalid") from None
         print(f"verdict: {'valid' if valid else 'invalid'} ({reason})")
     else:
         valid = args.vote == "valid"
-    # Validators attest at once, and the attestation that completes the quorum also settles the job
-    # (pays the server, records its work): an estimate made while another attestation is still in
-    # flight misses that part, so the limit covers it (unused gas is not charged).
-    estimate = c.estimate("InferenceJobs", "attest", args.job, valid)
-    _send(c, "InferenceJobs", "attest", args.job, valid, gas=max(2 * estimate, ATTEST_GAS))
+    try:
+        gas = model.attest_gas(c, args.job, valid)
+    except SdkError as e:
+        raise CliError(f"InferenceJobs.attest failed: {e.reason or e}") from None
+    _send(c, "InferenceJobs", "attest", args.job, valid, gas=gas)
     return 0
-
-
-def _check(c: Client, job: dict, args) -> tuple[bool, str]:
-    """Recompute the submitted result: the prompt it used, then its tokens and activation commitment."""
-    from inference import InferenceError, SamplingParams, Verifier
-
-    result = result_of(c, job)
-    prompt = _prompt(c, job)
-    try:
-        proof = c.get_object(_h(job["activationCommitment"]))
-    except SdkError as e:  # missing is not wrong: say so, and let the validator decide
-        raise CliError(f"cannot check job {int(job['id'], 16)}: its activation proof {job['activationCommitment']} is not on "
-                       f"this node ({e}); vote with --vote valid|invalid") from None
-    rt = _Runtime(c, args, int(job["adapterId"], 16))
-    try:
-        if result.get("promptTokens") != rt.tokens(prompt):
-            return False, "the result was computed on another prompt"
-        if not isinstance(result.get("tokens"), list) or result.get("temperature") != 0.0:
-            return False, "the result object is malformed (tokens, temperature 0 expected)"
-        if rt.base.tokenizer.decode(result["tokens"], skip_special_tokens=True) != result.get("text"):
-            return False, "the result's text is not its tokens"
-        verifier = Verifier(rt.model, rt.store, max_seq_len=args.max_seq_len, max_batch=1)
-        verdict = verifier.verify(rt.adapter_hash, result["promptTokens"], result["tokens"],
-                                  SamplingParams(max_new_tokens=int(result["maxNewTokens"])), proof,
-                                  _h(job["activationCommitment"]))
-        return verdict.ok, verdict.reason
-    except (InferenceError, KeyError, TypeError, ValueError) as e:
-        return False, f"cannot check the result: {e}"
-    finally:
-        rt.close()
 
 
 def cmd_finalise(args) -> int:
@@ -225,11 +90,11 @@ def cmd_show(args) -> int:
     out = {**job}
     if job["statusName"] in ("submitted", "succeeded", "failed") and int(job["outputHash"], 16):
         try:
-            out["output"] = json.loads(c.get_object(_h(job["outputHash"])))["text"]
+            out["output"] = json.loads(c.get_object(model.h(job["outputHash"])))["text"]
         except (SdkError, ValueError, KeyError):
             out["output"] = None  # not on this node
     try:
-        out["prompt"] = c.get_object(_h(job["promptHash"])).decode("utf-8", errors="replace")
+        out["prompt"] = c.get_object(model.h(job["promptHash"])).decode("utf-8", errors="replace")
     except SdkError:
         out["prompt"] = None
     if args.json:

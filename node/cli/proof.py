@@ -12,52 +12,28 @@ import pathlib
 import time
 
 from node.cli.common import CliError
-from node.cli.job import _h, job_of, lineage, result_of
 from node.cli.native import _add_client_flags, _client, _print_json, _read, _send, _uint
 from node.sdk import SdkError
+from node.services import attribution
+from node.services.model import job_of
 
 STATUS = {1: "posted", 2: "paid"}
-FINALISE_GAS = 1_500_000
-"""Gas for a finaliseProof sent before any block has passed the deadline (an automining devnet):
-eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
 ROLES = ("contributor", "model owner", "validator", "treasury")
 
 
 def cmd_post(args) -> int:
-    from attribution import AttributionError, onchain_args
-    from attribution.runs import open_run
-    from training import TrainingRun
-
     c = _client(args)
     job = job_of(c, args.job)
     if job["statusName"] != "succeeded":
         raise CliError(f"job {args.job} is {job['statusName']}: a proof is posted for a succeeded job")
-    chain = lineage(c, int(job["adapterId"], 16))
+    proof, post_args = attribution.prove(c, job, args.run)  # a JobError is printed by node.cli.main
     try:
-        record = TrainingRun.from_json((args.run / "record.json").read_bytes())
-    except (OSError, ValueError) as e:
-        raise CliError(f"--run {args.run}: no readable record.json ({e})") from None
-    if "0x" + record.adapter_hash.hex() != chain["run"]["adapterHash"]:
-        raise CliError(f"--run {args.run} trained adapter 0x{record.adapter_hash.hex()}, but job {args.job} used "
-                       f"adapter {int(job['adapterId'], 16)} = {chain['run']['adapterHash']}")
-    result = result_of(c, job)
-    try:
-        prompt = c.get_object(_h(job["promptHash"]))
-        proof = open_run(args.run).attribute(prompt, str(result["text"]).encode())
-        proof_hash, method_id, hashes, weights = onchain_args(proof)
-    except (AttributionError, KeyError) as e:
-        raise CliError(f"attribution failed: {e}") from None
-    except SdkError as e:
-        raise CliError(f"the prompt of job {args.job} is not on this node ({e})") from None
-    if not hashes:
-        raise CliError(f"no contribution shaped job {args.job}'s output (all scores zero): nothing to post")
-    try:
-        c.put_blob(proof.encode(), public=True)
+        c.put_blob(proof, public=True)
     except SdkError as e:
         raise CliError(f"blob store refused the proof: {e}") from None
-    for h, w in zip(hashes, weights):
+    for h, w in zip(post_args[4], post_args[5]):
         print(f"  0x{h.hex()}  {w:>9,} ppm")
-    _send(c, "Attribution", "postProof", args.job, _h(job["outputHash"]), proof_hash, method_id, hashes, weights)
+    _send(c, "Attribution", "postProof", *post_args)
     return 0
 
 
@@ -79,20 +55,15 @@ def cmd_finalise(args) -> int:
     proof = _read(c, "getProof", hex(args.job))
     if int(proof["status"], 16) != 1:
         raise CliError(f"the proof of job {args.job} is {STATUS.get(int(proof['status'], 16), '?')}, not open")
-    deadline, gas, told = int(proof["disputeDeadline"], 16), None, False
-    while True:  # finaliseProof is valid in the first block whose timestamp reaches the deadline
-        head = int(c.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-        if head >= deadline:
-            break
-        if time.time() >= deadline + 1:  # no block since (an automining devnet): the next one is past it
-            gas = FINALISE_GAS
-            break
+    deadline, told = int(proof["disputeDeadline"], 16), False
+    while not (ready := attribution.finalise_gas(c, deadline))[0]:
         if args.no_wait:
-            raise CliError(f"dispute window open until {deadline} (head block at {head}); wait or drop --no-wait")
+            raise CliError(f"dispute window open until {deadline}; wait or drop --no-wait")
         if not told:
-            print(f"waiting {deadline - head}s for the dispute window to close", flush=True)
+            print(f"waiting {deadline - int(time.time())}s for the dispute window to close", flush=True)
             told = True
         time.sleep(0.5)
+    gas = ready[1]
     receipt = _send(c, "Attribution", "finaliseProof", args.job, gas=gas)
     paid = [e for e in receipt["events"] if e["event"] == "RewardPaid"]
     if paid:

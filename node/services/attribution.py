@@ -1,0 +1,55 @@
+"""The attribution work of a succeeded job, shared by `openledger proof post|finalise` and the
+attribution service: attribute the job's output with its adapter's training run (the run's
+committed attribution index), and tell when the proof's dispute window has closed."""
+from __future__ import annotations
+
+import pathlib
+import time
+
+from node.sdk import Client, SdkError
+from node.services.model import JobError, h, lineage, result_of
+
+FINALISE_GAS = 1_500_000
+"""Gas for a finaliseProof sent before any block has passed the deadline (an automining devnet):
+eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
+
+
+def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tuple]:
+    """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`."""
+    from attribution import AttributionError, onchain_args
+    from attribution.runs import open_run
+    from training import TrainingRun
+
+    job_id = int(job["id"], 16)
+    chain = lineage(client, int(job["adapterId"], 16))
+    try:
+        record = TrainingRun.from_json((run_dir / "record.json").read_bytes())
+    except (OSError, ValueError) as e:
+        raise JobError(f"--run {run_dir}: no readable record.json ({e})") from None
+    if "0x" + record.adapter_hash.hex() != chain["run"]["adapterHash"]:
+        raise JobError(f"--run {run_dir} trained adapter 0x{record.adapter_hash.hex()}, but job {job_id} used "
+                       f"adapter {int(job['adapterId'], 16)} = {chain['run']['adapterHash']}")
+    result = result_of(client, job)
+    try:
+        prompt = client.get_object(h(job["promptHash"]))
+        proof = open_run(run_dir).attribute(prompt, str(result["text"]).encode())
+        proof_hash, method_id, hashes, weights = onchain_args(proof)
+    except (AttributionError, KeyError) as e:
+        raise JobError(f"attribution failed: {e}") from None
+    except SdkError as e:
+        raise JobError(f"the prompt of job {job_id} is not on this node ({e})") from None
+    if not hashes:
+        raise JobError(f"no contribution shaped job {job_id}'s output (all scores zero): nothing to post")
+    return proof.encode(), (job_id, h(job["outputHash"]), proof_hash, method_id, hashes, weights)
+
+
+def finalise_gas(client: Client, deadline: int) -> tuple[bool, int | None]:
+    """(whether finaliseProof may be sent now, its gas limit: None to estimate). It is valid in the
+    first block whose timestamp reaches the deadline; with no block since (an automining devnet)
+    the next one is past it, but an estimate would still run inside the window."""
+    head = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    if head >= deadline:
+        return True, None
+    if time.time() >= deadline + 1:
+        return True, FINALISE_GAS
+    return False, None

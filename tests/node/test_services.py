@@ -1,0 +1,175 @@
+"""The validator services (docs/services.md) on a devnet: a job a user requests with the CLI is
+served, verified, settled, attributed and its fee split paid with no other step; a kill -9 of the
+services mid-job and a restart do it exactly once; a dishonest server's result is attested invalid
+and the server slashed.
+
+Real node and services processes, the real `tiny-llama` model and an adapter trained with
+`openledger train --commit`, as tests/node/test_first_hour.py sets them up."""
+import json
+import subprocess
+import time
+
+import pytest
+
+import genesis
+from node.sdk import ADDRESSES, Client, decode_events
+from tests.node.test_first_hour import ROWS  # the walk's rows, config and prompt: its attribution has scores
+from tests.rpc.nodes import ROOT, call, devnet_process, openledger
+
+DEV = genesis.dev_accounts()
+VALIDATORS = ("4", "5", "6")  # staked GPU validators, all three run by the services
+SERVICE_FLAGS = ("--serve-inference", "--verify-inference",
+                 *(f for v in VALIDATORS for f in ("--service-account", v)))
+
+
+def _cli(url: str, tmp, *args: str) -> str:
+    r = subprocess.run(openledger(*args, "--rpc", url), cwd=tmp, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, f"openledger {' '.join(args)}:\n{r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def _wait(what: str, predicate, timeout: float = 240):
+    """Poll until `predicate()` is truthy (a generous bound, only so a hang fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def _events(url: str, name: str, job_id: int) -> list[dict]:
+    logs = Client(url).rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["InferenceJobs"]})
+    return [e for e in decode_events(logs) if e["event"] == name and e["args"]["jobId"] == job_id]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """A devnet started with the services on, an adapter of tiny-llama registered, three GPU validators."""
+    tmp = tmp_path_factory.mktemp("services")
+    node = devnet_process(tmp / ".devnet", "--block-time", "0", *SERVICE_FLAGS,
+                          "--attribute", "--attribution-run", str(tmp / "run")).wait_ready(90)
+    try:
+        url = node.url
+        (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
+        _cli(url, tmp, "datanet", "create", "--name", "facts", "--description", "facts", "--license", "CC-BY-4.0",
+             "--dev-account", "0")
+        _cli(url, tmp, "datanet", "import", "1", "rows.jsonl", "--column", "text", "--dev-account", "2")
+        _cli(url, tmp, "datanet", "curate", "1", "accept", "--all-pending", "--score", "80", "--dev-account", "0")
+        _cli(url, tmp, "datanet", "publish", "1", "--dev-account", "0")
+        _cli(url, tmp, "model", "register-base", "tiny-llama", "--dev-account", "3")
+        _cli(url, tmp, "train", "init", "run.toml")
+        config = tmp / "run.toml"  # as the first-hour walk: a random tiny model needs more steps to learn anything
+        config.write_text(config.read_text().replace("epochs = 1", "epochs = 8").replace("lr = 0.001", "lr = 0.02")
+                          .replace("batch_size = 8", "batch_size = 4"))
+        _cli(url, tmp, "train", "--datanet", "1:1", "--base", "tiny-llama", "--config", "run.toml", "--out", "run",
+             "--commit", "--base-model-id", "1", "--price", "1OPEN", "--dev-account", "3")
+        for v in VALIDATORS:
+            _cli(url, tmp, "stake", "register", "--amount", "200OPEN", "--gpu", "--dev-account", v)
+        yield node, tmp
+    finally:
+        node.stop()
+
+
+def _job(url: str, tmp, job_id: int) -> dict:
+    return json.loads(_cli(url, tmp, "job", "show", str(job_id), "--json"))
+
+
+def test_a_requested_job_is_served_verified_settled_and_attributed_by_the_services(chain):
+    node, tmp = chain
+    assert "job 1" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "The capital of France is",
+                           "--dev-account", "7")
+    job = _wait("job 1 settled", lambda: (j := _job(node.url, tmp, 1))["statusName"] in ("succeeded", "failed") and j)
+    assert job["statusName"] == "succeeded", job
+    assert job["submitter"].lower() == DEV[5][0].lower()  # job 1 of three validators: the second serves it
+    assert (job["validVotes"], job["invalidVotes"]) == (2, 0)  # the other two attested
+    assert job["output"] is not None  # stored on the node, with its activation proof
+    log = node.log.read_text()
+    assert "services: job 1: serving adapter 1 as " + DEV[5][0] in log
+    assert "services: job 1: result by " in log and ": valid (" in log
+    for v in (4, 6):
+        assert f"services: job 1: {DEV[v][0]} attested valid in block" in log
+
+    # then attributed by the same validator, and paid once the devnet's 10 s dispute window closed
+    _wait("job 1's fee split paid",
+          lambda: int(call(node.url, "ol_getProof", "0x1").get("result", {}).get("status", "0x0"), 16) == 2)
+    proof = json.loads(_cli(node.url, tmp, "proof", "show", "1", "--json"))
+    assert proof["poster"].lower() == DEV[5][0].lower() and proof["methodId"] == 2  # datainf-v1, the run's index
+    _wait("the finalisation logged", lambda: "services: job 1: proof finalised in block" in node.log.read_text())
+    assert json.loads(_cli(node.url, tmp, "rewards", DEV[2][0], "--json"))["rewards"] > 0  # the contributor
+
+
+def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
+    node, tmp = chain
+    node.stop()  # the same chain and services state, the services now run as their own process
+    node.cmd = openledger("devnet", "--datadir", str(tmp / ".devnet"), "--http.port", str(node.port),
+                          "--block-time", "0")
+    node.start(90)
+    log = tmp / "services.log"
+    cmd = openledger("services", "--rpc", node.url, "--datadir", str(tmp / ".devnet"), "--serve-inference",
+                     "--verify-inference", *(f for v in VALIDATORS for f in ("--dev-account", v)))
+
+    def launch() -> subprocess.Popen:
+        with open(log, "ab") as out:
+            return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+    services = launch()
+    try:
+        assert "job 2" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Bees carry",
+                               "--dev-account", "7")
+        _wait("job 2 served", lambda: "job 2: output " in log.read_text())
+        services.kill()  # SIGKILL: no clean-up, wherever it is between storing the output and the receipt
+        services.wait()
+        assert _job(node.url, tmp, 2)["statusName"] in ("requested", "submitted")
+        services = launch()
+        job = _wait("job 2 settled", lambda: (j := _job(node.url, tmp, 2))["statusName"] in ("succeeded", "failed") and j)
+        state = tmp / ".devnet" / "services" / "state.json"
+        _wait("no job in flight", lambda: json.loads(state.read_text())["jobs"] == {})
+    finally:
+        services.kill()
+        services.wait()
+    assert job["statusName"] == "succeeded" and job["submitter"].lower() == DEV[6][0].lower()
+    assert len(_events(node.url, "ResultSubmitted", 2)) == 1  # one result, one attestation per other validator
+    assert sorted(e["args"]["validator"].lower() for e in _events(node.url, "Attested", 2)) == \
+        sorted(DEV[v][0].lower() for v in (4, 5))
+    assert "job 2: result submitted in block" in log.read_text()
+
+
+def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(chain, tmp_path):
+    """Validator 4 posts an edited output (one token changed, its text re-decoded to match, the honest
+    activation proof kept): the verification service refuses it, the job fails and 4 is slashed."""
+    from node.services import model
+
+    node, tmp = chain  # after the kill -9 test: a devnet with no services of its own
+    assert "job 3" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Ice melts at",
+                           "--dev-account", "7")
+    server = Client(node.url, DEV[4][1])
+    job = model.job_of(server, 3)
+    rt = model.Runtime(server, model.ModelOptions(store=str(tmp_path / "adapters")), 1)
+    try:
+        served = model.serve(rt, job, model.prompt_of(server, job), 8)
+        result = json.loads(served.result)
+        result["tokens"][-1] = (result["tokens"][-1] + 1) % 256  # another byte token
+        result["text"] = rt.base.tokenizer.decode(result["tokens"], skip_special_tokens=True)
+    finally:
+        rt.close()
+    edited = model.store_served(server, model.Served(model.canonical(result), served.proof, result["text"]))
+    server.send("InferenceJobs", "submitResult", 3, *edited)
+
+    log = tmp / "verifier.log"
+    with open(log, "ab") as out:
+        verifier = subprocess.Popen(openledger("services", "--rpc", node.url, "--datadir", str(tmp / ".devnet"),
+                                               "--verify-inference", *(f for v in VALIDATORS for f in ("--dev-account", v))),
+                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        job = _wait("job 3 settled", lambda: (j := _job(node.url, tmp, 3))["statusName"] in ("succeeded", "failed") and j)
+    finally:
+        verifier.kill()
+        verifier.wait()
+    assert job["statusName"] == "failed" and (job["validVotes"], job["invalidVotes"]) == (0, 2), job
+    assert "job 3: result by " + DEV[4][0] + " checked: invalid" in log.read_text()
+    receipts = [Client(node.url).rpc("eth_getTransactionReceipt", h) for h in
+                [line.rsplit("(tx ", 1)[1].rstrip(")") for line in log.read_text().splitlines() if "attested invalid" in line]]
+    slashed = [e for r in receipts for e in decode_events(r["logs"]) if e["event"] == "Slashed"]
+    assert [e["args"]["validator"].lower() for e in slashed] == [DEV[4][0].lower()]
