@@ -53,8 +53,9 @@ def validate_lone_transaction(state: StateAPI, transaction: SignedTransactionAPI
     block header (gas limit), the transaction's own validation (field ranges, EIP-7702
     authorization fields) and the state's (chain id, fee cap against `base_fee_per_gas`,
     signature `s` in the lower half (EIP-2), blob fields), the intrinsic gas import subtracts
-    before execution, and a creation's initcode size (EIP-3860). The sender's nonce and balance are left out: the transaction
-    pool checks those against everything it holds from the sender, which import cannot know.
+    before execution, and a creation's initcode size (EIP-3860). The sender's nonce and balance
+    are left out: the transaction pool checks those against everything it holds from the
+    sender, which import cannot know.
 
     The transaction pool calls this at admission, so nothing it accepts is unminable."""
     header = _GasHeader(gas_limit)
