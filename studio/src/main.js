@@ -20,6 +20,7 @@ const PAGES = [
 
 let current = { refresh: null, token: 0 };
 let refreshing = false;
+let again = false;
 
 export function banner(message, kind = "error") {
   const el = $("#banner");
@@ -65,12 +66,22 @@ async function route() {
 
 async function onBlock(n) {
   $("#block").textContent = `block ${n}`;
-  if (!current.refresh || refreshing) return;
+  await refresh();
+}
+
+/** Refresh the page shown (on a new block, or when the wallet's account or network changes); a
+ * request that comes while a refresh runs is served by one more refresh after it. */
+async function refresh() {
+  if (!current.refresh) return;
+  if (refreshing) { again = true; return; }
   refreshing = true;
   const token = current.token;
   try {
-    await current.refresh();
-    if ($("#banner").textContent.startsWith("Update failed")) banner("");
+    do {
+      again = false;
+      await current.refresh();
+      if ($("#banner").textContent.startsWith("Update failed")) banner("");
+    } while (again && token === current.token && current.refresh);
   } catch (e) {
     if (token === current.token) banner(`Update failed: ${e.shortMessage || e.message}`); // else the page was left
   } finally { refreshing = false; }
@@ -86,7 +97,7 @@ async function start() {
     return;
   }
   $("#status").title = `chain id ${chain.id}`;
-  wallet.listeners.push(showWallet);
+  wallet.listeners.push(showWallet, refresh);
   watchWallet();
   showWallet();
   $("#wallet").addEventListener("click", async () => {

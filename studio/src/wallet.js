@@ -58,6 +58,10 @@ export async function ensureChain() {
       await eth.request({ method: "wallet_addEthereumChain", params: [{
         chainId: hex, chainName: chain.viemChain.name, rpcUrls: [RPC],
         nativeCurrency: { name: "OPEN", symbol: "OPEN", decimals: 18 } }] });
+      // MetaMask switches as it adds; EIP-3085 does not promise it
+      if (Number(await eth.request({ method: "eth_chainId" })) !== chain.id) {
+        await eth.request({ method: "wallet_switchEthereumChain", params: [{ chainId: hex }] });
+      }
     }
     wallet.chainId = Number(await eth.request({ method: "eth_chainId" }));
   } catch (e) {

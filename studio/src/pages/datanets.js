@@ -38,8 +38,8 @@ function list(el) {
   const show = () => {
     const q = $("#search").value.trim().toLowerCase();
     const found = rows.filter((d) => !q || [num(d.id), d.name, d.license, d.owner].join(" ").toLowerCase().includes(q));
-    set($("#datanet-list"), table(["#", "name", "type", "access", "owner", "contributions", "accepted", "versions", "fee"],
-      found.map((d) => [num(d.id), html`<a href="#/datanets/${num(d.id)}">${d.name}</a>`, DATA_TYPE[num(d.dataType)],
+    set($("#datanet-list"), table(["#", "name", "type", "licence", "access", "owner", "contributions", "accepted", "versions", "fee"],
+      found.map((d) => [num(d.id), html`<a href="#/datanets/${num(d.id)}">${d.name}</a>`, DATA_TYPE[num(d.dataType)], d.license,
         ACCESS[num(d.accessPolicy)], addr(d.owner), num(d.contributionCount), num(d.acceptedCount), num(d.versionCount),
         open(d.contributionFee)]), q ? `No Datanet matches "${q}".` : "No Datanets yet: create the first below."));
   };
