@@ -66,7 +66,7 @@ def finalise(url: str, job_id: int, who: int = 9) -> dict:
 
 
 def fill(url: str) -> dict:
-    """Put the content on the chain (in eleven blocks); returns the names the tests look for."""
+    """Put the content on the chain (in nine blocks); returns the names the tests look for."""
     from eth_utils import keccak
 
     c = [Client(url, key) for _, key in DEV]
@@ -88,11 +88,11 @@ def fill(url: str) -> dict:
            [*[(2, "Datanets", "contribute", 1, h, len(r.encode())) for h, r in zip(hashes, ROWS)],
             (8, "Staking", "delegate", DEV[4][0], {"value": 50 * OPEN})],
            [*[(0, "Datanets", "curate", 1, h, True, 80) for h in hashes[:3]], (0, "Datanets", "publishVersion", 1)],
-           [(1, "Datanets", "curate", 1, hashes[3], True, 90), (1, "Datanets", "curate", 1, hashes[4], False, 10)],
-           [(0, "Datanets", "publishVersion", 1)],  # v2: 4 rows; row 5 stays pending
-           [(3, "Models", "commitTrainingRun", 1, 2, 1, config, 7, adapter, metrics, keccak(b"index")),
+           [(1, "Datanets", "curate", 1, hashes[3], True, 90), (1, "Datanets", "curate", 1, hashes[4], False, 10),
+            (3, "Models", "commitTrainingRun", 1, 1, 1, config, 7, adapter, metrics, keccak(b"index")),
             (3, "Models", "registerAdapter", 1, OPEN)],
-           [(7, "InferenceJobs", "requestInference", 1, p, OPEN, {"value": OPEN}) for p in prompts],
+           [(0, "Datanets", "publishVersion", 1),  # v2: 4 rows; row 5 stays pending
+            *[(7, "InferenceJobs", "requestInference", 1, p, OPEN, {"value": OPEN}) for p in prompts]],
            [(4, "InferenceJobs", "submitResult", j, o, a) for j, o, a in zip((1, 2), outputs, acts)],
            [(v, "InferenceJobs", "attest", j, j == 1) for v in (5, 6) for j in (1, 2)],  # job 2: invalid, slashed
            [(4, "Attribution", "postProof", 1, outputs[0], proof, 2, hashes[:3], WEIGHTS)])

@@ -17,7 +17,7 @@ pytestmark = needs_browser
 PAGES = [  # route, text to wait for, texts that must be there too
     ("#/datanets", "facts", ["CC-BY-4.0", "Create a Datanet"]),
     ("#/datanets/1", "Growth by version", ["Short facts, one a row", "v2", "pending", "rejected", "accepted"]),
-    ("#/models", "tiny-llama", ["record complete", "loss 1.2500 after 2 steps", "Datanet 1 v2", "1 OPEN"]),
+    ("#/models", "tiny-llama", ["record complete", "loss 1.2500 after 2 steps", "Datanet 1 v1", "1 OPEN"]),
     ("#/jobs", "Recent jobs", ["succeeded", "failed", "Request an inference"]),
     ("#/jobs/1", "Paris, on the Seine", ["The capital of France is", "fee split paid", "2 valid, 0 invalid"]),
     ("#/attribution/1", "Fee split", ["50.00%", "30.00%", "20.00%", "contributors 0.5 OPEN", "model owner 0.2 OPEN",
