@@ -48,9 +48,7 @@ def test_create_contribute_curate_publish(chain, open_studio, tmp_path, artefact
     b.fill("#create-form [name=curators]", DEV[1][0])
     b.click("#create-form button[type=submit]")
     assert "ok: Created in block" in message(b, "#create-form")
-    count = int(call(node.url, "eth_call", {"to": Client(node.url).rpc("ol_modules")["Datanets"],
-                                              "data": "0x" + keccak(text="datanetCount()")[:4].hex()}, "latest")["result"], 16)
-    created = call(node.url, "ol_getDatanet", hex(count))["result"]
+    created = call(node.url, "ol_getDatanet", hex(Client(node.url).call("Datanets", "datanetCount")))["result"]
     assert (created["name"], created["owner"]) == ("street sounds", DEV[0][0])
     assert call(node.url, "ol_getBlob", created["descriptionHash"])["result"] == "0x" + b"Recordings of streets".hex()
 
@@ -84,6 +82,10 @@ def test_create_contribute_curate_publish(chain, open_studio, tmp_path, artefact
     assert call(node.url, "ol_getDatanet", "0x1")["result"]["versionCount"] == "0x3"
     b.wait_for("document.querySelector('#versions').innerText.includes('v3')", 15)
     b.screenshot(artefacts / "wallet-curated.png")
+    b.evaluate(f"window.__wallet.use({json.dumps(DEV[1][1])})")  # Datanet 1's curator may curate too
+    b.wait_for("document.querySelector('#role').innerText === 'curator'", 15)
+    b.evaluate(f"window.__wallet.use({json.dumps(DEV[5][1])})")  # anyone else may not: no panel
+    b.wait_for("document.querySelector('#curation').hidden", 15)
 
 
 def request_inference(node, open_studio, prompt: str):
@@ -214,3 +216,49 @@ def test_a_wallet_that_lacks_the_chain_gets_it_added(chain, open_studio, tmp_pat
     assert added["chainId"] == hex(CHAIN_ID) and added["nativeCurrency"]["symbol"] == "OPEN"
     assert added["rpcUrls"] == [node.url + "/"]
     assert b.text("#wallet").startswith(DEV[3][0][:8])
+
+
+@pytest.mark.slow
+def test_an_allowlist_datanet_row_is_read_with_a_signature(chain, open_studio):
+    """The owner reads a pending row of an allowlist Datanet by signing the node's EIP-191 message."""
+    node, _ = chain
+    row = b"Private: the door code changes on Mondays."
+    Client(node.url, DEV[2][1]).put_blob(row)
+    d = Client(node.url).call("Datanets", "datanetCount") + 1
+    scene.rounds(node.url, [(0, "Datanets", "createDatanet", "private notes", bytes(32), 0, "none", 1, 0, 1000, [])],
+                 [(0, "Datanets", "setAllowed", d, DEV[2][0], True)],
+                 [(2, "Datanets", "contribute", d, keccak(row), len(row))])
+    b = open_studio(key=DEV[0][1])
+    b.page(f"#/datanets/{d}", "Contribute a file")
+    b.wait_for("!document.querySelector('#curation').hidden && !!document.querySelector('#pending button[data-read]')", 15)
+    assert not b.evaluate("document.querySelector('#allow-form').hidden")  # the owner manages the allowlist
+    b.click("#pending button[data-read]")
+    b.wait_for("document.querySelector('#pending').innerText.includes('the door code changes')", 15)
+    signed = b.evaluate("window.__wallet.log.filter(r => r.method === 'personal_sign').map(r => r.params[0])")
+    assert bytes.fromhex(signed[0][2:]).decode() == f"openledger ol_getBlob chain {CHAIN_ID} blob 0x{keccak(row).hex()}"
+
+
+@pytest.mark.slow
+def test_stake_register_delegate_undelegate(chain, open_studio):
+    node, _ = chain
+    fresh = Account.create()
+    Client(node.url, DEV[9][1]).rpc("eth_sendRawTransaction", "0x" + bytes(Account.sign_transaction({
+        "type": 2, "chainId": CHAIN_ID, "nonce": nonce(node.url, DEV[9][0]), "to": fresh.address, "value": 500 * 10**18,
+        "gas": 21_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}, DEV[9][1]).raw_transaction).hex())
+    b = open_studio(key="0x" + bytes(fresh.key).hex())
+    b.wait_for(f"(async () => (await window.ethereum.request({{method: 'eth_getBalance', params: ['{fresh.address}', 'latest']}})) !== '0x0')()")
+    b.page("#/validators", "Register as a validator")
+    b.fill("#register-form [name=stake]", "150")
+    b.fill("#register-form [name=commission]", "7.5")
+    b.click("#register-form button[type=submit]")
+    assert message(b, "#register-form").startswith("msg ok: Registered in block")
+    v = call(node.url, "ol_getValidator", fresh.address)["result"]
+    assert (v["selfStake"], v["commissionPpm"], v["active"]) == (hex(150 * 10**18), hex(75_000), True)
+    b.wait_for(f"document.querySelector('#validator-list').innerText.includes('{fresh.address[:8]}')", 15)
+    b.evaluate(f"window.__wallet.use({json.dumps(DEV[8][1])})")  # the delegator of validator 4
+    b.evaluate(f"document.querySelector('#manage-validator').value = {json.dumps(DEV[4][0])}")
+    b.fill("#manage-form [name=amount]", "10")
+    b.click("#manage-form button[type=submit]")
+    assert message(b, "#manage-form").startswith("msg ok: Done in block")
+    assert Client(node.url).call("Staking", "delegation", DEV[8][0], DEV[4][0]) == 40 * 10**18
+    assert call(node.url, "ol_getRewards", DEV[8][0])["result"]["unbonding"]["amount"] == hex(10 * 10**18)

@@ -62,9 +62,10 @@ function list(el) {
 
 const previews = new Map();
 
-async function preview(id, h) {
+/** The first characters of a row (text) or its size (binary); `signature` for an allowlist Datanet. */
+async function preview(id, h, signature) {
   if (!previews.has(h)) {
-    previews.set(h, ol("getBlob", h, toHex(id)).then((b) => {
+    previews.set(h, ol("getBlob", h, toHex(id), ...(signature ? [signature] : [])).then((b) => {
       const t = text(b);
       return t === null ? `(${(b.length - 2) / 2} bytes of binary data)` : t.slice(0, 120);
     }, () => "(not readable here)"));
@@ -85,6 +86,10 @@ async function detail(el, id) {
       <p class="muted">You are this Datanet's <b id="role"></b>: accept or reject pending contributions, then publish a version.</p>
       <div id="pending"></div>
       <form id="publish-form"><button type="submit">Publish a new version</button><p class="msg" role="status"></p></form>
+      <form id="allow-form" class="grid" hidden>
+        <label>Account <input name="account" placeholder="0x…"></label>
+        <label>Allowlist <select name="allowed"><option value="1">allow to contribute and read</option><option value="0">remove</option></select></label>
+        <button type="submit">Update the allowlist</button><p class="msg" role="status"></p></form>
       <p id="curate-msg" class="msg" role="status"></p>
     </section>
     <section><h2>Contribute a file</h2>
@@ -106,11 +111,27 @@ async function detail(el, id) {
       value: BigInt(d.contributionFee), status, prepare: () => ol("putBlob", toHex(bytes), contentHash, false) });
     return `Contributed ${file.name} (${bytes.length} bytes, ${contentHash}) in block ${receipt.blockNumber}; it waits for curation.`;
   });
+  onSubmit($("#allow-form"), async (f, status) => {
+    const account = address(f.get("account"), "Account");
+    const r = await send({ module: "Datanets", fn: "setAllowed", args: [BigInt(id), account, f.get("allowed") === "1"], status });
+    return `Allowlist updated in block ${r.blockNumber}.`;
+  });
   onSubmit($("#publish-form"), async (f, status) => {
     const receipt = await send({ module: "Datanets", fn: "publishVersion", args: [BigInt(id)], status });
     return `Published in block ${receipt.blockNumber}.`;
   });
   $("#pending").addEventListener("click", async (event) => {
+    const reader = event.target.closest("button[data-read]");
+    if (reader) {
+      const h = reader.dataset.read;
+      try {
+        // EIP-191 personal message the node checks: node/blobstore.py blob_message
+        const signature = await window.ethereum.request({ method: "personal_sign",
+          params: [toHex(`openledger ol_getBlob chain ${chain.id} blob ${h}`), wallet.account] });
+        reader.replaceWith(Object.assign(document.createElement("span"), { className: "preview", textContent: await preview(id, h, signature) }));
+      } catch (e) { say($("#curate-msg"), `Could not read the row: ${e.code === 4001 ? "you declined to sign" : e.message}`, "error"); }
+      return;
+    }
     const button = event.target.closest("button[data-hash]");
     if (!button) return;
     const msg = $("#curate-msg");
@@ -160,13 +181,17 @@ async function detail(el, id) {
     $("#curation").hidden = !role;
     if (!role) return;
     $("#role").textContent = role;
+    $("#allow-form").hidden = !(role === "owner" && num(d.accessPolicy) === 1);
     const pending = rows.filter((c) => num(c.status) === 1).reverse();
     const key = pending.map((c) => c.contentHash).join();
     if (key === pendingKey) return;
     pendingKey = key;
-    const texts = await Promise.all(pending.map((c) => preview(id, c.contentHash)));
+    const allowlist = num(d.accessPolicy) === 1;
+    const texts = await Promise.all(pending.map((c) => (allowlist && !previews.has(c.contentHash) ? null : preview(id, c.contentHash))));
     set($("#pending"), table(["#", "content", "contributor", "preview", "score", ""], pending.map((c, i) => [
-      num(c.index), hash(c.contentHash), addr(c.contributor), html`<span class="preview">${texts[i]}</span>`,
+      num(c.index), hash(c.contentHash), addr(c.contributor), texts[i] === null
+        ? html`<button class="secondary" data-read="${c.contentHash}" title="an allowlist Datanet's rows are served to a signed request">Read (sign)</button>`
+        : html`<span class="preview">${texts[i]}</span>`,
       html`<input class="score" value="80" inputmode="numeric" aria-label="score">`,
       html`<button data-hash="${c.contentHash}" data-accept="1">Accept</button> <button data-hash="${c.contentHash}" data-accept="0" class="secondary">Reject</button>`,
     ]), "Nothing waits for curation."));

@@ -27,7 +27,13 @@ export async function render(el) {
     <section><h2>Delegate</h2><form id="delegate-form" class="grid">
       <label>Validator <select name="validator" id="delegate-to"></select></label>
       <label>Amount (OPEN) <input name="amount" value="10" inputmode="decimal"></label>
-      <button type="submit">Delegate</button><p class="msg" role="status"></p></form></section></div>`);
+      <button type="submit">Delegate</button><p class="msg" role="status"></p></form></section></div>
+    <section><h2>Undelegate, claim, withdraw</h2><form id="manage-form" class="grid">
+      <label>Validator <select name="validator" id="manage-validator"></select></label>
+      <label>Amount to undelegate (OPEN) <input name="amount" value="0" inputmode="decimal"></label>
+      <label>Action <select name="action"><option value="undelegate">undelegate (unbonds, then withdraw)</option>
+        <option value="claimRewards">claim delegation rewards</option><option value="withdraw">withdraw what has unbonded</option></select></label>
+      <button type="submit">Send</button><p class="msg" role="status"></p></form></section>`);
   onSubmit($("#register-form"), async (f, status) => {
     const stake = amount(f.get("stake"), "Self stake");
     const pct = f.get("commission").trim();
@@ -41,6 +47,13 @@ export async function render(el) {
     const r = await send({ module: "Staking", fn: "delegate", args: [f.get("validator")], value, status });
     return `Delegated in block ${r.blockNumber}.`;
   });
+  onSubmit($("#manage-form"), async (f, status) => {
+    const action = f.get("action");
+    const args = action === "undelegate" ? [f.get("validator"), amount(f.get("amount"), "Amount to undelegate")]
+      : action === "claimRewards" ? [f.get("validator")] : [];
+    const r = await send({ module: "Staking", fn: action, args, status });
+    return `Done in block ${r.blockNumber}.`;
+  });
   let known = "";
   return async () => {
     const [validators, delegated, slashed] = await Promise.all([ol("getValidators"), logs("Staking", "Delegated"), logs("Staking", "Slashed")]);
@@ -53,7 +66,9 @@ export async function render(el) {
     const key = validators.map((v) => v.address).join();
     if (key !== known) {
       known = key;
-      set($("#delegate-to"), html`${validators.map((v) => html`<option value="${v.address}">${v.address}</option>`)}`);
+      for (const id of ["#delegate-to", "#manage-validator"]) {
+        set($(id), html`${validators.map((v) => html`<option value="${v.address}">${v.address}</option>`)}`);
+      }
     }
     const pairs = [...new Map(delegated.filter((d) => d.delegator.toLowerCase() !== d.validator.toLowerCase())
       .map((d) => [`${d.delegator}/${d.validator}`, d])).values()];
