@@ -11,7 +11,7 @@ import Economics from "../../vm/abi/Economics.json";
 
 export const ABI = { Datanets, Models, InferenceJobs, Attribution, Staking, Economics };
 export const RPC = new URL("/", location.href).href;
-export const DEVNET_CHAIN_ID = 7167;
+const DEVNET_CHAIN_ID = 7167; // genesis.devnet().chain_id
 const LOG_RANGE = 10_000n; // the node's eth_getLogs range cap (--rpc logs_block_range)
 
 export const chain = { id: 0, addresses: {}, client: null, viemChain: null };
@@ -75,9 +75,4 @@ export async function samples(n = 40) {
   for (let b = Math.min(step, head); b < head; b += step) out.push(b);
   out.push(head);
   return [...new Set(out)];
-}
-
-export async function timeOf(blockNumber) {
-  const block = await chain.client.getBlock({ blockNumber: BigInt(blockNumber) });
-  return Number(block.timestamp);
 }

@@ -2,9 +2,9 @@
 // graph (contributions -> adapter -> answers), which is a layered flow, not a chart.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { html, short } from "./html.js";
+import { html } from "./html.js";
 
-export const COLORS = ["#2b6cb0", "#d97706", "#059669", "#9333ea", "#dc2626", "#0891b2"];
+const COLORS = ["#2b6cb0", "#d97706", "#059669", "#9333ea", "#dc2626", "#0891b2"];
 
 /** A line chart in `el`: x values and named series (same length); `time` x axis when timestamps. */
 export function lineChart(el, { title, x, series, time = false, stepped = false, yLabel = "", xLabel = "" }) {
@@ -57,5 +57,3 @@ export function stackBar(parts) {
     <ul class="legend">${parts.map((p, i) => html`<li><i style="background:${COLORS[i % COLORS.length]}"></i>${p.label}
       <b>${p.text}</b> <span class="muted">(${pct(p.value).toFixed(2)}%)</span></li>`)}</ul>`;
 }
-
-export { short };

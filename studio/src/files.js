@@ -1,7 +1,7 @@
 // What a Datanet of each data type takes: checked in the page before anything is stored or sent.
 import { UserError } from "./wallet.js";
 
-export const MAX_BLOB = 2 * 1024 * 1024; // ol_putBlob's limit
+const MAX_BLOB = 2 * 1024 * 1024; // ol_putBlob's limit
 
 const MAGIC = {
   1: [["PNG", [0x89, 0x50, 0x4e, 0x47]], ["JPEG", [0xff, 0xd8, 0xff]], ["GIF", [0x47, 0x49, 0x46, 0x38]],

@@ -24,7 +24,6 @@ export function html(strings, ...values) {
 export function set(el, markup) { el.innerHTML = markup.s; return el; }
 
 export const $ = (sel, root = document) => root.querySelector(sel);
-export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
 // -- numbers, addresses, hashes -----------------------------------------------------------
 export const big = (hex) => (typeof hex === "bigint" ? hex : BigInt(hex));

@@ -1,6 +1,6 @@
 // Forms: each shows its own outcome in plain words under it (`.msg`), and sends nothing when a
 // check fails. Values are checked here before any request leaves the page.
-import { isAddress, keccak256, parseEther, toHex } from "viem";
+import { isAddress, parseEther } from "viem";
 import { UserError } from "./wallet.js";
 
 export function onSubmit(form, handler) {
@@ -46,6 +46,3 @@ export function address(text, field) {
   if (!isAddress(t, { strict: false })) throw new UserError(`${field}: "${t}" is not an address (0x and 40 hex digits). Nothing was sent.`);
   return t;
 }
-
-export const bytesHash = (bytes) => keccak256(bytes);
-export const bytesHex = (bytes) => toHex(bytes);

@@ -2,7 +2,7 @@
 import { isAddress, toHex } from "viem";
 import { chain, logs, ol, read, samples } from "../chain.js";
 import { lineChart } from "../charts.js";
-import { $, CONTRIBUTION, addr, badge, hash, html, num, open, set, table } from "../html.js";
+import { $, CONTRIBUTION, badge, hash, html, num, open, set, table } from "../html.js";
 import { wallet } from "../wallet.js";
 import { rewardSources } from "./validators.js";
 

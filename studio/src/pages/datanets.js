@@ -4,7 +4,7 @@ import { keccak256, toHex, zeroHash } from "viem";
 import { chain, count, ol, read } from "../chain.js";
 import { lineChart } from "../charts.js";
 import { checkFile } from "../files.js";
-import { $, ACCESS, CONTRIBUTION, DATA_TYPE, addr, badge, hash, html, num, open, set, table, text } from "../html.js";
+import { $, ACCESS, CONTRIBUTION, DATA_TYPE, addr, badge, big, hash, html, num, open, set, table, text } from "../html.js";
 import { address, amount, integer, onSubmit, say } from "../ui.js";
 import { UserError, send, wallet } from "../wallet.js";
 
@@ -197,5 +197,3 @@ async function detail(el, id) {
     ]), "Nothing waits for curation."));
   };
 }
-
-const big = (v) => BigInt(v);

@@ -1,7 +1,7 @@
 // Validators: stake, commission, delegators, rewards by source, slashing; register or delegate.
 import { logs, ol, read } from "../chain.js";
 import { $, addr, badge, html, num, open, ppm, set, table } from "../html.js";
-import { amount, integer, onSubmit } from "../ui.js";
+import { amount, onSubmit } from "../ui.js";
 import { UserError, send } from "../wallet.js";
 
 /** An account's rewards split by where they came from: fee splits by role, and block releases (the rest of rewardsOf). */
