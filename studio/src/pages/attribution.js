@@ -86,7 +86,7 @@ async function answer(el, jobId) {
         <dt>method</dt><dd>${METHOD[num(proof.methodId)] || num(proof.methodId)}</dd><dt>poster</dt><dd>${addr(proof.poster)}</dd></dl>
       <h2>Contributions that shaped this answer</h2>
       ${table(["contribution", "contributor", "weight", ""], proof.entries.map((e) => [hash(e.contentHash), addr(e.contributor), ppm(e.weightPpm),
-        html`<span class="bar" style="width:${num(e.weightPpm) / 10_000}%"></span>`]))}
+        html`<span class="barbox"><span class="bar" style="width:${num(e.weightPpm) / 10_000}%"></span></span>`]))}
       <h2>Fee split</h2>
       ${split ? html`<div id="split">${stackBar([["contributors", split.contributors], ["model owner", split.modelOwner],
           ["validators", split.validators], ["treasury", split.treasury]].map(([label, value]) => ({ label, value, text: open(value) })))}</div>

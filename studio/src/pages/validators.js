@@ -22,7 +22,7 @@ export async function render(el) {
     <section><h2>Register as a validator</h2><form id="register-form" class="grid">
       <label>Self stake (OPEN) <input name="stake" value="100" inputmode="decimal"></label>
       <label>Commission (%) <input name="commission" value="5" inputmode="decimal"></label>
-      <label><input type="checkbox" name="gpu" checked> GPU inference</label>
+      <label class="check"><input type="checkbox" name="gpu" checked> GPU inference</label>
       <button type="submit">Register</button><p class="msg" role="status"></p></form></section>
     <section><h2>Delegate</h2><form id="delegate-form" class="grid">
       <label>Validator <select name="validator" id="delegate-to"></select></label>
