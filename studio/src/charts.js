@@ -4,6 +4,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { html } from "./html.js";
 
+const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
 const COLORS = ["#2b6cb0", "#d97706", "#059669", "#9333ea", "#dc2626", "#0891b2"];
 
 /** A line chart in `el`: x values and named series (same length); `time` x axis when timestamps. */
@@ -13,7 +14,7 @@ export function lineChart(el, { title, x, series, time = false, stepped = false,
   const opts = {
     title, width, height: 220,
     scales: { x: { time } },
-    axes: [time ? {} : { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { label: yLabel, size: 70 }],
+    axes: [time ? {} : { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { label: yLabel, size: 80, values: (u, ticks) => ticks.map((v) => compact.format(v)) }],
     series: [{ label: time ? "time" : "x" }, ...series.map((s, i) => ({
       label: s.label, stroke: COLORS[i % COLORS.length], width: 2,
       paths: stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,

@@ -27,6 +27,7 @@ export async function render(el) {
     const m = (wei) => Number(wei / 10n ** 12n) / 1e6;
     lineChart($("#supply-chart"), { x: times, time: true, yLabel: "OPEN", series: [
       { label: "circulating", values: parts.map(([r, l, b]) => m(total - r - l - b)) },
-      { label: "reserve", values: parts.map(([r]) => m(r)) }, { label: "burned", values: parts.map(([, , b]) => m(b)) }] });
+      { label: "reserve", values: parts.map(([r]) => m(r)) }, { label: "locked", values: parts.map(([, l]) => m(l)) },
+      { label: "burned", values: parts.map(([, , b]) => m(b)) }] });
   };
 }
