@@ -1,0 +1,51 @@
+"""Settlement fixtures: anvil (npm) as the L1 with its own chain id, our L2 node in-process over a
+real LevelDB, and the L1 contracts deployed from the committed artifact."""
+import shutil
+
+import pytest
+
+import genesis
+from node.chain import Node
+from node.settlement import Deployment, L1, deploy_all
+from tests.rpc.nodes import ANVIL, NodeProcess, free_port
+
+L1_CHAIN_ID = 31337
+ESCROW = genesis.DEVNET_BRIDGE_ESCROW
+DEPLOYER, BATCHER, USER = (key for _, key in genesis.dev_accounts()[:3])
+VALIDATOR_KEY = genesis.dev_validator()[1]
+FINALIZATION_S = 100
+
+
+def start_l1(tmp, *args: str) -> NodeProcess:
+    port = free_port()
+    cmd = [str(ANVIL), "--port", str(port), "--chain-id", str(L1_CHAIN_ID), "--silent", *args]
+    return NodeProcess(cmd, port, tmp / f"anvil-{port}.log").wait_ready()
+
+
+@pytest.fixture
+def anvil(tmp_path):
+    if not ANVIL.exists() or shutil.which("node") is None:
+        pytest.skip("anvil comes from npm: run `npm install` (make test does)")
+    proc = start_l1(tmp_path)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def l2_genesis():
+    return genesis.devnet(bridge_escrow=ESCROW)
+
+
+@pytest.fixture
+def l2(tmp_path, l2_genesis):
+    with Node.init(tmp_path / "l2", l2_genesis) as node:
+        yield node
+
+
+@pytest.fixture
+def deployment(anvil, l2, l2_genesis) -> Deployment:
+    deployer = L1(anvil.url, DEPLOYER)
+    batcher = L1(anvil.url, BATCHER).address
+    return deploy_all(deployer, l2_chain_id=l2_genesis.chain_id, l2_genesis_hash=l2.header_by_number(0).hash,
+                      validators=[(v.address, v.power) for v in l2_genesis.validators], batcher=batcher,
+                      escrow=ESCROW, finalization_period=FINALIZATION_S)
