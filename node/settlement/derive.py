@@ -1,0 +1,95 @@
+"""Derivation: rebuild the L2 chain from L1 data alone (op-node's job).
+
+Reads every `BatchAppended` log of the inbox, takes each batch's bytes from its L1 transaction's
+input, checks them against the logged hash, decodes the blocks and imports them with the same
+checks as any block import (re-execution, state root). Relayed deposits are checked against the
+L1 bridge's `DepositInitiated` logs before their block is imported: a block relaying a deposit
+the L1 does not hold (or with another recipient or amount, or one posted before the deposit was
+made) stops derivation with the reason. Resumable: blocks the data dir already holds are skipped.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import eth_abi
+from eth_utils import ValidationError, keccak
+
+from node.settlement import batches
+from node.settlement.deployment import Deployment
+from node.settlement.l1 import L1
+from node.settlement.service import RELAY_SELECTOR
+from vm.modules.system import L2_BRIDGE
+
+
+class DerivationError(RuntimeError):
+    """L1 data that does not derive a valid L2 chain (the reason names batch and block)."""
+
+
+@dataclasses.dataclass
+class DeriveReport:
+    batches: int = 0
+    imported: int = 0
+    skipped: int = 0
+    deposits: int = 0
+
+
+def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None] | None = None) -> DeriveReport:
+    _, _, inbox, bridge = deployment.contracts(l1)
+    genesis_hash = node.header_by_number(0).hash
+    if inbox.call("l2GenesisHash") != genesis_hash:
+        raise DerivationError(f"the inbox at {inbox.address} settles L2 genesis 0x{inbox.call('l2GenesisHash').hex()}, "
+                              f"this data dir holds 0x{genesis_hash.hex()}")
+    deposits = {e["args"]["depositId"]: e for e in bridge.events("DepositInitiated", deployment.deploy_block)}
+    report = DeriveReport()
+    for event in inbox.events("BatchAppended", deployment.deploy_block):
+        args, where = event["args"], f"batch #{event['args']['index']} (L1 tx {event['transactionHash']})"
+        tx = l1.rpc("eth_getTransactionByHash", event["transactionHash"])
+        try:
+            first, last, data = inbox.decode_input("appendBatch", bytes.fromhex(tx["input"][2:]))
+        except (ValueError, eth_abi.exceptions.DecodingError) as e:
+            raise DerivationError(f"{where}: its transaction is not a direct appendBatch call ({e})") from None
+        if keccak(data) != args["dataHash"] or (first, last) != (args["firstBlock"], args["lastBlock"]):
+            raise DerivationError(f"{where}: transaction input does not match the logged batch")
+        try:
+            blocks = batches.decode(data, node.block_class_at, first, last)
+        except batches.BadBatch as e:
+            raise DerivationError(f"{where}: {e}") from None
+        report.batches += 1
+        for block in blocks:
+            known = node.header_by_number(block.number)
+            if known is not None:
+                if known.hash != block.hash:
+                    raise DerivationError(f"{where}: L2 block {block.number} 0x{block.hash.hex()} differs from this "
+                                          f"data dir's 0x{known.hash.hex()}")
+                report.skipped += 1
+                continue
+            report.deposits += _check_deposits(block, deposits, event["blockNumber"], where)
+            try:
+                node.import_block(block)
+            except ValidationError as e:
+                raise DerivationError(f"{where}: L2 block {block.number} rejected: {e}") from None
+            report.imported += 1
+            if on_block is not None:
+                on_block(block.number)
+    return report
+
+
+def _check_deposits(block, deposits: dict[int, dict], batch_l1_block: int, where: str) -> int:
+    count = 0
+    for tx in block.transactions:
+        if tx.to != L2_BRIDGE or tx.data[:4] != RELAY_SELECTOR:
+            continue
+        try:
+            deposit_id, to, amount = eth_abi.decode(["uint256", "address", "uint256"], tx.data[4:])
+        except eth_abi.exceptions.DecodingError:
+            continue  # the module reverts it: nothing is paid
+        l1 = deposits.get(deposit_id)
+        if l1 is None or l1["blockNumber"] > batch_l1_block:
+            raise DerivationError(f"{where}: L2 block {block.number} relays deposit #{deposit_id}, which the L1 "
+                                  "bridge did not hold when the batch was posted")
+        if (l1["args"]["to"].lower(), l1["args"]["amount"]) != (to.lower(), amount):
+            raise DerivationError(f"{where}: L2 block {block.number} relays deposit #{deposit_id} to {to} for "
+                                  f"{amount}; the L1 deposit is to {l1['args']['to']} for {l1['args']['amount']}")
+        count += 1
+    return count

@@ -1,0 +1,146 @@
+"""The node's settlement duties against anvil, driven step by step on a real L2 data dir: deposits
+relayed after F confirmations (the supply unchanged), batches posted once each across restarts,
+output roots every K blocks, and a second data dir derived from L1 data alone to the same hashes."""
+import pytest
+from eth_account import Account
+from eth_utils import to_canonical_address
+
+import genesis
+from node.chain import Node
+from node.settlement import L1, Contract, L1Error
+from node.settlement import batches
+from node.settlement.derive import DerivationError, derive
+from node.settlement.outputs import output_at
+from node.settlement.service import PENDING_BATCH, Settlement, SettlementConfig
+from node.settlement.withdrawals import deposit
+from tests.settlement.conftest import BATCHER, DEPLOYER, USER, VALIDATOR_KEY
+
+RECIPIENT = Account.from_key(USER).address
+F, K = 2, 4
+
+
+def _config(anvil, deployment, **kw):
+    return SettlementConfig(anvil.url, deployment, BATCHER, (VALIDATOR_KEY,), output_interval=K, confirmations=F, **kw)
+
+
+def _mine_l1(anvil, n):
+    anvil.rpc("anvil_mine", hex(n))
+
+
+def _l2_balance(node, address):
+    return node.state_at(node.head()).get_balance(to_canonical_address(address))
+
+
+
+def test_deposit_is_relayed_after_f_confirmations_and_mints_nothing(anvil, deployment, l2):
+    settlement = Settlement(l2, _config(anvil, deployment))
+    l2.produce_block()  # the validator earns its first reward: gas for relays
+    before = _l2_balance(l2, RECIPIENT)
+    escrow = _l2_balance(l2, genesis.L2_BRIDGE_ADDRESS)
+    deposit(L1(anvil.url, DEPLOYER), deployment, RECIPIENT, 5 * 10**18)
+    assert settlement.step().relayed == []  # 0 confirmations on top
+    _mine_l1(anvil, F)
+    assert settlement.step().relayed == [0]
+    assert settlement.step().relayed == []  # already in the pool: not sent twice
+    l2.produce_block()
+    assert _l2_balance(l2, RECIPIENT) == before + 5 * 10**18
+    assert _l2_balance(l2, genesis.L2_BRIDGE_ADDRESS) == escrow - 5 * 10**18
+
+
+def test_batches_outputs_and_derivation(anvil, deployment, l2, tmp_path, l2_genesis):
+    settlement = Settlement(l2, _config(anvil, deployment, max_batch_blocks=3))
+    l2.produce_block()
+    deposit(L1(anvil.url, DEPLOYER), deployment, RECIPIENT, 7 * 10**18)
+    _mine_l1(anvil, F)
+    for _ in range(9):
+        settlement.step()
+        l2.produce_block()
+    head = l2.head().block_number
+    while (report := settlement.step()).batches or report.outputs:
+        pass
+    inbox = Contract(L1(anvil.url), "BatchInbox", deployment.inbox)
+    oracle = Contract(L1(anvil.url), "OutputOracle", deployment.oracle)
+    assert inbox.call("nextBlock") == head + 1
+    assert oracle.call("latestBlockNumber") == head // K * K
+    assert oracle.call("getOutput", 0)[0] == output_at(l2, K).root
+    with Node.init(tmp_path / "derived", l2_genesis) as fresh:
+        report = derive(fresh, L1(anvil.url), deployment)
+        assert report.imported == head and report.deposits == 1
+        assert [fresh.header_by_number(n).hash for n in range(head + 1)] == \
+               [l2.header_by_number(n).hash for n in range(head + 1)]
+        assert derive(fresh, L1(anvil.url), deployment).skipped == head  # resumable, idempotent
+
+
+def test_batcher_restarted_mid_post_posts_nothing_twice(anvil, deployment, l2):
+    for _ in range(3):
+        l2.produce_block()
+    anvil.rpc("evm_setAutomine", False)  # the post stays in flight
+    first = Settlement(l2, _config(anvil, deployment))
+    assert [b[:2] for b in first.step().batches] == [(1, 3)]
+    l2.produce_block()
+    restarted = Settlement(l2, _config(anvil, deployment))  # same data dir: it knows the pending post
+    assert restarted.step().batches == []
+    _mine_l1(anvil, 1)
+    assert [b[:2] for b in restarted.step().batches] == [(4, 4)]
+    _mine_l1(anvil, 1)
+    assert Contract(L1(anvil.url), "BatchInbox", deployment.inbox).call("nextBlock") == 5
+    assert l2.db.get(PENDING_BATCH) is not None
+
+
+def test_post_forgotten_by_the_l1_is_posted_again(anvil, deployment, l2):
+    """The batcher killed after recording its post but before the L1 had it (or a reorg dropped it)."""
+    l2.produce_block()
+    anvil.rpc("evm_setAutomine", False)
+    s = Settlement(l2, _config(anvil, deployment))
+    (posted,) = s.step().batches
+    anvil.rpc("anvil_dropTransaction", posted[2])
+    (again,) = s.step().batches
+    assert again[:2] == (1, 1) and again[2] == posted[2]  # the same transaction, signed again
+    _mine_l1(anvil, 1)
+    assert Contract(L1(anvil.url), "BatchInbox", deployment.inbox).call("nextBlock") == 2
+
+
+def test_l1_reorg_of_a_batch_reposts_it(anvil, deployment, l2):
+    l2.produce_block()
+    s = Settlement(l2, _config(anvil, deployment))
+    snapshot = anvil.rpc("evm_snapshot")
+    assert [b[:2] for b in s.step().batches] == [(1, 1)]
+    anvil.rpc("evm_revert", snapshot)  # the L1 block with the batch is gone
+    assert [b[:2] for b in s.step().batches] == [(1, 1)]
+    assert Contract(L1(anvil.url), "BatchInbox", deployment.inbox).call("nextBlock") == 2
+
+
+def test_settlement_refuses_another_chains_deployment(anvil, deployment, tmp_path):
+    with Node.init(tmp_path / "other", genesis.devnet(chain_id=7168, bridge_escrow=genesis.DEVNET_BRIDGE_ESCROW)) as other:
+        with pytest.raises(L1Error, match="not this node's chain 7168"):
+            Settlement(other, _config(anvil, deployment))
+
+
+def test_derivation_refuses_bad_batches(anvil, deployment, l2, tmp_path, l2_genesis):
+    l2.produce_block()
+    inbox = Contract(L1(anvil.url, BATCHER), "BatchInbox", deployment.inbox)
+    inbox.transact("appendBatch", 1, 1, b"\x07garbage")
+    with Node.init(tmp_path / "derived", l2_genesis) as fresh:
+        with pytest.raises(DerivationError, match="unknown batch version 07"):
+            derive(fresh, L1(anvil.url), deployment)
+
+
+def test_derivation_refuses_a_relay_of_a_deposit_the_l1_never_had(anvil, deployment, l2, tmp_path, l2_genesis):
+    """A dishonest sequencer pays itself a 'deposit': the block is valid L2 execution, but every
+    deriving node refuses it against the L1 logs."""
+    from node.sdk import encode_call
+    l2.produce_block()
+    proposer = Account.from_key(VALIDATOR_KEY)
+    signed = proposer.sign_transaction({
+        "type": 2, "chainId": l2.chain_id, "nonce": 0, "to": genesis.L2_BRIDGE_ADDRESS, "value": 0, "gas": 200_000,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
+        "data": encode_call("L2Bridge", "relayDeposit", 0, proposer.address, 10**20)})
+    l2.mempool.add_raw(bytes(signed.raw_transaction), local=False)
+    l2.produce_block()
+    assert _l2_balance(l2, genesis.L2_BRIDGE_ADDRESS) == genesis.DEVNET_BRIDGE_ESCROW - 10**20
+    inbox = Contract(L1(anvil.url, BATCHER), "BatchInbox", deployment.inbox)
+    inbox.transact("appendBatch", 1, 2, batches.encode([l2.block_by_number(1), l2.block_by_number(2)]))
+    with Node.init(tmp_path / "derived", l2_genesis) as fresh:
+        with pytest.raises(DerivationError, match="relays deposit #0, which the L1 bridge did not hold"):
+            derive(fresh, L1(anvil.url), deployment)
+        assert fresh.head().block_number == 1  # the valid block before it stays
