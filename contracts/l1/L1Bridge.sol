@@ -97,11 +97,18 @@ contract L1Bridge {
         if (oracle.getOutput(outputIndex).outputRoot != outputRoot(rootProof)) revert OutputRootMismatch(outputIndex);
         bytes32 slot = keccak256(abi.encode(hash, SENT_SLOT));
         bytes memory key = abi.encodePacked(keccak256(abi.encode(slot)));
-        if (!TrieProof.verify(hex"01", rootProof.withdrawalsStorageRoot, key, proof)) {
-            revert WithdrawalNotInOutput(hash);
-        }
+        bool included;
+        try this.verifyStorageProof(rootProof.withdrawalsStorageRoot, key, proof) returns (bool ok) {
+            included = ok;
+        } catch {} // TrieProof reverts on some malformed proofs (RLP errors): not included either
+        if (!included) revert WithdrawalNotInOutput(hash);
         proven[hash] = Proven(uint64(block.timestamp), uint64(outputIndex));
         emit WithdrawalProven(hash, outputIndex, w.to, w.amount);
+    }
+
+    /// @notice Whether `proof` proves storage value 1 at trie key `key` under `root`.
+    function verifyStorageProof(bytes32 root, bytes calldata key, bytes[] calldata proof) external pure returns (bool) {
+        return TrieProof.verify(hex"01", root, key, proof);
     }
 
     function finalizeWithdrawal(Withdrawal calldata w) external {

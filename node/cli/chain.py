@@ -14,7 +14,7 @@ from eth_utils import big_endian_to_int, encode_hex
 from rich.progress import Progress
 
 import genesis as genesis_mod
-from node.cli import services
+from node.cli import bridge, services
 from node.cli.common import DEFAULT_DATADIR, CliError, port, positive, read_password, seconds
 
 
@@ -110,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_devnet_flags(p)
     _add_browser_and_pool_flags(p, devnet=True)
     services.add_node_flags(p, devnet=True)
+    bridge.add_l1_flags(p, devnet=True)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -128,6 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ws.port", dest="ws_port", type=port, default=None, metavar="PORT",
                    help="an extra listener for WebSocket (and HTTP) JSON-RPC")
     services.add_node_flags(p, devnet=False)
+    bridge.add_l1_flags(p, devnet=False)
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("export", help="write the chain to a file as concatenated RLP blocks",
@@ -182,7 +184,7 @@ def _add_devnet_flags(p: argparse.ArgumentParser) -> None:
 def _devnet_genesis(args: argparse.Namespace) -> genesis_mod.Genesis:
     from node.chain import GENESIS_FILE
 
-    g = genesis_mod.with_params(genesis_mod.devnet(), dict(args.params))
+    g = genesis_mod.with_params(genesis_mod.devnet(bridge_escrow=bridge.devnet_bridge_escrow(args)), dict(args.params))
     stored = pathlib.Path(args.datadir) / GENESIS_FILE
     if stored.exists():
         old = genesis_mod.load(stored)
@@ -253,9 +255,13 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     g, rpc = _devnet_genesis(args), _rpc_config(args)
     _print_dev_accounts(g)
     _print_devnet(g)
-    with services.started(args, rpc.apis):
-        run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
-                            txpool=_pool_config(args)))
+    with bridge.local_l1(args):
+        if bridge.l1_wanted(args):
+            _init(args.datadir, g).close()  # the L1 contracts name the genesis hash
+        settlement = bridge.settlement_config(args, devnet=True)
+        with services.started(args, rpc.apis):
+            run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
+                                txpool=_pool_config(args), settlement=settlement))
     return 0
 
 
@@ -264,8 +270,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
+    settlement = bridge.settlement_config(args, devnet=False)
     with services.started(args, rpc.apis):
-        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
+        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
+                            settlement=settlement))
     return 0
 
 
@@ -280,15 +288,18 @@ def _open(datadir: str):
         raise CliError(f"data dir {datadir!r} is in use by another process ({e})") from None
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def _init(datadir: str, g: genesis_mod.Genesis):
     from node.chain import Node
 
-    g = genesis_mod.load(args.genesis)
     try:
-        node = Node.init(args.datadir, g)
+        return Node.init(datadir, g)
     except plyvel.IOError as e:
-        raise CliError(f"data dir {args.datadir!r} is in use by another process ({e})") from None
-    with node:
+        raise CliError(f"data dir {datadir!r} is in use by another process ({e})") from None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    g = genesis_mod.load(args.genesis)
+    with _init(args.datadir, g) as node:
         print(f"initialised {args.datadir}: chain id {g.chain_id}, genesis {encode_hex(node.resolve_block(0).hash)}")
     return 0
 

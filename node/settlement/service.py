@@ -18,6 +18,7 @@ import logging
 from eth_account import Account
 from eth_utils import keccak, to_canonical_address
 
+from node.mempool import TxPoolError
 from node.sdk import encode_call
 from node.settlement import batches
 from node.settlement.deployment import Deployment
@@ -174,3 +175,29 @@ class Settlement:
                 node.mempool.add_raw(bytes(signed.raw_transaction), local=False)
                 report.relayed.append(next_id)
             next_id += 1
+
+
+async def run(node, config: SettlementConfig) -> None:
+    """The node task: a step every `interval_s` in a worker thread. An L1 that is down or refuses
+    a post is logged (once per distinct error) and tried again at the next step; it never stops
+    the node, whose chain does not depend on the L1 to go on."""
+    import trio
+
+    settlement = Settlement(node, config)
+    last_error = None
+    while True:
+        try:
+            report = await trio.to_thread.run_sync(settlement.step)
+        except (L1Error, TxPoolError, OSError, ValueError) as e:
+            if str(e) != last_error:
+                log.warning("settlement step failed (retrying every %.0fs): %s", config.interval_s, e)
+                last_error = str(e)
+        else:
+            last_error = None
+            for first, last, tx in report.batches:
+                print(f"L1: posted L2 blocks {first}..{last} (tx {tx})", flush=True)
+            for number in report.outputs:
+                print(f"L1: posted the output root of L2 block {number}", flush=True)
+            for deposit_id in report.relayed:
+                print(f"L1: relaying deposit #{deposit_id}", flush=True)
+        await trio.sleep(config.interval_s)

@@ -13,7 +13,7 @@ from node.settlement.derive import DerivationError, derive
 from node.settlement.outputs import output_at
 from node.settlement.service import PENDING_BATCH, Settlement, SettlementConfig
 from node.settlement.withdrawals import deposit
-from tests.settlement.conftest import BATCHER, DEPLOYER, USER, VALIDATOR_KEY
+from tests.settlement.conftest import BATCHER, DEPLOYER, USER, VALIDATOR_KEY, total_supply
 
 RECIPIENT = Account.from_key(USER).address
 F, K = 2, 4
@@ -31,7 +31,6 @@ def _l2_balance(node, address):
     return node.state_at(node.head()).get_balance(to_canonical_address(address))
 
 
-
 def test_deposit_is_relayed_after_f_confirmations_and_mints_nothing(anvil, deployment, l2):
     settlement = Settlement(l2, _config(anvil, deployment))
     l2.produce_block()  # the validator earns its first reward: gas for relays
@@ -45,6 +44,7 @@ def test_deposit_is_relayed_after_f_confirmations_and_mints_nothing(anvil, deplo
     l2.produce_block()
     assert _l2_balance(l2, RECIPIENT) == before + 5 * 10**18
     assert _l2_balance(l2, genesis.L2_BRIDGE_ADDRESS) == escrow - 5 * 10**18
+    assert total_supply(l2) == genesis.TOTAL_SUPPLY  # released from escrow: nothing minted
 
 
 def test_batches_outputs_and_derivation(anvil, deployment, l2, tmp_path, l2_genesis):
