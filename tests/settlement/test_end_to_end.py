@@ -40,7 +40,7 @@ def until(fn, what, timeout=90):
 def devnet(anvil, tmp_path):
     datadir = tmp_path / "l2"
     proc = devnet_process(datadir, "--l1", anvil.url, "--l1.output-interval", "3", "--l1.confirmations", "1",
-                          "--block-time", "0.5").wait_ready()
+                          "--l1.batch-interval", "1", "--block-time", "0.5").wait_ready()
     yield proc, Deployment.load(datadir / "l1-deployment.json")
     proc.stop()
 

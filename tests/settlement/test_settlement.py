@@ -1,7 +1,10 @@
 """The node's settlement duties against anvil, driven step by step on a real L2 data dir: deposits
 relayed after F confirmations (the supply unchanged), batches posted once each across restarts,
 output roots every K blocks, and a second data dir derived from L1 data alone to the same hashes."""
+import zlib
+
 import pytest
+import rlp
 from eth_account import Account
 from eth_utils import to_canonical_address
 
@@ -144,3 +147,39 @@ def test_derivation_refuses_a_relay_of_a_deposit_the_l1_never_had(anvil, deploym
         with pytest.raises(DerivationError, match="relays deposit #0, which the L1 bridge did not hold"):
             derive(fresh, L1(anvil.url), deployment)
         assert fresh.head().block_number == 1  # the valid block before it stays
+
+
+def test_batcher_waits_for_a_fuller_batch(anvil, deployment, l2):
+    s = Settlement(l2, _config(anvil, deployment, batch_interval_s=60, max_batch_blocks=5))
+    t0 = l2.head().timestamp
+    for dt in (1, 30, 59):
+        l2.produce_block(timestamp=t0 + dt)
+    assert s.step().batches == []  # the oldest unposted block is 58 s old
+    l2.produce_block(timestamp=t0 + 61)
+    assert [b[:2] for b in s.step().batches] == [(1, 4)]
+    for dt in range(62, 67):  # 5 blocks: full before the interval
+        l2.produce_block(timestamp=t0 + dt)
+    assert [b[:2] for b in s.step().batches] == [(5, 9)]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "unknown batch version"),
+    (b"\x00not zlib", "does not decompress"),
+    (b"\x00" + zlib.compress(b"\x00" * (batches.MAX_DECODED_BYTES + 1)), "expands past"),
+    (b"\x00" + zlib.compress(b"\x83abc"), "holds no list of blocks"),
+    (b"\x00" + zlib.compress(rlp.encode([b"x"])), "block 1 of the batch does not decode"),
+    (b"\x00" + zlib.compress(rlp.encode([])), "holds 0 blocks"),
+])
+def test_hostile_batches_are_refused_with_the_reason(l2, data, reason):
+    with pytest.raises(batches.BadBatch, match=reason):
+        batches.decode(data, l2.block_class_at, 1, 1)
+
+
+def test_a_batch_with_blocks_out_of_place_is_refused(l2):
+    l2.produce_block()
+    l2.produce_block()
+    data = batches.encode([l2.block_by_number(2), l2.block_by_number(1)])
+    with pytest.raises(batches.BadBatch, match="position of block 1 holds block 2"):
+        batches.decode(data, l2.block_class_at, 1, 2)
+    assert [b.number for b in batches.decode(batches.encode([l2.block_by_number(1), l2.block_by_number(2)]),
+                                             l2.block_class_at, 1, 2)] == [1, 2]
