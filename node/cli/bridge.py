@@ -93,6 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batcher", type=_address, required=True, metavar="ADDR", help="L1 account allowed to post batches")
     p.add_argument("--finalization-period", type=positive, default=7 * 24 * 3600, metavar="S",
                    help="seconds from proving a withdrawal to claiming it (default a week, as OP Stack)")
+    p.add_argument("--sequencing-window", type=positive, default=3600, metavar="N",
+                   help="L1 blocks within which the L2 must relay a deposit (default 3600, as OP Stack)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the deployment file")
     p.set_defaults(func=cmd_deploy)
 
@@ -159,7 +161,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                        validators=[(v.address, v.power) for v in g.validators], batcher=args.batcher,
                        escrow=g.accounts[genesis_mod.L2_BRIDGE_ADDRESS].balance
                        if genesis_mod.L2_BRIDGE_ADDRESS in g.accounts else 0,
-                       finalization_period=args.finalization_period)
+                       finalization_period=args.finalization_period, sequencing_window=args.sequencing_window)
     d.save(args.out)
     _print_deployment(d)
     return 0

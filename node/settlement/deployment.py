@@ -24,6 +24,9 @@ class Deployment:
     deploy_block: int  # first L1 block to read logs from
     finalization_period: int  # seconds between proving and finalising a withdrawal
     batcher: str
+    sequencing_window: int = 3600
+    """L1 blocks within which a deposit must be relayed: a batch posted later that still has not
+    relayed it is invalid (OP Stack's sequencer window: 3,600 L1 blocks, 12 hours)."""
 
     def contracts(self, l1: L1) -> tuple[Contract, Contract, Contract, Contract]:
         """(token, oracle, inbox, bridge) on `l1`, after checking it is this deployment's chain."""
@@ -50,7 +53,7 @@ class Deployment:
 
 
 def deploy_all(l1: L1, *, l2_chain_id: int, l2_genesis_hash: bytes, validators: list[tuple[bytes, int]],
-               batcher: str, escrow: int, finalization_period: int) -> Deployment:
+               batcher: str, escrow: int, finalization_period: int, sequencing_window: int = 3600) -> Deployment:
     """Deploy token, oracle, inbox and bridge from `l1`'s key, and lock in the bridge every L1 OPEN
     that lives on the L2 (all but `escrow`, which the deployer keeps: the amount the L2 bridge
     account escrows)."""
@@ -63,4 +66,4 @@ def deploy_all(l1: L1, *, l2_chain_id: int, l2_genesis_hash: bytes, validators: 
     bridge = deploy(l1, "L1Bridge", token, oracle, finalization_period)
     Contract(l1, "L1OpenToken", token).transact("transfer", bridge, TOTAL_SUPPLY - escrow)
     return Deployment(l1.chain_id, l2_chain_id, "0x" + l2_genesis_hash.hex(), token, oracle, inbox, bridge,
-                      start + 1, finalization_period, checksum(batcher))
+                      start + 1, finalization_period, checksum(batcher), sequencing_window)

@@ -5,7 +5,9 @@ input, checks them against the logged hash, decodes the blocks and imports them 
 checks as any block import (re-execution, state root). Relayed deposits are checked against the
 L1 bridge's `DepositInitiated` logs before their block is imported: a block relaying a deposit
 the L1 does not hold (or with another recipient or amount, or one posted before the deposit was
-made) stops derivation with the reason. Resumable: blocks the data dir already holds are skipped.
+made) stops derivation with the reason, and so does a batch posted more than the sequencing window
+after a deposit that it still has not relayed (forced inclusion: the sequencer cannot skip one
+and cannot hold one back forever; see docs/settlement.md). Resumable: blocks the data dir already holds are skipped.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from node.settlement import batches
 from node.settlement.deployment import Deployment
 from node.settlement.l1 import L1
 from node.settlement.service import RELAY_SELECTOR
+from vm.modules.bridge import NEXT_DEPOSIT
 from vm.modules.system import L2_BRIDGE
 
 
@@ -56,6 +59,7 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
         except batches.BadBatch as e:
             raise DerivationError(f"{where}: {e}") from None
         report.batches += 1
+        _check_window(node, blocks, deposits, event["blockNumber"], deployment.sequencing_window, where)
         for block in blocks:
             known = node.header_by_number(block.number)
             if known is not None:
@@ -73,6 +77,26 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
             if on_block is not None:
                 on_block(block.number)
     return report
+
+
+def _relayed_ids(block) -> set[int]:
+    return {int.from_bytes(tx.data[4:36], "big") for tx in block.transactions
+            if tx.to == L2_BRIDGE and tx.data[:4] == RELAY_SELECTOR and tx.sender == block.header.coinbase}
+
+
+def _check_window(node, blocks, deposits: dict[int, dict], batch_l1_block: int, window: int, where: str) -> None:
+    """Forced inclusion, checked before any block of the batch is imported: once a batch lands more
+    than `window` L1 blocks after a deposit, the L2 must have relayed it by that batch's last block,
+    or the sequencer is holding it back."""
+    next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, NEXT_DEPOSIT)
+    relayed = set().union(*(_relayed_ids(b) for b in blocks if b.number > node.head().block_number))
+    while next_id in relayed:
+        next_id += 1
+    due = deposits.get(next_id)
+    if due is not None and due["blockNumber"] + window < batch_l1_block:
+        raise DerivationError(f"{where}: deposit #{next_id} (L1 block {due['blockNumber']}) is past the sequencing "
+                              f"window of {window} L1 blocks and still not relayed by L2 block "
+                              f"{blocks[-1].number}")
 
 
 def _check_deposits(block, deposits: dict[int, dict], batch_l1_block: int, where: str) -> int:

@@ -183,3 +183,22 @@ def test_a_batch_with_blocks_out_of_place_is_refused(l2):
         batches.decode(data, l2.block_class_at, 1, 2)
     assert [b.number for b in batches.decode(batches.encode([l2.block_by_number(1), l2.block_by_number(2)]),
                                              l2.block_class_at, 1, 2)] == [1, 2]
+
+
+def test_derivation_refuses_a_sequencer_that_holds_a_deposit_back(anvil, deployment, l2, tmp_path, l2_genesis):
+    """Forced inclusion: past the sequencing window, a batch that still has not relayed a deposit
+    is invalid for every deriving node."""
+    import dataclasses
+    d = dataclasses.replace(deployment, sequencing_window=3)
+    deposit(L1(anvil.url, DEPLOYER), d, RECIPIENT, 10**18)
+    inbox = Contract(L1(anvil.url, BATCHER), "BatchInbox", d.inbox)
+    l2.produce_block()
+    inbox.transact("appendBatch", 1, 1, batches.encode([l2.block_by_number(1)]))  # within the window: fine
+    with Node.init(tmp_path / "derived", l2_genesis) as fresh:
+        assert derive(fresh, L1(anvil.url), d).imported == 1
+        _mine_l1(anvil, 3)
+        l2.produce_block()
+        inbox.transact("appendBatch", 2, 2, batches.encode([l2.block_by_number(2)]))
+        with pytest.raises(DerivationError, match=r"deposit #0 \(L1 block \d+\) is past the sequencing window of 3"):
+            derive(fresh, L1(anvil.url), d)
+        assert fresh.head().block_number == 1  # nothing of the invalid batch was imported
