@@ -202,3 +202,16 @@ def test_derivation_refuses_a_sequencer_that_holds_a_deposit_back(anvil, deploym
         with pytest.raises(DerivationError, match=r"deposit #0 \(L1 block \d+\) is past the sequencing window of 3"):
             derive(fresh, L1(anvil.url), d)
         assert fresh.head().block_number == 1  # nothing of the invalid batch was imported
+
+
+def test_deposit_reorged_out_before_f_confirmations_is_never_relayed(anvil, deployment, l2):
+    settlement = Settlement(l2, _config(anvil, deployment))
+    l2.produce_block()
+    snapshot = anvil.rpc("evm_snapshot")
+    deposit(L1(anvil.url, DEPLOYER), deployment, RECIPIENT, 10**18)  # approve + deposit: 2 L1 blocks
+    assert settlement.step().relayed == []  # 0 confirmations on top
+    anvil.rpc("evm_revert", snapshot)  # an L1 reorg removes it
+    _mine_l1(anvil, F + 2)
+    assert settlement.step().relayed == []
+    l2.produce_block()
+    assert l2.state_at(l2.head()).get_storage(genesis.L2_BRIDGE_ADDRESS, 2) == 0  # next deposit id still 0
