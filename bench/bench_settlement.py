@@ -218,13 +218,15 @@ def main(argv: list[str]) -> None:
               f"raw RLP {b['raw_bytes'] / b['txs']:.1f} ({b['raw_bytes'] / b['bytes']:.2f}x)", OP_STACK["bytes"])
     t.add_row("L1 gas per L2 tx, zlib", f"{b['gas'] / b['txs']:.0f}",
               f"raw RLP {b['raw_gas'] / b['txs']:.0f} ({b['raw_gas'] / b['gas']:.2f}x)",
-              "~1,600 at 16 gas/byte for 100 bytes (pre-blob calldata)")
+              "(blobs since Ecotone)")
+    t.add_row("calldata at 16 gas/byte (pre-Prague price)", f"{16 * b['bytes'] / b['txs']:.0f}",
+              "Prague's EIP-7623 floor: 40 gas per non-zero byte", "~1,600")
     t.add_row("deposit latency, s (median / max)", f"{lat[len(lat) // 2]:.1f} / {lat[-1]:.1f}",
               "1 s L1 blocks, F=2", OP_STACK["deposit"])
     t.add_row("withdrawal: L2 withdraw gas", str(w["l2_withdraw"]), "", "")
     t.add_row("withdrawal: L1 prove gas", str(w["prove"]), "", OP_STACK["withdrawal"])
     t.add_row("withdrawal: L1 finalise gas", str(w["finalize"]), "", "")
     t.add_row("output root post gas (1 validator)", str(w["output"]), "", "")
-    t.add_row("derivation, L2 blocks/s", f"{b['derive_bps']:.1f}",
+    t.add_row(f"derivation, L2 blocks/s ({args.per_block} tx each)", f"{b['derive_bps']:.1f}",
               f"local import {b['import_bps']:.1f} ({b['derive_bps'] / b['import_bps']:.2f}x)", "")
     console.print(t)

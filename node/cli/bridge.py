@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
+import plyvel
+
 import genesis as genesis_mod
 from node.cli.common import CliError, positive
 from node.cli.native import _add_client_flags, _address, _amount, _client, _hash32
@@ -245,12 +247,13 @@ def cmd_derive(args: argparse.Namespace) -> int:
         node = Node.open(args.datadir)
     else:
         raise CliError(f"data dir {args.datadir!r} is new: pass --genesis FILE (the L2's genesis)")
-    with node, _l1_errors(), Progress() as progress:
-        task = progress.add_task("deriving L2 blocks from the L1", total=None)
-        try:
-            report = derive(node, _l1(args, signing=False), d, on_block=lambda _: progress.advance(task))
-        except DerivationError as e:
-            raise CliError(f"derivation stopped: {e}") from None
+    with node, _l1_errors():
+        with Progress() as progress:
+            task = progress.add_task("deriving L2 blocks from the L1", total=None)
+            try:
+                report = derive(node, _l1(args, signing=False), d, on_block=lambda _: progress.advance(task))
+            except DerivationError as e:
+                raise CliError(f"derivation stopped: {e}") from None
         print(f"derived from {report.batches} batches: imported {report.imported} blocks, skipped {report.skipped}; "
               f"head {node.head().block_number} 0x{node.head().hash.hex()}")
     return 0
@@ -267,7 +270,8 @@ def add_l1_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
                    help="the L1 deployment file" + (f" (devnet default: DATADIR/{DEPLOYMENT_FILE}, deployed "
                                                     "if missing)" if devnet else " (`bridge deploy --out`)"))
     p.add_argument("--l1.batcher-key", dest="l1_batcher_key", type=_key, metavar="KEY|FILE",
-                   help="L1 key that posts batches and output roots" + (" (devnet: L1 dev account 1)" if devnet else ""))
+                   help="L1 key that posts batches and output roots"
+                        + (" (devnet: L1 dev account 1)" if devnet else ""))
     p.add_argument("--l1.validator-key", dest="l1_validator_key", type=_key, metavar="KEY|FILE",
                    help="the validator's key: signs output roots, relays deposits"
                         + (" (devnet: the dev validator's)" if devnet else ""))
@@ -275,6 +279,11 @@ def add_l1_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
                    help="an output root every K L2 blocks (default 10)")
     p.add_argument("--l1.confirmations", dest="l1_confirmations", type=int, default=2, metavar="F",
                    help="L1 blocks on top of a deposit before it is relayed (default 2)")
+    if devnet:
+        p.add_argument("--l1.finalization-period", dest="l1_finalization_period", type=positive,
+                       default=DEVNET_FINALIZATION_S, metavar="S",
+                       help=f"withdrawal finalization period of the contracts a devnet deploys (default "
+                            f"{DEVNET_FINALIZATION_S} s; `bridge deploy` defaults to a week)")
     p.add_argument("--l1.batch-interval", dest="l1_batch_interval", type=float, default=10.0, metavar="S",
                    help="post a batch once its oldest block is S seconds old or it holds 100 blocks (default 10)")
 
@@ -323,32 +332,36 @@ def local_l1(args: argparse.Namespace) -> Iterator[None]:
         proc.wait()
 
 
-def settlement_config(args: argparse.Namespace, devnet: bool):
-    """The node's SettlementConfig from the `--l1` flags, or None without --l1; on a devnet the
-    contracts are deployed on first use (DATADIR/l1-deployment.json)."""
+def settlement_config(args: argparse.Namespace, devnet: genesis_mod.Genesis | None = None):
+    """The node's SettlementConfig from the `--l1` flags, or None without --l1; on a devnet (its
+    genesis given) the contracts are deployed on first use (DATADIR/l1-deployment.json)."""
     if not l1_wanted(args):
         return None
     from node.chain import Node
     from node.settlement import deploy_all
     from node.settlement.service import SettlementConfig
 
-    batcher = args.l1_batcher_key or (_dev_key(DEVNET_BATCHER) if devnet else None)
-    validator = args.l1_validator_key or (genesis_mod.dev_validator()[1] if devnet else None)
+    devnet_keys = devnet is not None
+    batcher = args.l1_batcher_key or (_dev_key(DEVNET_BATCHER) if devnet_keys else None)
+    validator = args.l1_validator_key or (genesis_mod.dev_validator()[1] if devnet_keys else None)
     if batcher is None or validator is None:
         raise CliError("--l1 needs --l1.batcher-key and --l1.validator-key")
-    path = args.l1_deployment or (str(pathlib.Path(args.datadir) / DEPLOYMENT_FILE) if devnet else None)
+    path = args.l1_deployment or (str(pathlib.Path(args.datadir) / DEPLOYMENT_FILE) if devnet_keys else None)
     if path is None:
         raise CliError("--l1 needs --l1.deployment FILE (written by `openledger bridge deploy`)")
     with _l1_errors():
-        if devnet and not pathlib.Path(path).exists():
+        if devnet_keys and not pathlib.Path(path).exists():
             from node.settlement import L1
-            with Node.open(args.datadir) as node:
-                g, genesis_hash = node.genesis, node.header_by_number(0).hash
+            try:
+                with Node.init(args.datadir, devnet) as node:  # the contracts name its genesis hash
+                    g, genesis_hash = node.genesis, node.header_by_number(0).hash
+            except plyvel.IOError as e:
+                raise CliError(f"data dir {args.datadir!r} is in use by another process ({e})") from None
             batcher_address = L1(args.l1, batcher).address
             d = deploy_all(L1(args.l1, _dev_key(DEVNET_DEPLOYER)), l2_chain_id=g.chain_id,
                            l2_genesis_hash=genesis_hash, validators=[(v.address, v.power) for v in g.validators],
                            batcher=batcher_address, escrow=devnet_bridge_escrow(args),
-                           finalization_period=DEVNET_FINALIZATION_S)
+                           finalization_period=args.l1_finalization_period)
             d.save(path)
         d = _deployment(path)
         _print_deployment(d)

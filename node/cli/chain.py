@@ -256,9 +256,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     _print_dev_accounts(g)
     _print_devnet(g)
     with bridge.local_l1(args):
-        if bridge.l1_wanted(args):
-            _init(args.datadir, g).close()  # the L1 contracts name the genesis hash
-        settlement = bridge.settlement_config(args, devnet=True)
+        settlement = bridge.settlement_config(args, devnet=g)
         with services.started(args, rpc.apis):
             run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
                                 txpool=_pool_config(args), settlement=settlement))
@@ -270,7 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
-    settlement = bridge.settlement_config(args, devnet=False)
+    settlement = bridge.settlement_config(args)
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
                             settlement=settlement))
@@ -288,18 +286,15 @@ def _open(datadir: str):
         raise CliError(f"data dir {datadir!r} is in use by another process ({e})") from None
 
 
-def _init(datadir: str, g: genesis_mod.Genesis):
+def cmd_init(args: argparse.Namespace) -> int:
     from node.chain import Node
 
-    try:
-        return Node.init(datadir, g)
-    except plyvel.IOError as e:
-        raise CliError(f"data dir {datadir!r} is in use by another process ({e})") from None
-
-
-def cmd_init(args: argparse.Namespace) -> int:
     g = genesis_mod.load(args.genesis)
-    with _init(args.datadir, g) as node:
+    try:
+        node = Node.init(args.datadir, g)
+    except plyvel.IOError as e:
+        raise CliError(f"data dir {args.datadir!r} is in use by another process ({e})") from None
+    with node:
         print(f"initialised {args.datadir}: chain id {g.chain_id}, genesis {encode_hex(node.resolve_block(0).hash)}")
     return 0
 

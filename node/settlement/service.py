@@ -22,7 +22,7 @@ from node.mempool import TxPoolError
 from node.sdk import encode_call
 from node.settlement import batches
 from node.settlement.deployment import Deployment
-from node.settlement.l1 import L1, Contract, L1Error
+from node.settlement.l1 import L1, L1Error
 from node.settlement.outputs import output_at, output_digest, signatures, validator_set_hash
 from vm.modules.bridge import NEXT_DEPOSIT
 from vm.modules.system import L2_BRIDGE
@@ -102,8 +102,8 @@ class Settlement:
         first, head = self.inbox.call("nextBlock"), self.node.head().block_number
         if first > head:
             return
-        if head - first + 1 < self.config.max_batch_blocks and (
-                self.node.head().timestamp - self.node.header_by_number(first).timestamp < self.config.batch_interval_s):
+        age = self.node.head().timestamp - self.node.header_by_number(first).timestamp
+        if head - first + 1 < self.config.max_batch_blocks and age < self.config.batch_interval_s:
             return  # fewer, fuller batches: L1 gas per L2 transaction falls with batch size
         last = min(head, first + self.config.max_batch_blocks - 1)
         while True:

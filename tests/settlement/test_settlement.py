@@ -114,7 +114,8 @@ def test_l1_reorg_of_a_batch_reposts_it(anvil, deployment, l2):
 
 
 def test_settlement_refuses_another_chains_deployment(anvil, deployment, tmp_path):
-    with Node.init(tmp_path / "other", genesis.devnet(chain_id=7168, bridge_escrow=genesis.DEVNET_BRIDGE_ESCROW)) as other:
+    other_chain = genesis.devnet(chain_id=7168, bridge_escrow=genesis.DEVNET_BRIDGE_ESCROW)
+    with Node.init(tmp_path / "other", other_chain) as other:
         with pytest.raises(L1Error, match="not this node's chain 7168"):
             Settlement(other, _config(anvil, deployment))
 
