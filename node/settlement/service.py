@@ -76,6 +76,10 @@ class Settlement:
                 raise L1Error(f"no {c.name} at {c.address} on the L1 at {self.l1.url}: not this deployment's L1 "
                               "(or it was reset)")
         self.proposer = Account.from_key(config.validator_keys[0])
+        coinbase = node.genesis.validators[0].address if node.genesis.validators else None
+        if to_canonical_address(self.proposer.address) != coinbase:
+            raise L1Error(f"the validator key's account {self.proposer.address} is not this chain's block proposer "
+                          f"(0x{coinbase.hex() if coinbase else '-'}): it could not relay deposits")
         self._deposits: dict[int, dict] = {}
         self._scanned = d.deploy_block - 1
 

@@ -120,6 +120,11 @@ def test_settlement_refuses_another_chains_deployment(anvil, deployment, tmp_pat
             Settlement(other, _config(anvil, deployment))
 
 
+def test_settlement_refuses_a_key_that_is_not_the_proposers(anvil, deployment, l2):
+    with pytest.raises(L1Error, match="is not this chain's block proposer"):
+        Settlement(l2, SettlementConfig(anvil.url, deployment, BATCHER, (DEPLOYER,)))
+
+
 def test_derivation_refuses_bad_batches(anvil, deployment, l2, tmp_path, l2_genesis):
     l2.produce_block()
     inbox = Contract(L1(anvil.url, BATCHER), "BatchInbox", deployment.inbox)
