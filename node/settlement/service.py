@@ -3,7 +3,8 @@ output roots. `run` calls `step` in a worker thread every few seconds; tests cal
 
 Durability without double work: the L1 contracts are the record of what was posted (the inbox
 takes only the next unposted block, the oracle only a later output), so every step starts from
-what the L1 says. The node DB keeps one thing more, the batch transaction in flight (written
+what the L1 says, and the posting account has one transaction in flight at most (its pending
+nonce is checked first). The node DB keeps one thing more, the batch transaction in flight (written
 before it is sent): a batcher restarted while it is pending waits for it instead of sending a
 second one, and one the L1 forgot (dropped, or reorged out) is simply posted again from the
 inbox's `nextBlock`. Deposits are relayed from logs at least `confirmations` L1 blocks deep, so a
@@ -103,6 +104,8 @@ class Settlement:
             if self.l1.receipt(pending["tx"]) is None and self.l1.rpc("eth_getTransactionByHash", pending["tx"]):
                 return  # still in the L1's pool: wait for it
             del self.node.db[PENDING_BATCH]  # mined (posted or refused) or forgotten: the inbox says which
+        if self._in_flight():
+            return
         first, head = self.inbox.call("nextBlock"), self.node.head().block_number
         if first > head:
             return
@@ -125,6 +128,12 @@ class Settlement:
         report.batches.append((first, last, tx_hash))
         log.info("posted L2 blocks %d..%d to the L1 inbox (%d bytes, tx %s)", first, last, len(data), tx_hash)
 
+    def _in_flight(self) -> bool:
+        """Whether a transaction of the posting account waits in the L1's pool: one at a time, so
+        a restarted node never sends what an earlier run already sent."""
+        counts = [int(self.l1.rpc("eth_getTransactionCount", self.l1.address, tag), 16) for tag in ("latest", "pending")]
+        return counts[1] > counts[0]
+
     def _sign(self, to: str, data: bytes, gas: int, nonce: int) -> tuple[bytes, str]:
         base = int(self.l1.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
         signed = self.l1.account.sign_transaction({
@@ -142,6 +151,8 @@ class Settlement:
     def propose_outputs(self, report: StepReport) -> None:
         """Post an output root every K blocks, for blocks already in posted batches (so anyone can
         check a root against data on the L1)."""
+        if self._in_flight():
+            return  # e.g. an output sent just before a restart: posting it again would only revert
         posted_up_to = self.inbox.call("nextBlock") - 1
         d, k = self.config.deployment, self.config.output_interval
         while True:

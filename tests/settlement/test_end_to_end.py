@@ -13,7 +13,9 @@ from eth_account import Account
 import genesis
 from node.chain import Node
 from node.settlement import L1, Contract, Deployment
-from tests.rpc.nodes import ROOT as ROOT_DIR, devnet_process, openledger
+from node.settlement.derive import derive
+from tests.rpc.nodes import ANVIL, ROOT as ROOT_DIR, devnet_process, openledger
+from tests.settlement.conftest import start_l1
 
 L2_USER = genesis.dev_accounts()[5][0]
 L1_RECEIVER = Account.create().address
@@ -34,6 +36,16 @@ def until(fn, what, timeout=90):
             raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.25)
     return value
+
+
+@pytest.fixture
+def anvil_slow(tmp_path):
+    """anvil mining a block every second (not on each transaction), so posts stay in flight."""
+    if not ANVIL.exists():
+        pytest.skip("anvil comes from npm: run `npm install` (make test does)")
+    proc = start_l1(tmp_path, "--block-time", "1")
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture
@@ -93,3 +105,36 @@ def test_bridge_commands_name_bad_input(anvil, tmp_path):
     r = cli("derive", "--l1", anvil.url, "--deployment", str(tmp_path / "missing.json"), "--datadir",
             str(tmp_path / "x"), check=False)
     assert r.returncode == 1 and "cannot read the L1 deployment file" in r.stderr
+
+
+@pytest.mark.slow  # a minute or two: a devnet killed and restarted six times
+def test_node_killed_again_and_again_posts_every_block_once(anvil_slow, tmp_path):
+    """kill -9 at random moments while batches and roots are in flight (the L1 mines every second,
+    so posts stay pending a while): afterwards every L2 block is on the L1 exactly once, the posting
+    account sent nothing that reverted, and the L1 alone derives the validator's chain."""
+    import random
+    datadir = tmp_path / "l2"
+    flags = ("--l1", anvil_slow.url, "--l1.batch-interval", "0", "--l1.output-interval", "4")
+    node = devnet_process(datadir, *flags, "--block-time", "0.5").wait_ready()
+    rng = random.Random(15)
+    for _ in range(6):
+        time.sleep(rng.uniform(1.5, 5))
+        node.kill()
+        node.start()
+    node.stop()
+    node = devnet_process(datadir, *flags, "--block-time", "3600").wait_ready()  # no new blocks: let it finish
+    head = int(node.rpc("eth_blockNumber"), 16)
+    d = Deployment.load(datadir / "l1-deployment.json")
+    l1 = L1(anvil_slow.url)
+    inbox, oracle = Contract(l1, "BatchInbox", d.inbox), Contract(l1, "OutputOracle", d.oracle)
+    until(lambda: inbox.call("nextBlock") == head + 1 and oracle.call("latestBlockNumber") == head // 4 * 4,
+          "the last batch and root", timeout=120)
+    node.stop()
+    ranges = [(e["args"]["firstBlock"], e["args"]["lastBlock"]) for e in inbox.events("BatchAppended", d.deploy_block)]
+    assert [first for first, _ in ranges] == [1] + [last + 1 for _, last in ranges[:-1]] and ranges[-1][1] == head
+    sent = int(l1.rpc("eth_getTransactionCount", d.batcher, "latest"), 16)
+    assert sent == len(ranges) + oracle.call("outputCount")  # not one post repeated (it would have reverted)
+    with Node.init(tmp_path / "derived", genesis.load(datadir / "genesis.json")) as fresh, \
+            Node.open(datadir) as validator:
+        assert derive(fresh, l1, d).imported == head
+        assert fresh.head().hash == validator.header_by_number(head).hash
