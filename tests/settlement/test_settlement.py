@@ -14,7 +14,7 @@ from node.settlement import L1, Contract, L1Error
 from node.settlement import batches
 from node.settlement.derive import DerivationError, derive
 from node.settlement.outputs import output_at
-from node.settlement.service import PENDING_BATCH, Settlement, SettlementConfig
+from node.settlement.service import PENDING_BATCH, Settlement, SettlementConfig, StepReport
 from node.settlement.withdrawals import deposit
 from tests.settlement.conftest import BATCHER, DEPLOYER, USER, VALIDATOR_KEY, total_supply
 
@@ -221,3 +221,27 @@ def test_deposit_reorged_out_before_f_confirmations_is_never_relayed(anvil, depl
     assert settlement.step().relayed == []
     l2.produce_block()
     assert l2.state_at(l2.head()).get_storage(genesis.L2_BRIDGE_ADDRESS, 2) == 0  # next deposit id still 0
+
+
+def test_output_roots_need_more_than_two_thirds_of_the_validators(anvil, tmp_path):
+    """Three validators of equal power: the node's proposer posts a root only with all three keys
+    (two of three is exactly 2/3, not more)."""
+    import dataclasses
+
+    from node.settlement import deploy_all
+    keys = [VALIDATOR_KEY, "0x" + "11" * 32, "0x" + "22" * 32]
+    validators = tuple(genesis.Validator(to_canonical_address(Account.from_key(k).address), 1) for k in keys)
+    g = dataclasses.replace(genesis.devnet(bridge_escrow=genesis.DEVNET_BRIDGE_ESCROW), validators=validators)
+    with Node.init(tmp_path / "three", g) as node:
+        d = deploy_all(L1(anvil.url, DEPLOYER), l2_chain_id=g.chain_id, l2_genesis_hash=node.header_by_number(0).hash,
+                       validators=[(v.address, v.power) for v in validators], batcher=L1(anvil.url, BATCHER).address,
+                       escrow=genesis.DEVNET_BRIDGE_ESCROW, finalization_period=1)
+        for _ in range(K):
+            node.produce_block()
+        two = Settlement(node, SettlementConfig(anvil.url, d, BATCHER, tuple(keys[:2]), output_interval=K))
+        two.post_batch(posted := StepReport())
+        assert posted.batches
+        with pytest.raises(L1Error, match=r"InsufficientStake\(2, 3\)"):
+            two.step()
+        three = Settlement(node, SettlementConfig(anvil.url, d, BATCHER, tuple(keys), output_interval=K))
+        assert three.step().outputs == [K]
