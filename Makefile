@@ -53,4 +53,4 @@ bench: $(BSTAMP) $(NSTAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules $(DATADIR)
+	rm -rf $(VENV) node_modules $(DATADIR) $(DATADIR)-l2
