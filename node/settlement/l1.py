@@ -185,7 +185,11 @@ class Contract:
             out = self.l1.rpc("eth_call", {"to": self.address, "data": "0x" + self.encode(fn, *args).hex()}, tag)
         except L1Error as err:
             raise L1Error(f"{self.name}.{fn}: {err.reason or err}", err.reason) from None
-        values = eth_abi.decode([abi_type(p) for p in e["outputs"]], bytes.fromhex(out[2:]))
+        try:
+            values = eth_abi.decode([abi_type(p) for p in e["outputs"]], bytes.fromhex(out[2:]))
+        except Exception:  # eth-abi's decoding errors, or a result that is not hex
+            raise L1Error(f"{self.name}.{fn}: undecodable answer {str(out)[:80]!r} (no {self.name} at "
+                          f"{self.address}?)") from None
         return values[0] if len(values) == 1 else values
 
     def transact(self, fn: str, *args: Any, gas: int | None = None, nonce: int | None = None,

@@ -202,14 +202,16 @@ class Settlement:
 
 async def run(node, config: SettlementConfig) -> None:
     """The node task: a step every `interval_s` in a worker thread. An L1 that is down or refuses
-    a post is logged (once per distinct error) and tried again at the next step; it never stops
-    the node, whose chain does not depend on the L1 to go on."""
+    a post, or a deployment that does not match the chain, is logged (once per distinct error)
+    and tried again at the next step; it never stops the node, whose chain does not depend on the
+    L1 to go on."""
     import trio
 
-    settlement = Settlement(node, config)
-    last_error = None
+    settlement, last_error = None, None
     while True:
         try:
+            if settlement is None:  # an L1 still starting (or down) at the node's start is retried too
+                settlement = await trio.to_thread.run_sync(Settlement, node, config)
             report = await trio.to_thread.run_sync(settlement.step)
         except (L1Error, TxPoolError, OSError, ValueError) as e:
             if str(e) != last_error:

@@ -123,6 +123,8 @@ def test_wrong_l1_is_named(deployment, anvil):
     import dataclasses
     with pytest.raises(L1Error, match="chain id 31337; this deployment is on 1"):
         dataclasses.replace(deployment, l1_chain_id=1).contracts(L1(anvil.url))
+    with pytest.raises(L1Error, match=r"undecodable answer '0x' \(no BatchInbox at 0x0000"):
+        Contract(L1(anvil.url), "BatchInbox", "0x" + "00" * 20).call("nextBlock")
 
 
 def test_withdrawal_hash_matches_the_l2_module(deployment, anvil):
@@ -130,3 +132,31 @@ def test_withdrawal_hash_matches_the_l2_module(deployment, anvil):
     bridge = deployment.contracts(L1(anvil.url))[3]
     w = (3, "0x" + "ab" * 20, "0x" + "cd" * 20, 10**18)
     assert bridge.call("withdrawalHash", w) == withdrawal_hash(3, b"\xab" * 20, b"\xcd" * 20, 10**18)
+
+
+def test_an_l1_that_answers_garbage_or_nothing_is_named(tmp_path):
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer_garbage():
+        for _ in range(2):
+            conn, _ = server.accept()
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{nope")
+            conn.close()
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    with pytest.raises(L1Error, match="bad answer from the L1"):
+        L1(f"http://127.0.0.1:{port}").block_number()
+    with pytest.raises(L1Error, match="bad answer from the L1"):
+        Contract(L1(f"http://127.0.0.1:{port}"), "BatchInbox", "0x" + "00" * 20).call("nextBlock")
+    thread.join(10)
+    server.close()
+    with pytest.raises(L1Error, match="cannot reach the L1"):
+        L1(f"http://127.0.0.1:{port}").block_number()
