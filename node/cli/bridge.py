@@ -8,6 +8,7 @@ import contextlib
 import pathlib
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 
 import plyvel
@@ -134,6 +135,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_common(p, signing=False)
     p.add_argument("--datadir", required=True, metavar="DIR", help="data dir to fill (created from --genesis if new)")
     p.add_argument("--genesis", metavar="FILE", help="the L2 genesis (needed for a new data dir)")
+    p.add_argument("--follow", type=float, default=None, metavar="S",
+                   help="keep following the L1: look for new batches every S seconds until interrupted")
     p.set_defaults(func=cmd_derive)
 
 
@@ -255,7 +258,16 @@ def cmd_derive(args: argparse.Namespace) -> int:
             except DerivationError as e:
                 raise CliError(f"derivation stopped: {e}") from None
         print(f"derived from {report.batches} batches: imported {report.imported} blocks, skipped {report.skipped}; "
-              f"head {node.head().block_number} 0x{node.head().hash.hex()}")
+              f"head {node.head().block_number} 0x{node.head().hash.hex()}", flush=True)
+        while args.follow:  # a withheld batch: derivation simply waits at the last posted block
+            time.sleep(args.follow)
+            try:
+                report = derive(node, _l1(args, signing=False), d)
+            except DerivationError as e:
+                raise CliError(f"derivation stopped: {e}") from None
+            if report.imported:
+                print(f"imported {report.imported} blocks; head {node.head().block_number} "
+                      f"0x{node.head().hash.hex()}", flush=True)
     return 0
 
 
@@ -312,8 +324,6 @@ def local_l1(args: argparse.Namespace) -> Iterator[None]:
                              "--state", str(state), "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     args.l1 = f"http://127.0.0.1:{LOCAL_L1_PORT}"
     try:
-        import time
-
         from node.settlement import L1, L1Error
 
         deadline = time.monotonic() + 30

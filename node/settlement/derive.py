@@ -25,6 +25,10 @@ from vm.modules.bridge import NEXT_DEPOSIT
 from vm.modules.system import L2_BRIDGE
 
 
+DERIVED_UP_TO = b"settlement:derived-l1-block"
+"""Node DB: the L1 block of the last batch derived, where the next `derive` starts reading logs."""
+
+
 class DerivationError(RuntimeError):
     """L1 data that does not derive a valid L2 chain (the reason names batch and block)."""
 
@@ -45,7 +49,9 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
                               f"this data dir holds 0x{genesis_hash.hex()}")
     deposits = {e["args"]["depositId"]: e for e in bridge.events("DepositInitiated", deployment.deploy_block)}
     report = DeriveReport()
-    for event in inbox.events("BatchAppended", deployment.deploy_block):
+    stored = node.db.get(DERIVED_UP_TO)
+    start = max(deployment.deploy_block, int(stored) if stored else 0)
+    for event in inbox.events("BatchAppended", start):
         args, where = event["args"], f"batch #{event['args']['index']} (L1 tx {event['transactionHash']})"
         tx = l1.rpc("eth_getTransactionByHash", event["transactionHash"])
         try:
@@ -76,6 +82,8 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
             report.imported += 1
             if on_block is not None:
                 on_block(block.number)
+        # the next run reads logs from this batch's L1 block on (its blocks are then skipped)
+        node.db[DERIVED_UP_TO] = str(event["blockNumber"]).encode()
     return report
 
 
