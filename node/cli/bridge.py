@@ -125,8 +125,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=func)
 
     p = sub.add_parser("status", help="what the L1 holds of this L2",
-                       description="Posted blocks, latest output root, deposits and the bridge's balance.")
+                       description="Posted blocks, latest output root, deposits and the bridge's balance; with "
+                                   "--rpc also the L2 escrow, which equals the L1 OPEN outside the bridge once "
+                                   "every deposit and withdrawal is through.")
     _add_common(p, signing=False)
+    p.add_argument("--rpc", metavar="URL", help="L2 node JSON-RPC URL (adds the L2 side)")
     p.set_defaults(func=cmd_status)
 
     p = subparsers.add_parser("derive", help="rebuild the L2 chain from L1 data alone",
@@ -232,8 +235,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         token, oracle, inbox, bridge = d.contracts(_l1(args, signing=False))
         print(f"L2 blocks posted: 1..{inbox.call('nextBlock') - 1} in {inbox.call('batchCount')} batches")
         print(f"output roots: {oracle.call('outputCount')}, latest of L2 block {oracle.call('latestBlockNumber')}")
-        print(f"deposits: {bridge.call('depositCount')}; OPEN locked in the L1 bridge: "
-              f"{token.call('balanceOf', bridge.address)} wei")
+        locked = token.call("balanceOf", bridge.address)
+        print(f"deposits: {bridge.call('depositCount')}; OPEN locked in the L1 bridge: {locked} wei "
+              f"(outside it: {genesis_mod.TOTAL_SUPPLY - locked})")
+        if args.rpc:
+            from node.sdk import Client
+
+            l2 = Client(args.rpc)
+            escrow = int(l2.rpc("eth_getBalance", "0x" + genesis_mod.L2_BRIDGE_ADDRESS.hex(), "latest"), 16)
+            print(f"L2: deposits relayed {l2.call('L2Bridge', 'nextDepositId')}, withdrawals "
+                  f"{l2.call('L2Bridge', 'withdrawalCount')}; escrow {escrow} wei")
     return 0
 
 

@@ -14,7 +14,7 @@ KEYS = ["0x" + bytes([i]).hex() * 32 for i in range(1, 5)]
 ADDRS = [to_canonical_address(Account.from_key(k).address) for k in KEYS]
 
 
-def test_supply_split_and_committed_artifact(deployment, anvil):
+def test_supply_split_between_l1_bridge_and_l2_escrow(deployment, anvil):
     token, _, _, bridge = deployment.contracts(L1(anvil.url))
     assert token.call("totalSupply") == genesis.TOTAL_SUPPLY
     assert token.call("balanceOf", bridge.address) == genesis.TOTAL_SUPPLY - ESCROW

@@ -82,8 +82,8 @@ def test_deposit_withdraw_prove_finalize_and_derive(devnet, anvil, tmp_path):
     again = cli(*finalize, check=False)
     assert again.returncode == 1 and "AlreadyFinalized" in again.stderr
     assert "AlreadyFinalized" in cli(*prove, check=False).stderr
-    status = cli("bridge", "status", *common).stdout
-    assert "deposits: 1" in status
+    status = cli("bridge", "status", *common, "--rpc", node.url).stdout
+    assert "deposits: 1" in status and "L2: deposits relayed 1, withdrawals 1" in status
 
     # a fresh node from L1 data alone reaches the validator's block hashes
     node.stop()
