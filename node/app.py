@@ -42,6 +42,7 @@ class NodeConfig:
     block_time: float | None = None  # seconds; None: the genesis's; 0: mine as soon as a tx arrives
     rpc: RpcConfig = field(default_factory=RpcConfig)
     txpool: PoolConfig = field(default_factory=PoolConfig)  # --txpool.* (limits, journal)
+    settlement: object | None = None  # node.settlement.service.SettlementConfig (--l1 ...): batcher, proposer
 
     def __post_init__(self) -> None:
         if self.block_time is not None and (not math.isfinite(self.block_time) or self.block_time < 0):
@@ -179,6 +180,10 @@ async def run_node_async(config: NodeConfig, *, stats: collections.Counter | Non
                 nursery.start_soon(_node_task, "block production", produce_blocks, node, block_time, wake_recv)
             else:  # an imported Ethereum chain: a follower, as geth without a consensus client
                 print("no validators in genesis: following only, not producing blocks", flush=True)
+            if config.settlement is not None:
+                from node.settlement.service import run as settle
+
+                nursery.start_soon(_node_task, "settlement on the L1", settle, node, config.settlement)
             if not config.txpool.no_locals:
                 nursery.start_soon(_node_task, "the local-transaction tracker", track_locals, node, config.txpool,
                                    on_transaction)

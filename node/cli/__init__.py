@@ -15,6 +15,7 @@ from node.cli.common import CliError
 COMMAND_MODULES = (
     "node.cli.chain",
     "node.cli.attribute",
+    "node.cli.bridge",
     "node.cli.gov",
     "node.cli.native",
     "node.cli.job",

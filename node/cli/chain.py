@@ -14,7 +14,7 @@ from eth_utils import big_endian_to_int, encode_hex
 from rich.progress import Progress
 
 import genesis as genesis_mod
-from node.cli import services
+from node.cli import bridge, services
 from node.cli.common import DEFAULT_DATADIR, CliError, port, positive, read_password, seconds
 
 
@@ -112,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="serve OpenLedger Studio, the web app, at /studio on the HTTP port (default on)")
     _add_browser_and_pool_flags(p, devnet=True)
     services.add_node_flags(p, devnet=True)
+    bridge.add_l1_flags(p, devnet=True)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -133,6 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="serve OpenLedger Studio, the web app, at /studio on the HTTP port (it reads the ol API: "
                         "add ol to --http.api)")
     services.add_node_flags(p, devnet=False)
+    bridge.add_l1_flags(p, devnet=False)
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("export", help="write the chain to a file as concatenated RLP blocks",
@@ -187,7 +189,7 @@ def _add_devnet_flags(p: argparse.ArgumentParser) -> None:
 def _devnet_genesis(args: argparse.Namespace) -> genesis_mod.Genesis:
     from node.chain import GENESIS_FILE
 
-    g = genesis_mod.with_params(genesis_mod.devnet(), dict(args.params))
+    g = genesis_mod.with_params(genesis_mod.devnet(bridge_escrow=bridge.devnet_bridge_escrow(args)), dict(args.params))
     stored = pathlib.Path(args.datadir) / GENESIS_FILE
     if stored.exists():
         old = genesis_mod.load(stored)
@@ -273,9 +275,11 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     _print_dev_accounts(g)
     _print_devnet(g)
     _print_studio(rpc)
-    with services.started(args, rpc.apis):
-        run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
-                            txpool=_pool_config(args)))
+    with bridge.local_l1(args):
+        settlement = bridge.settlement_config(args, devnet=g)
+        with services.started(args, rpc.apis):
+            run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
+                                txpool=_pool_config(args), settlement=settlement))
     return 0
 
 
@@ -285,8 +289,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
     _print_studio(rpc)
+    settlement = bridge.settlement_config(args)
     with services.started(args, rpc.apis):
-        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
+        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
+                            settlement=settlement))
     return 0
 
 

@@ -1,18 +1,19 @@
 """Native modules: stateful precompiles at system addresses with Solidity ABIs (vm/abi/*.json).
 
-Datanets, ModelFactory (Models), OpenLoRA inference jobs, Proof of Attribution, Staking and OPEN
-economics keep their state in their own accounts' storage; `vm.registry` maps their addresses
-to them. See docs/native-modules.md for every function, event, storage layout and rule.
+Datanets, ModelFactory (Models), OpenLoRA inference jobs, Proof of Attribution, Staking, OPEN
+economics and the L2 side of the OPEN bridge keep their state in their own accounts' storage;
+`vm.registry` maps their addresses to them. See docs/native-modules.md for every function, event, storage layout and rule.
 """
 from genesis import Account
 
-from vm.modules import attribution, datanets, economics, inference_jobs, models, staking
+from vm.modules import attribution, bridge, datanets, economics, inference_jobs, models, staking
 from vm.modules.abi import NativeModule, load_abi
 from vm.modules.storage import Store
 from vm.modules.system import ECONOMICS, STAKING, VESTING, Params, params_from_genesis, params_storage
 
 MODULES: tuple[NativeModule, ...] = (
     datanets.MODULE, models.MODULE, inference_jobs.MODULE, attribution.MODULE, staking.MODULE, economics.MODULE,
+    bridge.MODULE,
 )
 
 
@@ -21,7 +22,9 @@ def genesis_accounts(genesis) -> dict[bytes, Account]:
     (never cleared as empty), the parameters in the economics account, and the team and
     investor allocations moved into the vesting account with their schedules."""
     vesting, locked = economics.vesting_storage(genesis)
-    out = {m.address: Account(0, nonce=1) for m in MODULES}
+    # a module account keeps a genesis balance (the bridge's escrow of the OPEN living on the L1)
+    given = genesis.accounts
+    out = {m.address: Account(given[m.address].balance if m.address in given else 0, nonce=1) for m in MODULES}
     out[economics.MODULE.address] = Account(0, nonce=1, storage={**params_storage(params_from_genesis(genesis)),
                                                                   **vesting})
     for addr in locked:

@@ -8,7 +8,7 @@ import dataclasses
 
 from eth_utils import to_canonical_address
 
-from genesis import Economics
+from genesis import L2_BRIDGE_ADDRESS, Economics
 from vm.modules.storage import Store, slot_of
 
 DATANETS = to_canonical_address("0x00000000000000000000000000000000004f4c01")
@@ -17,6 +17,8 @@ INFERENCE_JOBS = to_canonical_address("0x00000000000000000000000000000000004f4c0
 ATTRIBUTION = to_canonical_address("0x00000000000000000000000000000000004f4c04")
 STAKING = to_canonical_address("0x00000000000000000000000000000000004f4c05")
 ECONOMICS = to_canonical_address("0x00000000000000000000000000000000004f4c06")
+L2_BRIDGE = L2_BRIDGE_ADDRESS
+"""The OPEN bridge's L2 side (vm.modules.bridge); its balance escrows the OPEN living on the L1."""
 VESTING = to_canonical_address("0x00000000000000000000000000000000000e0001")
 """Keyless account holding the locked team and investor allocations until they vest."""
 

@@ -1,0 +1,127 @@
+"""Derivation: rebuild the L2 chain from L1 data alone (op-node's job).
+
+Reads every `BatchAppended` log of the inbox, takes each batch's bytes from its L1 transaction's
+input, checks them against the logged hash, decodes the blocks and imports them with the same
+checks as any block import (re-execution, state root). Relayed deposits are checked against the
+L1 bridge's `DepositInitiated` logs before their block is imported: a block relaying a deposit
+the L1 does not hold (or with another recipient or amount, or one posted before the deposit was
+made) stops derivation with the reason, and so does a batch posted more than the sequencing window
+after a deposit that it still has not relayed (forced inclusion: the sequencer cannot skip one
+and cannot hold one back forever; see docs/settlement.md). Resumable: blocks the data dir already holds are skipped.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import eth_abi
+from eth_utils import ValidationError, keccak
+
+from node.settlement import batches
+from node.settlement.deployment import Deployment
+from node.settlement.l1 import L1
+from node.settlement.service import RELAY_SELECTOR
+from vm.modules.bridge import NEXT_DEPOSIT
+from vm.modules.system import L2_BRIDGE
+
+
+DERIVED_UP_TO = b"settlement:derived-l1-block"
+"""Node DB: the L1 block of the last batch derived, where the next `derive` starts reading logs."""
+
+
+class DerivationError(RuntimeError):
+    """L1 data that does not derive a valid L2 chain (the reason names batch and block)."""
+
+
+@dataclasses.dataclass
+class DeriveReport:
+    batches: int = 0
+    imported: int = 0
+    skipped: int = 0
+    deposits: int = 0
+
+
+def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None] | None = None) -> DeriveReport:
+    _, _, inbox, bridge = deployment.contracts(l1)
+    genesis_hash = node.header_by_number(0).hash
+    if inbox.call("l2GenesisHash") != genesis_hash:
+        raise DerivationError(f"the inbox at {inbox.address} settles L2 genesis 0x{inbox.call('l2GenesisHash').hex()}, "
+                              f"this data dir holds 0x{genesis_hash.hex()}")
+    deposits = {e["args"]["depositId"]: e for e in bridge.events("DepositInitiated", deployment.deploy_block)}
+    report = DeriveReport()
+    stored = node.db.get(DERIVED_UP_TO)
+    start = max(deployment.deploy_block, int(stored) if stored else 0)
+    for event in inbox.events("BatchAppended", start):
+        args, where = event["args"], f"batch #{event['args']['index']} (L1 tx {event['transactionHash']})"
+        tx = l1.rpc("eth_getTransactionByHash", event["transactionHash"])
+        try:
+            first, last, data = inbox.decode_input("appendBatch", bytes.fromhex(tx["input"][2:]))
+        except (ValueError, eth_abi.exceptions.DecodingError) as e:
+            raise DerivationError(f"{where}: its transaction is not a direct appendBatch call ({e})") from None
+        if keccak(data) != args["dataHash"] or (first, last) != (args["firstBlock"], args["lastBlock"]):
+            raise DerivationError(f"{where}: transaction input does not match the logged batch")
+        try:
+            blocks = batches.decode(data, node.block_class_at, first, last)
+        except batches.BadBatch as e:
+            raise DerivationError(f"{where}: {e}") from None
+        report.batches += 1
+        _check_window(node, blocks, deposits, event["blockNumber"], deployment.sequencing_window, where)
+        for block in blocks:
+            known = node.header_by_number(block.number)
+            if known is not None:
+                if known.hash != block.hash:
+                    raise DerivationError(f"{where}: L2 block {block.number} 0x{block.hash.hex()} differs from this "
+                                          f"data dir's 0x{known.hash.hex()}")
+                report.skipped += 1
+                continue
+            report.deposits += _check_deposits(block, deposits, event["blockNumber"], where)
+            try:
+                node.import_block(block)
+            except ValidationError as e:
+                raise DerivationError(f"{where}: L2 block {block.number} rejected: {e}") from None
+            report.imported += 1
+            if on_block is not None:
+                on_block(block.number)
+        # the next run reads logs from this batch's L1 block on (its blocks are then skipped)
+        node.db[DERIVED_UP_TO] = str(event["blockNumber"]).encode()
+    return report
+
+
+def _relayed_ids(block) -> set[int]:
+    return {int.from_bytes(tx.data[4:36], "big") for tx in block.transactions
+            if tx.to == L2_BRIDGE and tx.data[:4] == RELAY_SELECTOR and tx.sender == block.header.coinbase}
+
+
+def _check_window(node, blocks, deposits: dict[int, dict], batch_l1_block: int, window: int, where: str) -> None:
+    """Forced inclusion, checked before any block of the batch is imported: once a batch lands more
+    than `window` L1 blocks after a deposit, the L2 must have relayed it by that batch's last block,
+    or the sequencer is holding it back."""
+    next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, NEXT_DEPOSIT)
+    relayed = set().union(*(_relayed_ids(b) for b in blocks if b.number > node.head().block_number))
+    while next_id in relayed:
+        next_id += 1
+    due = deposits.get(next_id)
+    if due is not None and due["blockNumber"] + window < batch_l1_block:
+        raise DerivationError(f"{where}: deposit #{next_id} (L1 block {due['blockNumber']}) is past the sequencing "
+                              f"window of {window} L1 blocks and still not relayed by L2 block "
+                              f"{blocks[-1].number}")
+
+
+def _check_deposits(block, deposits: dict[int, dict], batch_l1_block: int, where: str) -> int:
+    count = 0
+    for tx in block.transactions:
+        if tx.to != L2_BRIDGE or tx.data[:4] != RELAY_SELECTOR:
+            continue
+        try:
+            deposit_id, to, amount = eth_abi.decode(["uint256", "address", "uint256"], tx.data[4:])
+        except eth_abi.exceptions.DecodingError:
+            continue  # the module reverts it: nothing is paid
+        l1 = deposits.get(deposit_id)
+        if l1 is None or l1["blockNumber"] > batch_l1_block:
+            raise DerivationError(f"{where}: L2 block {block.number} relays deposit #{deposit_id}, which the L1 "
+                                  "bridge did not hold when the batch was posted")
+        if (l1["args"]["to"].lower(), l1["args"]["amount"]) != (to.lower(), amount):
+            raise DerivationError(f"{where}: L2 block {block.number} relays deposit #{deposit_id} to {to} for "
+                                  f"{amount}; the L1 deposit is to {l1['args']['to']} for {l1['args']['amount']}")
+        count += 1
+    return count
