@@ -10,7 +10,7 @@ finalised and its fee split within seconds.
 """
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from eth_account import Account
 from eth_utils import keccak, to_canonical_address
@@ -89,30 +89,34 @@ TESTNET_VALIDATOR_BALANCE = 1_000 * 10**18
 """OPEN each testnet validator holds besides its stake, for the gas of its own transactions."""
 
 
-def testnet(validators: Iterable[bytes | str], stake: int = TESTNET_STAKE, chain_id: int = DEV_CHAIN_ID,
-            block_time: float = 1, economics: Economics = DEVNET_ECONOMICS, commission_ppm: int = 0,
-            balance: int = TESTNET_VALIDATOR_BALANCE) -> Genesis:
+def testnet(validators: Iterable[bytes | str], stake: int | Sequence[int] = TESTNET_STAKE,
+            chain_id: int = DEV_CHAIN_ID, block_time: float = 1, economics: Economics = DEVNET_ECONOMICS,
+            commission_ppm: int = 0, balance: int = TESTNET_VALIDATOR_BALANCE) -> Genesis:
     """A shared genesis for a network of validators (`openledger testnet --validators N`): the
-    devnet's accounts, each address registered in the Staking module with `stake` and funded with
-    `balance`, all signing from block 1 (equal stakes: equal power). Stakes and balances come out
-    of the liquidity group, so the supply is unchanged. The Prague system contracts are deployed,
-    so EIP-4788 keeps each block's parentBeaconBlockRoot (the hash of its parent's commit)."""
+    devnet's accounts, each address registered in the Staking module with `stake` (one for all,
+    or one per validator; power is the stake in whole OPEN) and funded with `balance`, all
+    signing from block 1. Stakes and balances come out of the liquidity group, so the supply is
+    unchanged. The Prague system contracts are deployed, so EIP-4788 keeps each block's
+    parentBeaconBlockRoot (the hash of its parent's commit)."""
     addresses = [to_canonical_address(a) for a in validators]
     if not addresses:
         raise GenesisError("testnet: at least one validator address is needed")
+    stakes = [stake] * len(addresses) if isinstance(stake, int) else list(stake)
+    if len(stakes) != len(addresses):
+        raise GenesisError(f"testnet: {len(stakes)} stakes for {len(addresses)} validators")
     base = devnet(chain_id=chain_id, block_time=block_time, economics=economics)
     accounts = dict(base.accounts)
     liquidity = _named_address("liquidity")
-    taken = (stake + balance) * len(addresses)
+    taken = sum(stakes) + balance * len(addresses)
     if accounts[liquidity].balance < taken:
-        raise GenesisError(f"testnet: {len(addresses)} validators with {stake} wei staked and {balance} held "
-                           f"need more than the liquidity group holds")
+        raise GenesisError(f"testnet: {len(addresses)} validators with {sum(stakes)} wei staked and {balance} "
+                           f"held each need more than the liquidity group holds")
     accounts[liquidity] = GenesisAccount(accounts[liquidity].balance - taken, "liquidity")
     for address in addresses:
         held = accounts.get(address, GenesisAccount(0, "liquidity"))
         accounts[address] = dataclasses.replace(held, balance=held.balance + balance, group=held.group or "liquidity")
-    accounts[STAKING_ADDRESS] = GenesisAccount(stake * len(addresses), "liquidity")
+    accounts[STAKING_ADDRESS] = GenesisAccount(sum(stakes), "liquidity")
     accounts.update(system_accounts())
     return dataclasses.replace(
         base, accounts=accounts,
-        validators=tuple(Validator(a, stake // 10**DECIMALS, stake, commission_ppm) for a in addresses))
+        validators=tuple(Validator(a, s // 10**DECIMALS, s, commission_ppm) for a, s in zip(addresses, stakes)))

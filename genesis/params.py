@@ -400,8 +400,8 @@ def from_dict(d: Any) -> Genesis:
         if not isinstance(v, dict):
             raise GenesisError(f"genesis: validators[{i}] must be an object")
         where = f"validators[{i}]"
-        stake = _int(v, "stake", 0) if "stake" in v else 0
         try:
+            stake = _int(v, "stake", 0)
             validators.append(Validator(_address(v.get("address"), f"{where}.address"),
                                         _int(v, "power", stake // 10**DECIMALS if stake else 1), stake,
                                         _int(v, "commissionPpm", 0), _int(v, "capabilities", 0)))

@@ -344,7 +344,7 @@ def delegate(call: Call, validator):
     s = validator_slot(v)
     _, _, registered, jailed = unpack(st.read(s + 2), META_WIDTHS)
     require(registered == 1, f"unknown validator {validator}")
-    require(jailed == 0, f"validator {validator} is jailed (block {jailed})")
+    require(jailed == 0, f"validator {to_checksum_address(v)} is jailed (block {jailed})")
     if v == call.sender:
         st.add(s, call.value)
     else:
