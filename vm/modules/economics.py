@@ -20,8 +20,9 @@ signed block N's commit, `staking.block_signers`), the members of the set of hei
 weighted by its current stake if still active (a jailed or unstaked member weighs nothing); a
 member that signed is paid its part, and the part of a member that did not sign goes to the
 treasury (as Cosmos sends what absent validators forgo to its community pool): missing a block
-costs the validator, not the supply. Without a bitmap (blocks before consensus, block 1, a devnet
-sequencer) every active validator is paid, as before the network had consensus.
+costs the validator, not the supply. Without a bitmap (blocks before consensus, block 1, any block
+of a chain whose set is fixed at genesis, such as a devnet's) every active validator is paid, as
+before the network had consensus.
 Vesting: nothing before `vesting_cliff_months`, then linear over `vesting_linear_months`.
 
 Storage (slots in the Economics account; 0..len(Params) hold the parameters, see system.py):
@@ -75,7 +76,7 @@ def release_block_reward(state, header, genesis) -> None:
             econ.write(slot, value)
     if genesis.base_fee_sink == "burn" and header.gas_used:
         econ.add(BURNED, header.gas_used * header.base_fee_per_gas)
-    signers = staking.block_signers(state, header)  # checks the bitmap even when nothing is released
+    commit = staking.block_signers(state, header)  # checks the bitmap even when nothing is released
     initial = read_param(econ, "reserve_initial")
     span = months_in_blocks(econ, read_param(econ, "reserve_release_months"))
     released = econ.read(RELEASED)
@@ -91,10 +92,10 @@ def release_block_reward(state, header, genesis) -> None:
     for w in workers:
         payouts[w] = payouts.get(w, 0) + work_share // len(workers)
     stakes = Store(state, STAKING)
-    if signers is None:
-        validators = staking.active_validators(stakes, econ)
+    if commit is None:
+        validators, signers = staking.active_validators(stakes, econ), None
     else:
-        members = staking.consensus_set(state, header.block_number - 1)
+        members, signers = commit
         validators = [(a, staking.reward_weight(stakes, econ, a)) for a, _ in members]
     validator_share = amount - work_share
     total_stake = sum(stake for _, stake in validators)

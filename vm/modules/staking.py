@@ -149,13 +149,24 @@ def scheduled_set(st: Store, height: int) -> list[tuple[bytes, int]]:
     return _set_members(st, low - 1) if low else []
 
 
+class _Reader:
+    """Reads of the Staking account's storage that leave the state untouched (no warm marks,
+    which a transaction executed on the same state afterwards would otherwise see)."""
+
+    def __init__(self, state) -> None:
+        self.state = state
+
+    def read(self, slot: int) -> int:
+        return self.state.get_storage(STAKING, slot)
+
+
 def consensus_set(state, height: int) -> list[tuple[bytes, int]]:
     """(address, voting power) of the validators that sign `height`, in CometBFT's order (what
     `consensus.ValidatorSet` sorts them into), from the state of any block from height - 1 up to
     height - 1 + `validator_set_delay_blocks` (later changes are not scheduled yet), or any later
     block (the schedule keeps past sets). This is what the node builds each height's
-    ValidatorSet from, and the order a signer bitmap follows."""
-    return scheduled_set(Store(state, STAKING), height)
+    ValidatorSet from, and the order a signer bitmap follows. Only reads `state`."""
+    return scheduled_set(_Reader(state), height)
 
 
 def mark_set_changed(st: Store) -> None:
@@ -245,12 +256,13 @@ def bitmap_signers(members: Sequence[bytes], bitmap: bytes) -> list[bytes]:
     return [a for i, a in enumerate(members) if bitmap[i // 8] >> i % 8 & 1]
 
 
-def block_signers(state, header) -> set[bytes] | None:
-    """Who signed the parent block's commit, from the header's signer bitmap over the set of the
-    parent's height; None when the header carries none (empty extraData: no commit info).
+def block_signers(state, header) -> tuple[list[tuple[bytes, int]], set[bytes]] | None:
+    """(the set of the parent's height, those of it that signed the parent's commit) from the
+    header's signer bitmap; None when the header carries none (empty extraData: no commit info)
+    or the chain's set is fixed at genesis (a devnet: its extraData stays free, as Ethereum's).
     A bitmap that is malformed or names 2/3 of the power or less (no commit does) makes the block
     invalid: ValidationError."""
-    if not header.extra_data:
+    if not header.extra_data or state.get_storage(STAKING, SET_FOLLOWS_STAKE) != 1:
         return None
     height = header.block_number - 1
     members = consensus_set(state, height)
@@ -263,7 +275,7 @@ def block_signers(state, header) -> set[bytes] | None:
     if power * 3 <= total * 2:
         raise ValidationError(f"block #{header.block_number}: extraData names signers of {power} of {total} voting "
                               f"power at height {height}; a commit holds more than 2/3")
-    return signed
+    return members, signed
 
 
 def distribute(st: Store, validator: bytes, reward: int) -> tuple[int, int]:
