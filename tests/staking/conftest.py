@@ -6,6 +6,7 @@ from eth_account import Account
 from eth_utils import keccak, to_canonical_address
 
 import genesis
+from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import Vote, VoteType, sign_vote
 from tests.native.native_chain import NativeChain
 from vm.modules import consensus_set
@@ -40,3 +41,8 @@ def vote(key: bytes, height: int, block: int | None, round_: int = 0, type_=Vote
     """A signed vote for block hash H(block) (None: nil)."""
     block_hash = None if block is None else block.to_bytes(32, "big")
     return sign_vote(key, chain_id, Vote(type_, height, round_, block_hash))
+
+
+def evidence(key: bytes = KEYS[0], height: int = 2, a: int | None = 1, b: int | None = 2, **kw) -> bytes:
+    """RLP of `key`'s two votes at `height` for blocks H(a) and H(b) (vote's keywords apply to both)."""
+    return DuplicateVoteEvidence.of(vote(key, height, a, **kw), vote(key, height, b, **kw)).encode()

@@ -12,14 +12,10 @@ from consensus.evidence import DuplicateVoteEvidence
 from consensus.messages import VoteType
 from genesis.governance import TIMELOCK_ADDRESS
 from tests.native.native_chain import NativeChain
-from tests.staking.conftest import ADDRS, KEYS, OPEN, staked_chain, vote
+from tests.staking.conftest import ADDRS, KEYS, OPEN, evidence as _evidence, staked_chain, vote
 from vm.modules import consensus_set
 from vm.modules.staking import MAX_EVIDENCE_BYTES
 from vm.modules.system import STAKING
-
-
-def _evidence(key=KEYS[0], height=2, a=1, b=2, **kw) -> bytes:
-    return DuplicateVoteEvidence.of(vote(key, height, a, **kw), vote(key, height, b, **kw)).encode()
 
 
 @pytest.fixture
