@@ -174,9 +174,8 @@ def mark_set_changed(st: Store) -> None:
     st.write(SET_CHANGED, 1)
 
 
-def _schedule(st: Store, effective: int, members: list[tuple[bytes, int]]) -> dict[int, int]:
-    """Storage words of a new set appended to the schedule (written by the caller)."""
-    index = st.read(SET_COUNT)
+def _schedule(index: int, effective: int, members: list[tuple[bytes, int]]) -> dict[int, int]:
+    """Storage words of set `index` of the schedule, the last one (written by the caller)."""
     t = slot_of(SETS, index)
     words = {SET_COUNT: index + 1, t: pack([(effective, 64), (len(members), 16)])}
     words.update({t + 1 + j: pack([(int.from_bytes(a, "big"), 160), (p, 96)]) for j, (a, p) in enumerate(members)})
@@ -197,7 +196,7 @@ def update_validator_set(state, header, genesis) -> None:
     count = st.read(SET_COUNT)
     if not members or (count and _set_members(st, count - 1) == members):
         return
-    for slot, value in _schedule(st, header.block_number + read_param(econ, "validator_set_delay_blocks"),
+    for slot, value in _schedule(count, header.block_number + read_param(econ, "validator_set_delay_blocks"),
                                  members).items():
         st.write(slot, value)
 
@@ -216,19 +215,8 @@ def genesis_storage(genesis) -> dict[int, int]:
         words[COUNT] = len(genesis.validators)
         words[TOTAL] = sum(v.stake for v in genesis.validators)
     members = sorted(((v.address, v.power) for v in genesis.validators), key=lambda m: (-m[1], m[0]))
-    empty = _GenesisStore(words)
-    words.update(_schedule(empty, 1, members))
+    words.update(_schedule(0, 1, members))
     return words
-
-
-class _GenesisStore:
-    """Reads of storage being built for genesis (only what `_schedule` reads)."""
-
-    def __init__(self, words: dict[int, int]) -> None:
-        self.words = words
-
-    def read(self, slot: int) -> int:
-        return self.words.get(slot, 0)
 
 
 # --- signer bitmaps: block N + 1's extraData names who signed block N's commit --------------
