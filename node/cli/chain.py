@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 import genesis as genesis_mod
 from node.cli import services
+from node.cli.config import add_operator_flags, operator_config
 from node.cli.common import DEFAULT_DATADIR, CliError, port, positive, read_password, seconds
 
 
@@ -110,6 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_devnet_flags(p)
     _add_browser_and_pool_flags(p, devnet=True)
     services.add_node_flags(p, devnet=True)
+    add_operator_flags(p)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -128,6 +130,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ws.port", dest="ws_port", type=port, default=None, metavar="PORT",
                    help="an extra listener for WebSocket (and HTTP) JSON-RPC")
     services.add_node_flags(p, devnet=False)
+    add_operator_flags(p)
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("export", help="write the chain to a file as concatenated RLP blocks",
@@ -255,7 +258,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     _print_devnet(g)
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
-                            txpool=_pool_config(args)))
+                            txpool=_pool_config(args), **operator_config(args)))
     return 0
 
 
@@ -265,7 +268,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     rpc = _rpc_config(args, ws=True, ws_port=args.ws_port)
     _open(args.datadir).close()  # a clear error before the event loop starts
     with services.started(args, rpc.apis):
-        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args)))
+        run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
+                            **operator_config(args)))
     return 0
 
 
