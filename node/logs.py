@@ -26,7 +26,7 @@ LEVELS = {"crit": logging.CRITICAL, "critical": logging.CRITICAL, "error": loggi
 FORMATS = ("terminal", "json")
 MIN_SECRET = 6  # shorter strings are not registered: replacing them would garble ordinary text
 _NAMES = {logging.CRITICAL: "CRIT", logging.ERROR: "ERROR", logging.WARNING: "WARN", logging.INFO: "INFO",
-          logging.DEBUG: "DEBUG", 5: "TRACE"}
+          logging.DEBUG: "DEBUG", 8: "DEBUG2", 5: "TRACE"}  # 8: py-evm's DEBUG2
 _secrets: tuple[str, ...] = ()  # replaced whole, never mutated: formatters in other threads read it
 _secrets_lock = threading.Lock()
 _handler: logging.Handler | None = None

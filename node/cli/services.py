@@ -38,6 +38,10 @@ def _keys(args: argparse.Namespace) -> list[str | bytes]:
 
         password = read_password(args.password_file)
         keys += [load_key(str(f), password) for f in args.keyfile]
+    from node.logs import register_secret
+
+    for key in keys:
+        register_secret(bytes.fromhex(key.removeprefix("0x")) if isinstance(key, str) else key)
     if not keys:
         raise CliError("the services sign their transactions: pass --keyfile FILE (v3 keystore) or --dev-account N")
     return keys
