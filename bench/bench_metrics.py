@@ -4,8 +4,13 @@
    --metrics, one without, measured in alternating rounds (off, on, off, on, ...) so load from
    other users of the machine falls on both alike. Two figures per round: requests per second
    (wall clock) and the server's CPU time per request (the kernel's per-thread run time from
-   /proc/PID/task/*/schedstat, in ns), which a machine shared by many users disturbs far less.
-2. Block import time: blocks of transfers built once by a producer Node, imported by two fresh
+   /proc/PID/task/*/schedstat, in ns), which a machine shared by many users disturbs less; the
+   figure compared is the median of the on/off ratios of adjacent rounds (each pair ran under the
+   same outside load).
+2. The same requests through the dispatcher alone, in this process (node.rpc.dispatch with and
+   without node.metrics.RpcMetrics, alternating): what the metrics add to a request, isolated
+   from HTTP and the kernel, in thread CPU µs.
+3. Block import time: blocks of transfers built once by a producer Node, imported by two fresh
    follower Nodes per round (real LevelDB), one with node.metrics.NodeMetrics attached (its block
    listener is what --metrics adds to an import), alternating which goes first; per-block median
    of the importing thread's CPU time (time.thread_time) and of the wall clock.
@@ -111,6 +116,38 @@ def bench_rpc(tmp: pathlib.Path, rounds: int, n: int) -> dict[bool, list[tuple[f
             proc.wait(30)
 
 
+def bench_dispatch(tmp: pathlib.Path, rounds: int, n: int) -> dict[bool, list[float]]:
+    import trio
+
+    from node.chain import Node
+    from node.metrics import RpcMetrics
+    from node.rpc import RpcConfig
+    from node.rpc.dispatch import Dispatcher, method_table
+    from node.rpc.namespaces import RpcContext, build_methods
+
+    body = _request(genesis.dev_accounts()[0][0]).split(b"\r\n\r\n", 1)[1]
+    out: dict[bool, list[float]] = {False: [], True: []}
+    with Node.init(tmp / "dispatch", genesis.devnet()) as node:
+        dispatcher = Dispatcher(method_table(build_methods(RpcContext(node=node, config=RpcConfig()), ("eth",))))
+        metrics = RpcMetrics()
+
+        async def run(count: int) -> float:
+            t0 = time.thread_time()
+            for _ in range(count):
+                await dispatcher.handle_body(body)
+            return (time.thread_time() - t0) / count * 1e6
+
+        async def rounds_() -> None:
+            await run(n)
+            for i in range(rounds):
+                for on in ((False, True) if i % 2 == 0 else (True, False)):
+                    dispatcher.metrics = metrics if on else None
+                    out[on].append(await run(n))
+
+        trio.run(rounds_)
+    return out
+
+
 def _blocks(tmp: pathlib.Path, count: int, per_block: int) -> list:
     from node.chain import Node
 
@@ -156,12 +193,14 @@ def _row(table: Table, name: str, off: float, on: float, fmt: str, higher_is_bet
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
-    rounds, n = (4, 1000) if quick else (16, 2000)
+    rounds, n = (4, 1000) if quick else (24, 1500)
     import_rounds, count, per_block = (2, 4, 100) if quick else (6, 8, 200)
     with tempfile.TemporaryDirectory() as d:
         tmp = pathlib.Path(d)
         console.print(f"eth_getBalance: {rounds} alternating rounds of {n} requests per node ...")
         rpc = bench_rpc(tmp, rounds, n)
+        console.print("eth_getBalance through the dispatcher alone, alternating ...")
+        dispatch = bench_dispatch(tmp, rounds, 5000)
         console.print(f"block import: {import_rounds} rounds of {count} blocks x {per_block} transfers per follower ...")
         imported = bench_import(tmp, import_rounds, count, per_block)
     table = Table(title=f"--metrics off vs on (same run; {os.cpu_count()} CPUs, machine shared)")
@@ -173,8 +212,16 @@ def main(argv: list[str]) -> None:
 
     _row(table, "eth_getBalance server CPU µs/request (median round)", med(rpc[False], 1), med(rpc[True], 1),
          ".1f", higher_is_better=False)
+    paired = statistics.median(on[1] / off[1] for off, on in zip(rpc[False], rpc[True]))
+    table.add_row("  the same, median of adjacent rounds' on/off ratios", "", "", f"{paired:.3f}",
+                  f"{(paired - 1) * 100:+.1f}%")
     _row(table, "eth_getBalance req/s, wall clock (median round)", med(rpc[False], 0), med(rpc[True], 0),
          ",.0f", higher_is_better=True)
+    d_off, d_on = statistics.median(dispatch[False]), statistics.median(dispatch[True])
+    _row(table, "eth_getBalance in the dispatcher alone, CPU µs/request", d_off, d_on, ".2f", higher_is_better=False)
+    added = d_on - d_off
+    table.add_row("  what metrics add, as a share of the server's CPU per request", f"{added:+.2f} µs", "",
+                  "", f"{added / med(rpc[False], 1) * 100:+.1f}%")
     _row(table, f"block import CPU ms ({per_block} transfers, median block)", med(imported[False], 0) * 1000,
          med(imported[True], 0) * 1000, ".2f", higher_is_better=False)
     _row(table, f"block import wall ms ({per_block} transfers, median block)", med(imported[False], 1) * 1000,

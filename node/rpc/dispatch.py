@@ -241,7 +241,7 @@ class Dispatcher:
                 request = _parse(body)
             except orjson.JSONDecodeError:
                 if self.metrics is not None:
-                    self.metrics.observe("invalid", PARSE_ERROR, 0.0)
+                    self.metrics.observe("invalid", PARSE_ERROR, 0)
                 return PARSE_ERROR_BODY
             if type(request) is list:
                 return await self._batch(request, body, extra)
@@ -303,7 +303,7 @@ class Dispatcher:
         valid_id = kind is int or kind is str or id_ is None or id_ is _MISSING or kind is float
         if not valid_id or type(name) is not str or request.get("jsonrpc") != "2.0":
             if self.metrics is not None:
-                self.metrics.observe("invalid", INVALID_REQUEST, 0.0)
+                self.metrics.observe("invalid", INVALID_REQUEST, 0)
             if id_ is _MISSING or not valid_id:
                 return _INVALID_REQUEST
             return self._respond(id_, raw_id, "error", {"code": INVALID_REQUEST, "message": "invalid request"})
@@ -320,11 +320,11 @@ class Dispatcher:
         metrics = self.metrics
         if method is None:
             if metrics is not None:  # not the name: clients must not grow the label set
-                metrics.observe("unknown", METHOD_NOT_FOUND, 0.0)
+                metrics.observe("unknown", METHOD_NOT_FOUND, 0)
             return self._respond(id_, raw_id, "error", {
                 "code": METHOD_NOT_FOUND, "message": f"the method {name} does not exist/is not available"
                            + _namespace_off(name, self.methods)})
-        started = time.perf_counter() if metrics is not None else 0.0
+        started = time.perf_counter_ns() if metrics is not None else 0
         code = 0
         try:
             result = await self._call(method, request.get("params"))
@@ -343,7 +343,7 @@ class Dispatcher:
                 code = INTERNAL_ERROR
                 answer = self._respond(id_, raw_id, "error", {"code": INTERNAL_ERROR, "message": "internal error"})
         if metrics is not None:
-            metrics.observe(method.name, code, time.perf_counter() - started)
+            metrics.observe(method.name, code, time.perf_counter_ns() - started)
         return answer
 
     @staticmethod
