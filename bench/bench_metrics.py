@@ -167,11 +167,10 @@ def _blocks(tmp: pathlib.Path, count: int, per_block: int) -> list:
     return blocks
 
 
-def bench_import(tmp: pathlib.Path, rounds: int, count: int, per_block: int) -> dict[bool, list[tuple[float, float]]]:
+def bench_import(tmp: pathlib.Path, rounds: int, blocks: list) -> dict[bool, list[tuple[float, float]]]:
     from node.chain import Node
     from node.metrics import NodeMetrics
 
-    blocks = _blocks(tmp, count, per_block)
     times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}  # (cpu s, wall s) per block
     for r in range(rounds):
         for metrics in ((False, True) if r % 2 == 0 else (True, False)):
@@ -183,6 +182,24 @@ def bench_import(tmp: pathlib.Path, rounds: int, count: int, per_block: int) -> 
                     node.import_block(block)
                     times[metrics].append((time.thread_time() - c0, time.perf_counter() - t0))
     return times
+
+
+def bench_listener(tmp: pathlib.Path, blocks: list, repeat: int) -> float:
+    """Thread CPU seconds of what --metrics adds to one block's import (NodeMetrics' block
+    listener), isolated: called `repeat` times over the imported blocks and their receipts."""
+    from node.chain import Node
+    from node.metrics import NodeMetrics
+
+    with Node.init(tmp / "listener", genesis.devnet()) as node:
+        for block in blocks:
+            node.import_block(block)
+        telemetry = NodeMetrics(node)
+        pairs = [(block, node.receipts(block.header)) for block in blocks]
+        c0 = time.thread_time()
+        for _ in range(repeat):
+            for block, receipts in pairs:
+                telemetry._on_block(block, receipts)
+        return (time.thread_time() - c0) / (repeat * len(pairs))
 
 
 def _row(table: Table, name: str, off: float, on: float, fmt: str, higher_is_better: bool) -> None:
@@ -202,7 +219,9 @@ def main(argv: list[str]) -> None:
         console.print("eth_getBalance through the dispatcher alone, alternating ...")
         dispatch = bench_dispatch(tmp, rounds, 5000)
         console.print(f"block import: {import_rounds} rounds of {count} blocks x {per_block} transfers per follower ...")
-        imported = bench_import(tmp, import_rounds, count, per_block)
+        blocks = _blocks(tmp, count, per_block)
+        imported = bench_import(tmp, import_rounds, blocks)
+        listener = bench_listener(tmp, blocks, 50)
     table = Table(title=f"--metrics off vs on (same run; {os.cpu_count()} CPUs, machine shared)")
     for col in ("workload", "metrics off", "metrics on", "on / off", "slower by"):
         table.add_column(col, justify="right")
@@ -226,6 +245,8 @@ def main(argv: list[str]) -> None:
          med(imported[True], 0) * 1000, ".2f", higher_is_better=False)
     _row(table, f"block import wall ms ({per_block} transfers, median block)", med(imported[False], 1) * 1000,
          med(imported[True], 1) * 1000, ".2f", higher_is_better=False)
+    table.add_row("  the metrics block listener alone, CPU ms per block", f"+{listener * 1000:.3f}", "", "",
+                  f"{listener / med(imported[False], 0) * 100:+.2f}%")
     console.print(table)
     for metrics in (False, True):
         console.print(f"eth_getBalance rounds, metrics {'on ' if metrics else 'off'} (req/s, CPU µs/req): "
