@@ -13,20 +13,20 @@ and the Grafana dashboard read the same names). Two kinds of figures, chosen by 
   event loop's one thread (no lock, no label dict per request) and builds the histogram families
   at scrape time.
 
-Adding figures later (consensus and p2p, #13) takes no change here beyond a `FAMILIES` line:
+Adding figures later (consensus and p2p, #13) needs no change here: their names are reserved in
+`FAMILIES`, and where node/app.py starts them:
 
-    metrics = node_metrics.registry           # node.metrics.Metrics, None when --metrics is off
-    peers = metrics.gauge("p2p_peers", "Connected peers")                      # openledger_p2p_peers
-    height = metrics.gauge("consensus_height", "Height the consensus engine is deciding")
-    rounds = metrics.counter("consensus_rounds_total", "Rounds started", ["step"]).labels("propose")
-    votes = metrics.counter("consensus_votes_missed_total", "Our votes missing from commits")
-    metrics.add_collector(lambda: [...])       # families computed at scrape time, as `_Node` below
+    m = telemetry.registry                      # a NodeMetrics' Metrics (telemetry is None without --metrics)
+    peers = m.gauge("p2p_peers", "Connected peers")                         # openledger_p2p_peers
+    blocks_in = m.counter("p2p_messages_total", "Gossip messages", ["topic"]).labels("blocks")  # bind once
+    height = m.gauge("consensus_height", "Height being decided")
+    missed = m.counter("consensus_votes_missed_total", "Our votes missing from commits")
+    m.add_collector(fn)                          # families computed at scrape time, as NodeMetrics._collect
 
-and readiness learns about peers through `node.health.Readiness.peer_count` / `best_peer_height`.
+and readiness learns of peers through `node.health.Readiness.peer_count` and `best_peer_height`.
 """
 from __future__ import annotations
 
-import bisect
 import functools
 import logging
 import os
@@ -77,10 +77,15 @@ FAMILIES: dict[str, str] = {
     # readiness
     "openledger_ready": "gauge: 1 when /ready answers 200",
     "openledger_info": "gauge{version,chain_id}: always 1",
-    # reserved for #13 (node/p2p, consensus/): openledger_p2p_peers, openledger_p2p_bytes_total{direction,topic},
-    # openledger_p2p_messages_total{topic}, openledger_consensus_height, openledger_consensus_round,
-    # openledger_consensus_step_seconds{step}, openledger_consensus_votes_missed_total,
-    # openledger_consensus_evidence_total
+    # reserved for #13 (node/p2p, consensus/), registered by them once wired in (see the module doc)
+    "openledger_p2p_peers": "gauge: connected peers",
+    "openledger_p2p_bytes_total": "counter{direction,topic}: gossip bytes",
+    "openledger_p2p_messages_total": "counter{topic}: gossip messages",
+    "openledger_consensus_height": "gauge: height being decided",
+    "openledger_consensus_round": "gauge: round at that height",
+    "openledger_consensus_step_seconds": "histogram{step}: time spent in each step",
+    "openledger_consensus_votes_missed_total": "counter: our votes missing from commits",
+    "openledger_consensus_evidence_total": "counter: evidence of misbehaviour seen",
 }
 
 # RPC latency buckets: powers of 4 nanoseconds, 2^13 ns (8.2 µs) to 2^35 ns (34 s), so a request's

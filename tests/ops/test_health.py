@@ -50,20 +50,17 @@ def test_fresh_then_ready_then_stalled(tmp_path):
         node.stop()
 
 
-def test_probe_paths_and_hostile_requests(tmp_path):
-    node = start(tmp_path / "devnet", "devnet", "--block-time", "0", metrics=False)
-    try:
-        assert get(node.port, "/health?verbose=1") == (200, b'{"status":"ok"}')
-        assert get(node.port, "/") == (200, b"")  # a bare GET: 200, as geth answers
-        assert ready(node.port)[0] == 200  # no block clock and no --ready.maxage: the head's age is not checked
-        assert get(node.port, "/ready", {"Host": "evil.example"})[0] == 403  # --http.vhosts applies to probes
-        with socket.create_connection(("127.0.0.1", node.port)) as s:  # a probe on a kept-alive connection
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /ready HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            data = b""
-            while data.count(b"HTTP/1.1 200") < 2:
-                data += s.recv(4096)
-    finally:
-        node.stop()
+def test_probe_paths_and_hostile_requests(devnet0):
+    node = devnet0
+    assert get(node.port, "/health?verbose=1") == (200, b'{"status":"ok"}')
+    assert get(node.port, "/") == (200, b"")  # a bare GET: 200, as geth answers
+    assert ready(node.port)[0] == 200  # no block clock and no --ready.maxage: the head's age is not checked
+    assert get(node.port, "/ready", {"Host": "evil.example"})[0] == 403  # --http.vhosts applies to probes
+    with socket.create_connection(("127.0.0.1", node.port)) as s:  # probes pipelined on a kept-alive connection
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /ready HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 2:
+            data += s.recv(4096)
 
 
 def test_sync_and_peers_as_p2p_reports_them(tmp_path):

@@ -7,13 +7,14 @@ import time
 
 import pytest
 from eth_account import Account
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 import genesis
 from node.chain import Node
 from node.metrics import FAMILIES, NodeMetrics
 from tests.conftest import DEV_ACCOUNTS, sign
-from tests.ops.conftest import get, start, wait_for
+from tests.ops.conftest import get, wait_for
 from tests.rpc.nodes import call
 
 RECEIVER = "0x" + "22" * 20
@@ -24,11 +25,9 @@ def _delta(before: dict, after: dict, name: str, **labels) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    n = start(tmp_path_factory.mktemp("metrics") / "devnet", "devnet", "--block-time", "0")
-    yield n
-    n.stop()
+@pytest.fixture
+def node(devnet0):
+    return devnet0
 
 
 def test_rpc_pool_blocks_and_connections_move(node):
@@ -124,3 +123,18 @@ def test_imported_blocks_are_timed(tmp_path):
     assert samples[("openledger_chain_block_seconds_sum", (("origin", "imported"),))] > 0
     assert samples[("openledger_chain_transactions_total", ())] == 1
     assert samples[("openledger_chain_head_block", ())] == 2
+
+
+def test_figures_added_later_register_by_their_listed_names():
+    """How #13 adds peers, height and votes: by a name listed in FAMILIES; any other is refused."""
+    from node.metrics import Metrics
+
+    m = Metrics()
+    m.gauge("p2p_peers", "Connected peers").set(3)
+    m.counter("p2p_messages_total", "Gossip messages", ["topic"]).labels("blocks").inc(2)
+    m.add_collector(lambda: [GaugeMetricFamily("openledger_consensus_round", "Round", value=1)])
+    with pytest.raises(ValueError, match="openledger_peers is not listed"):
+        m.gauge("peers", "typo")
+    samples = {s.name: s.value for f in text_string_to_metric_families(m.exposition().decode()) for s in f.samples}
+    assert samples["openledger_p2p_peers"] == 3 and samples["openledger_p2p_messages_total"] == 2
+    assert samples["openledger_consensus_round"] == 1
