@@ -181,9 +181,9 @@ class _Connection:
 class Transport:
     """Serves one listener's connections: JSON-RPC over HTTP POST, or WebSocket after an upgrade.
 
-    `stats` counts connections (`connections`, `closed`) and how they ended (`connection_errors`: our faults, each logged;
-    `client_gone`: resets and clients that stopped reading; `forbidden_host`,
-    `forbidden_origin`: browsers refused)."""
+    `stats` counts connections (`connections`, `closed`) and how they ended (`connection_errors`:
+    our faults, each logged; `client_gone`: resets and clients that stopped reading;
+    `forbidden_host`, `forbidden_origin`: browsers refused)."""
 
     def __init__(self, dispatcher: Dispatcher, *, max_body: int, cors_origins: tuple[str, ...] = (),
                  vhosts: tuple[str, ...] = ("localhost",), ws_origins: tuple[str, ...] = (),
