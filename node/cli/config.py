@@ -83,7 +83,8 @@ def add_log_flags(p: argparse.ArgumentParser) -> None:
 
 def add_operator_flags(p: argparse.ArgumentParser) -> None:
     """--config, --metrics*, --ready.*, --log.* on `run` and `devnet`."""
-    p.add_argument("--config", metavar="FILE", help="TOML file of flag values (flags given here override it)")
+    p.add_argument("--config", dest="node_config", metavar="FILE",
+                   help="TOML file of flag values (flags given here override it; see docs/operating.md)")
     g = p.add_argument_group("metrics and readiness (see docs/operating.md)")
     g.add_argument("--metrics", action="store_true", help="serve Prometheus metrics on --metrics.addr:--metrics.port")
     g.add_argument("--metrics.addr", dest="metrics_addr", default="127.0.0.1", metavar="ADDR",
@@ -124,7 +125,7 @@ def flag_keys(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     """Config key -> action: each optional flag of `parser` by its first long name, minus --config."""
     keys = {}
     for action in parser._actions:
-        if action.help == argparse.SUPPRESS or action.dest in ("help", "config") or not action.option_strings:
+        if action.help == argparse.SUPPRESS or action.dest in ("help", "node_config") or not action.option_strings:
             continue
         long = next((o for o in action.option_strings if o.startswith("--")), None)
         if long is not None:
@@ -227,8 +228,8 @@ def apply(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
     then flags on the command line override them, and they override the built-in defaults."""
     command = _command(parser, argv)
     path = _option_value(argv, "--config")
-    if command is None or path is None or "config" not in {a.dest for a in command._actions}:
-        return
+    if command is None or path is None or "node_config" not in {a.dest for a in command._actions}:
+        return  # not a command that takes a node config (`train --config` is a training config)
     defaults = {}
     for key, (action, value) in load(path, command).items():
         if isinstance(action, argparse._AppendAction) and any(_given(argv, o) for o in action.option_strings):

@@ -104,3 +104,13 @@ def test_run_from_a_config_file(validator_run):
     assert "result" in seen["txpool_status"]  # the file's http.api
     assert seen["metrics_health"] == 200 and seen["metrics_ready"] == 200  # the file's metrics
     assert seen["file_port_answers"] is False  # the flag beat the file's port
+
+
+def test_a_commands_own_config_flag_stays_its_own(tmp_path):
+    """`openledger train --config run.toml` names a training config, not a node config file."""
+    f = tmp_path / "run.toml"
+    f.write_text('[training]\ntask = "causal-lm"\n')
+    parser = build_parser()
+    argv = ["train", "--config", str(f), "--data", "rows.jsonl", "--base", "tiny-llama", "--out", "run"]
+    config_cli.apply(parser, argv)  # refuses nothing: train has no node config
+    assert parser.parse_args(argv).config == str(f)
