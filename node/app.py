@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import trio
 
 import genesis as genesis_mod
+from node import health, logs
+from node import metrics as node_metrics
 from node.chain import Node
 from node.mempool import PoolConfig
 from node.rpc import RpcConfig, serve
@@ -43,6 +45,8 @@ class NodeConfig:
     rpc: RpcConfig = field(default_factory=RpcConfig)
     txpool: PoolConfig = field(default_factory=PoolConfig)  # --txpool.* (limits, journal)
     settlement: object | None = None  # node.settlement.service.SettlementConfig (--l1 ...): batcher, proposer
+    metrics: node_metrics.MetricsConfig = field(default_factory=node_metrics.MetricsConfig)  # --metrics*
+    readiness: health.ReadinessConfig = field(default_factory=health.ReadinessConfig)  # --ready.*
 
     def __post_init__(self) -> None:
         if self.block_time is not None and (not math.isfinite(self.block_time) or self.block_time < 0):
@@ -168,6 +172,12 @@ async def run_node_async(config: NodeConfig, *, stats: collections.Counter | Non
 
         if len(node.mempool):  # re-admitted from the journal
             on_transaction()
+        readiness = health.Readiness(node, block_time, config.readiness)
+        node.add_listener(logs.block_logger(node))
+        telemetry = None
+        if config.metrics.enabled:
+            stats = collections.Counter() if stats is None else stats
+            telemetry = node_metrics.NodeMetrics(node, transport_stats=stats, readiness=readiness)
         # What start-up made (modules, py-evm's tables, the genesis) lives as long as the node:
         # out of the cyclic collector's way, so a full collection is not a pause of hundreds of
         # milliseconds for every client (740 ms seen under a flood; 30 ms at most after this).
@@ -190,9 +200,13 @@ async def run_node_async(config: NodeConfig, *, stats: collections.Counter | Non
             urls = await nursery.start(functools.partial(
                 _node_task, "the JSON-RPC server", functools.partial(
                     serve, node, config.rpc, on_transaction=on_transaction if block_time == 0 else None,
-                    stats=stats)))
+                    stats=stats, readiness=readiness, rpc_metrics=telemetry.rpc if telemetry else None)))
             for url in urls:
                 print(f"JSON-RPC listening on {url} (WebSocket: {url.replace('http', 'ws', 1)})", flush=True)
+            if telemetry is not None:
+                url = await nursery.start(functools.partial(_node_task, "the metrics server", functools.partial(
+                    node_metrics.serve, telemetry, config.metrics, readiness.probe)))
+                print(f"metrics on {url}/metrics (probes: {url}/health, {url}/ready)", flush=True)
             task_status.started(urls)
     finally:
         node.mempool.locals.close()

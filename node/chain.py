@@ -106,6 +106,8 @@ class Node:
         self._context = ChainContext(self.chain_id)
         self._write_lock = threading.RLock()
         self._listeners: list[Callable[[BlockAPI, tuple[ReceiptAPI, ...]], None]] = []
+        self.last_commit: tuple[str, float] = ("built", 0.0)
+        """(built or imported, seconds it took to execute and commit) of the last block, for listeners."""
         self.index_writers: list[Callable[[Any, BlockAPI, tuple[ReceiptAPI, ...]], None]] = [
             self._index_logs, self._index_body, self._index_receipts, indexes_ots.write]
         """fn(batch, block, receipts), each called inside the block's write batch: extra indexes
@@ -517,8 +519,10 @@ class Node:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _commit(self, build: Callable[[MiningChain], tuple[BlockAPI, tuple[ReceiptAPI, ...]]]) -> BlockAPI:
+    def _commit(self, build: Callable[[MiningChain], tuple[BlockAPI, tuple[ReceiptAPI, ...]]],
+                origin: str = "built") -> BlockAPI:
         """Run `build` on a chain over one atomic batch, index its logs, and commit it all."""
+        started = time.perf_counter()
         with self._db.atomic_batch() as batch:
             chain = self._chain_class(AtomicDB(batch))
             block, receipts = build(chain)
@@ -526,6 +530,7 @@ class Node:
                 write_index(batch, block, receipts)
             head = chain.chaindb.get_canonical_head()
         self._head = head
+        self.last_commit = (origin, time.perf_counter() - started)
         self.mempool.remove_mined(self._pool_state())
         for listener in self._listeners:
             listener(block, receipts)
@@ -564,5 +569,5 @@ class Node:
                 # (py-evm's `sender` is a cached_property kept in the instance dict).
                 tx.__dict__.setdefault("sender", pooled.__dict__["sender"])
         with self._write_lock:
-            return self._commit(lambda chain: vm.import_block(chain, block))
+            return self._commit(lambda chain: vm.import_block(chain, block), "imported")
 

@@ -120,6 +120,31 @@ def _geth_words(error: Exception) -> str:
     return f"invalid transaction: {text}"
 
 
+_REASONS = (  # (start of geth's refusal text, metric label): a bounded label set, whatever the message
+    ("already known", "already_known"), ("nonce too low", "nonce_too_low"), ("nonce exceeds", "nonce_too_high"),
+    ("insufficient funds", "insufficient_funds"), ("replacement transaction underpriced", "replacement_underpriced"),
+    ("transaction underpriced", "underpriced"), ("future transaction tries to replace", "underpriced"),
+    ("txpool is full", "pool_full"), ("account limit exceeded", "account_limit"),
+    ("max fee per gas less than block base fee", "fee_below_base_fee"),
+    ("max priority fee per gas higher", "invalid_fees"), ("intrinsic gas too low", "intrinsic_gas"),
+    ("exceeds block gas limit", "gas_limit"), ("invalid chain id", "chain_id"), ("invalid sender", "signature"),
+    ("only replay-protected", "not_replay_protected"), ("oversized data", "oversized"),
+    ("transaction type not supported", "type_not_supported"), ("rlp:", "malformed"),
+    ("typed transaction too short", "malformed"), ("max initcode size", "initcode_size"),
+    ("eip-7702", "set_code"), ("authority already reserved", "set_code"), ("gapped-nonce", "delegated_account"),
+    ("in-flight transaction limit", "delegated_account"), ("invalid transaction", "invalid"),
+)
+
+
+def refusal_reason(message: str) -> str:
+    """The label a refusal is counted under in the node's metrics (`other` for any text not listed)."""
+    text = message.lower()
+    for start, label in _REASONS:
+        if text.startswith(start):
+            return label
+    return "other"
+
+
 def _slots(size: int) -> int:
     return (size + SLOT_SIZE - 1) // SLOT_SIZE
 
@@ -174,6 +199,8 @@ class TxPool:
         self._lock = threading.RLock()
         self.locals = LocalTracker(self)
         self.stats: collections.Counter[str] = collections.Counter()  # trimmed_pending, trimmed_queued, evicted
+        self.admitted = 0  # add_raw admissions (node metrics)
+        self.refused: collections.Counter[str] = collections.Counter()  # add_raw refusals by refusal_reason
 
     def configure(self, config: PoolConfig) -> None:
         """New limits (the node's --txpool.* flags); applied from the next admission on."""
@@ -182,6 +209,11 @@ class TxPool:
 
     def __len__(self) -> int:
         return len(self._by_hash)
+
+    def sizes(self) -> tuple[int, int]:
+        """(pending, queued) transactions."""
+        queued = self._queued
+        return len(self._by_hash) - queued, queued
 
     def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
         return self._by_hash.get(tx_hash)
@@ -234,12 +266,17 @@ class TxPool:
     def add_raw(self, raw: bytes, local: bool = True) -> bytes:
         """Admit a signed raw transaction; return its hash or raise TxPoolError. A `local` one
         (sent through this node's RPC) is tracked and journaled before this returns."""
-        tx = self.decode(raw)
-        with self._lock:
-            tx_hash = self.add(tx, len(raw))
-            if local:
-                self.locals.track(tx, raw)
-            return tx_hash
+        try:
+            tx = self.decode(raw)
+            with self._lock:
+                tx_hash = self.add(tx, len(raw))
+                if local:
+                    self.locals.track(tx, raw)
+        except TxPoolError as exc:
+            self.refused[refusal_reason(exc.message)] += 1
+            raise
+        self.admitted += 1
+        return tx_hash
 
     def add(self, tx: SignedTransactionAPI, size: int | None = None) -> bytes:
         """Admit a decoded transaction (`size`: its encoded length, if known); its hash, or TxPoolError."""

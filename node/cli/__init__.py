@@ -14,6 +14,7 @@ from node.cli.common import CliError
 
 COMMAND_MODULES = (
     "node.cli.chain",
+    "node.cli.config",
     "node.cli.attribute",
     "node.cli.bridge",
     "node.cli.gov",
@@ -45,11 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from node.cli import config
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        config.apply(parser, argv)  # --config FILE: its values become the command's defaults
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "extra_args", False):
+        parser.parse_args(argv)  # argparse's own message for what it did not recognise
+    args.extra = extra
+    from node import logs
     from node.chain import DataDirError
     from node.keystore import KeystoreError
     from node.services.model import JobError
 
+    if getattr(args, "log_level", None) is not None:
+        logs.setup(args.log_level, args.log_vmodule, args.log_format)
     try:
         return args.func(args)
     except (CliError, genesis_mod.GenesisError, DataDirError, KeystoreError, JobError) as e:

@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 import genesis as genesis_mod
 from node.cli import bridge, services
+from node.cli.config import add_operator_flags, operator_config
 from node.cli.common import DEFAULT_DATADIR, CliError, port, positive, read_password, seconds
 
 
@@ -113,6 +114,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_browser_and_pool_flags(p, devnet=True)
     services.add_node_flags(p, devnet=True)
     bridge.add_l1_flags(p, devnet=True)
+    add_operator_flags(p)
     p.set_defaults(func=cmd_devnet)
 
     p = subparsers.add_parser("init", help="create a data dir from a genesis file",
@@ -135,6 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "add ol to --http.api)")
     services.add_node_flags(p, devnet=False)
     bridge.add_l1_flags(p, devnet=False)
+    add_operator_flags(p)
     p.set_defaults(func=cmd_run)
 
     p = subparsers.add_parser("export", help="write the chain to a file as concatenated RLP blocks",
@@ -279,7 +282,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
         settlement = bridge.settlement_config(args, devnet=g)
         with services.started(args, rpc.apis):
             run_node(NodeConfig(datadir=args.datadir, genesis=g, block_time=args.block_time, rpc=rpc,
-                                txpool=_pool_config(args), settlement=settlement))
+                                txpool=_pool_config(args), settlement=settlement, **operator_config(args)))
     return 0
 
 
@@ -292,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settlement = bridge.settlement_config(args)
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
-                            settlement=settlement))
+                            settlement=settlement, **operator_config(args)))
     return 0
 
 

@@ -42,12 +42,17 @@ def seconds(text: str) -> float:
 
 def read_password(password_file: str | None, *, confirm: bool = False) -> str:
     """The first line of `password_file`, or a prompt (asked twice when `confirm`)."""
+    from node.logs import register_secret
+
     if password_file:
         try:
-            return pathlib.Path(password_file).read_text().splitlines()[0]
+            password = pathlib.Path(password_file).read_text().splitlines()[0]
         except (OSError, IndexError):
             raise CliError(f"cannot read a password from {password_file!r}") from None
+        register_secret(password)  # never in a log line, whatever logs it by mistake
+        return password
     password = getpass.getpass("Password: ")
+    register_secret(password)
     if confirm and getpass.getpass("Repeat password: ") != password:
         raise CliError("passwords do not match")
     return password

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import pathlib
 import subprocess
@@ -17,6 +16,7 @@ import sys
 from collections.abc import Iterator
 
 from node.cli.common import DEFAULT_DATADIR, CliError, positive, read_password, seconds
+from node.cli.config import add_log_flags, log_flags
 from node.cli.job import _add_model_flags
 from node.cli.native import _file
 
@@ -38,6 +38,10 @@ def _keys(args: argparse.Namespace) -> list[str | bytes]:
 
         password = read_password(args.password_file)
         keys += [load_key(str(f), password) for f in args.keyfile]
+    from node.logs import register_secret
+
+    for key in keys:
+        register_secret(bytes.fromhex(key.removeprefix("0x")) if isinstance(key, str) else key)
     if not keys:
         raise CliError("the services sign their transactions: pass --keyfile FILE (v3 keystore) or --dev-account N")
     return keys
@@ -52,7 +56,6 @@ def cmd_services(args: argparse.Namespace) -> int:
         raise CliError("nothing to run: pass --serve-inference, --verify-inference and/or --attribute")
     if args.attribute and not args.attribution_run:
         raise CliError("--attribute needs the training runs to attribute with: --attribution-run DIR")
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s services: %(message)s")
     folder = pathlib.Path(args.datadir) / SERVICES_DIR
     if args.store is None:
         args.store = str(folder / "adapters")
@@ -85,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--poll", type=seconds, default=0.5, metavar="S", help="seconds between looks at the chain")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # exit with the node that started it
     _add_model_flags(p)
+    add_log_flags(p)
     p.set_defaults(func=cmd_services, store=None)
 
 
@@ -135,7 +139,8 @@ def started(args: argparse.Namespace, apis: tuple[str, ...]) -> Iterator[None]:
            "--datadir", str(args.datadir), "--parent-pid", str(os.getpid()), *signing,
            *(["--serve-inference"] if args.serve_inference else []),
            *(["--verify-inference"] if args.verify_inference else []),
-           *(["--attribute"] if args.attribute else []), *(f"--attribution-run={d}" for d in args.attribution_run)]
+           *(["--attribute"] if args.attribute else []), *(f"--attribution-run={d}" for d in args.attribution_run),
+           *log_flags(args)]
     proc = subprocess.Popen(cmd)
     try:
         yield

@@ -232,6 +232,7 @@ class Dispatcher:
         self.max_batch = max_batch
         self.max_response_bytes = max_response_bytes
         self.stats: collections.Counter[str] = collections.Counter()  # internal_errors: -32603 answers (bugs)
+        self.metrics = None  # node.metrics.RpcMetrics under --metrics: requests by method and code, latency
 
     async def handle_body(self, body: bytes, extra: Mapping[str, Method] | None = None) -> bytes | None:
         """The response body, or None when every request was a notification."""
@@ -239,6 +240,8 @@ class Dispatcher:
             try:
                 request = _parse(body)
             except orjson.JSONDecodeError:
+                if self.metrics is not None:
+                    self.metrics.observe("invalid", PARSE_ERROR, 0)
                 return PARSE_ERROR_BODY
             if type(request) is list:
                 return await self._batch(request, body, extra)
@@ -299,6 +302,8 @@ class Dispatcher:
         kind = type(id_)
         valid_id = kind is int or kind is str or id_ is None or id_ is _MISSING or kind is float
         if not valid_id or type(name) is not str or request.get("jsonrpc") != "2.0":
+            if self.metrics is not None:
+                self.metrics.observe("invalid", INVALID_REQUEST, 0)
             if id_ is _MISSING or not valid_id:
                 return _INVALID_REQUEST
             return self._respond(id_, raw_id, "error", {"code": INVALID_REQUEST, "message": "invalid request"})
@@ -312,22 +317,34 @@ class Dispatcher:
                 except RpcError:
                     pass
             return None
+        metrics = self.metrics
         if method is None:
+            if metrics is not None:  # not the name: clients must not grow the label set
+                metrics.observe("unknown", METHOD_NOT_FOUND, 0)
             return self._respond(id_, raw_id, "error", {
                 "code": METHOD_NOT_FOUND, "message": f"the method {name} does not exist/is not available"
                            + _namespace_off(name, self.methods)})
+        started = time.perf_counter_ns() if metrics is not None else 0
+        code = 0
         try:
             result = await self._call(method, request.get("params"))
         except RpcError as exc:
-            return self._respond(id_, raw_id, "error", exc.to_json())
-        try:
-            if raw_id is None:
-                return orjson.dumps({"jsonrpc": "2.0", "id": id_, "result": result})
-            return self._respond(id_, raw_id, "result", result)
-        except orjson.JSONEncodeError:  # a result JSON cannot carry (a bug in the method)
-            self.stats["internal_errors"] += 1
-            log.exception("internal error encoding the result of %s", name)
-            return self._respond(id_, raw_id, "error", {"code": INTERNAL_ERROR, "message": "internal error"})
+            code = exc.code
+            answer = self._respond(id_, raw_id, "error", exc.to_json())
+        else:
+            try:
+                if raw_id is None:
+                    answer = orjson.dumps({"jsonrpc": "2.0", "id": id_, "result": result})
+                else:
+                    answer = self._respond(id_, raw_id, "result", result)
+            except orjson.JSONEncodeError:  # a result JSON cannot carry (a bug in the method)
+                self.stats["internal_errors"] += 1
+                log.exception("internal error encoding the result of %s", name)
+                code = INTERNAL_ERROR
+                answer = self._respond(id_, raw_id, "error", {"code": INTERNAL_ERROR, "message": "internal error"})
+        if metrics is not None:
+            metrics.observe(method.name, code, time.perf_counter_ns() - started)
+        return answer
 
     @staticmethod
     def _respond(id_: object, raw_id: bytes | None, key: str, value: object) -> bytes:

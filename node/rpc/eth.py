@@ -164,8 +164,11 @@ class Eth:
     def block_number(self) -> str:
         return F.qty(self.node.head().block_number)
 
-    def syncing(self) -> bool:
-        return False
+    def syncing(self) -> bool | dict:
+        """False when synced with a head that advances (what /ready checks; node.health), else
+        go-ethereum's progress object."""
+        readiness = self.ctx.readiness
+        return False if readiness is None else readiness.syncing()
 
     def accounts(self) -> list:
         return []  # the node holds no unlocked keys (as geth without --unlock); wallets sign

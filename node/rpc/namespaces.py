@@ -30,6 +30,7 @@ class RpcContext:
     config: RpcConfig
     hub: Any = None  # node.rpc.filters.FilterHub
     on_transaction: Callable[[bytes], None] | None = None  # block producer wake-up (automine)
+    readiness: Any = None  # node.health.Readiness: eth_syncing agrees with /ready
     call_limiter: trio.CapacityLimiter = field(default=None)  # eth_call / estimateGas
     states: dict = field(default_factory=dict)  # state root -> read-only state (event loop only)
     blocks: dict = field(default_factory=dict)  # block hash -> decoded block (event loop only)

@@ -62,7 +62,7 @@ _STATUS = {
     200: b"200 OK", 204: b"204 No Content", 400: b"400 Bad Request", 403: b"403 Forbidden",
     405: b"405 Method Not Allowed", 411: b"411 Length Required", 413: b"413 Payload Too Large",
     404: b"404 Not Found", 415: b"415 Unsupported Media Type", 431: b"431 Request Header Fields Too Large",
-    500: b"500 Internal Server Error", 505: b"505 HTTP Version Not Supported",
+    500: b"500 Internal Server Error", 503: b"503 Service Unavailable", 505: b"505 HTTP Version Not Supported",
 }
 # Errors that mean the peer went away or stopped reading (socket errors: resets, broken pipes; a WebSocket
 # write past its deadline, an answer to a WebSocket the client has closed), not that we failed.
@@ -182,15 +182,16 @@ class _Connection:
 class Transport:
     """Serves one listener's connections: JSON-RPC over HTTP POST, or WebSocket after an upgrade.
 
-    `stats` counts connections and how they ended (`connection_errors`: our faults, each logged;
-    `client_gone`: resets and clients that stopped reading; `forbidden_host`,
-    `forbidden_origin`: browsers refused)."""
+    `stats` counts connections (`connections`, `closed`) and how they ended (`connection_errors`:
+    our faults, each logged; `client_gone`: resets and clients that stopped reading;
+    `forbidden_host`, `forbidden_origin`: browsers refused)."""
 
     def __init__(self, dispatcher: Dispatcher, *, max_body: int, cors_origins: tuple[str, ...] = (),
                  vhosts: tuple[str, ...] = ("localhost",), ws_origins: tuple[str, ...] = (),
-                 ws_session_factory=None, idle_timeout: float = 120.0, studio=None) -> None:
+                 ws_session_factory=None, idle_timeout: float = 120.0, studio=None, probe=None) -> None:
         self.dispatcher = dispatcher
         self.studio = studio  # node.rpc.studio.StudioFiles when the node serves the web app at /studio
+        self.probe = probe  # GET path -> (status, JSON body) or None: /health and /ready (node.health)
         self.max_body = max_body
         self.idle_timeout = idle_timeout  # a request must arrive whole within it (slow-loris guard)
         self.cors_origins = frozenset(o.strip().lower() for o in cors_origins if o.strip())
@@ -304,6 +305,7 @@ class Transport:
             if rest is not None:
                 raise rest from None
         finally:
+            self.stats["closed"] += 1
             sock.close()
 
     def _fault(self, conn: _Connection, errors: BaseException) -> None:
@@ -402,8 +404,12 @@ class Transport:
             elif verb == b"GET" and self.studio is not None and is_studio(parts[1]):
                 status, ctype, content, headers = self.studio.answer(parts[1])
                 await _respond(sock, status, content, ctype=ctype, extra=headers + confirm, close=not keep_alive)
-            elif verb == b"GET":  # health check, as geth answers a bare GET
-                await _respond(sock, 200, b"", extra=ok_extra, close=not keep_alive)
+            elif verb == b"GET":  # /health and /ready (node.health); any other path: 200, as geth answers a bare GET
+                answer = self.probe(parts[1]) if self.probe is not None else None
+                if answer is None:
+                    await _respond(sock, 200, b"", extra=ok_extra, close=not keep_alive)
+                else:
+                    await _respond(sock, answer[0], answer[1], json=True, extra=ok_extra, close=not keep_alive)
             elif verb != b"POST":
                 await _respond(sock, 405, b"method not allowed", close=True)
                 return

@@ -86,17 +86,20 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], None] | None = None,
-                stats: collections.Counter | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
+                stats: collections.Counter | None = None, readiness=None, rpc_metrics=None,
+                task_status=trio.TASK_STATUS_IGNORED) -> None:
     """Serve JSON-RPC until cancelled; `task_status.started` gets the bound HTTP URL(s).
 
     `stats`, when given, receives the transport's counters (see `Transport.stats`) and
-    `internal_errors`, the requests answered -32603."""
-    ctx = RpcContext(node=node, config=config, on_transaction=on_transaction)
+    `internal_errors`, the requests answered -32603. `readiness` (node.health.Readiness) answers
+    GET /health and /ready and eth_syncing; `rpc_metrics` (node.metrics.RpcMetrics) counts requests."""
+    ctx = RpcContext(node=node, config=config, on_transaction=on_transaction, readiness=readiness)
     hub = FilterHub(lambda number, criteria: Eth(ctx).logs_in(number, number, criteria),
                     timeout=config.filter_timeout, max_filters=config.max_filters)
     ctx.hub = hub
     dispatcher = Dispatcher(method_table(build_methods(ctx, config.apis)), max_batch=config.max_batch,
                             max_response_bytes=config.max_response_bytes)
+    dispatcher.metrics = rpc_metrics
 
     def session(send, nursery):
         return WsSession(hub, send, nursery, config.max_subscriptions_per_connection)
@@ -104,7 +107,8 @@ async def serve(node, config: RpcConfig, *, on_transaction: Callable[[bytes], No
     transport = Transport(dispatcher, max_body=config.max_body, cors_origins=config.cors_origins,
                           vhosts=config.vhosts, ws_origins=config.ws_origins,
                           ws_session_factory=session if config.ws else None, idle_timeout=config.idle_timeout,
-                          studio=StudioFiles() if config.studio else None)
+                          studio=StudioFiles() if config.studio else None,
+                          probe=readiness.probe if readiness is not None else None)
     if stats is not None:  # the caller's counters (node metrics): connections and how they ended
         transport.stats = dispatcher.stats = stats
     hub.attach()

@@ -25,7 +25,7 @@ from node.services import attribution, model
 from node.services.model import JobError, ModelOptions, Runtime
 from node.services.state import State
 
-log = logging.getLogger("openledger.services")
+log = logging.getLogger("node.services")  # --log.vmodule node.services=LEVEL
 
 BLOCKS_PER_QUERY = 1000
 BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)

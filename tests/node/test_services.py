@@ -14,7 +14,7 @@ import pytest
 import genesis
 from node.sdk import ADDRESSES, Client, decode_events
 from tests.node.test_first_hour import ROWS  # the walk's rows, config and prompt: its attribution has scores
-from tests.rpc.nodes import ROOT, call, devnet_process, openledger
+from tests.rpc.nodes import ROOT, call, devnet_process, free_port, openledger
 
 DEV = genesis.dev_accounts()
 VALIDATORS = ("4", "5", "6")  # staked GPU validators, all three run by the services
@@ -48,8 +48,11 @@ def _events(url: str, name: str, job_id: int) -> list[dict]:
 def chain(tmp_path_factory):
     """A devnet started with the services on, an adapter of tiny-llama registered, three GPU validators."""
     tmp = tmp_path_factory.mktemp("services")
+    metrics_port = free_port()
     node = devnet_process(tmp / ".devnet", "--block-time", "0", *SERVICE_FLAGS,
-                          "--attribute", "--attribution-run", str(tmp / "run")).wait_ready(90)
+                          "--attribute", "--attribution-run", str(tmp / "run"),
+                          "--metrics", "--metrics.port", str(metrics_port)).wait_ready(90)
+    node.metrics_port = metrics_port
     try:
         url = node.url
         (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
@@ -98,6 +101,23 @@ def test_a_requested_job_is_served_verified_settled_and_attributed_by_the_servic
     assert proof["poster"].lower() == DEV[5][0].lower() and proof["methodId"] == 2  # datainf-v1, the run's index
     _wait("the finalisation logged", lambda: "services: job 1: proof finalised in block" in node.log.read_text())
     assert json.loads(_cli(node.url, tmp, "rewards", DEV[2][0], "--json"))["rewards"] > 0  # the contributor
+
+    # the node's metrics counted each step as its block committed (docs/operating.md)
+    from prometheus_client.parser import text_string_to_metric_families
+    from tests.ops.conftest import get
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(
+        get(node.metrics_port, "/metrics")[1].decode()) for s in f.samples}
+
+    def jobs(service: str, action: str) -> float:
+        return samples[("openledger_service_jobs_total", (("action", action), ("service", service)))]
+
+    assert jobs("inference", "requested") >= 1 and jobs("inference", "served") >= 1
+    assert jobs("verification", "attested_valid") >= 2 and jobs("attribution", "attributed") >= 1
+    assert jobs("attribution", "paid") >= 1 and jobs("attribution", "reward_paid") >= 3
+    earned = {src: samples[("openledger_open_earned_wei_total", (("source", src),))]
+              for src in ("contributor", "model_owner", "validator", "treasury")}
+    assert earned["contributor"] > 0 and earned["validator"] > 0, earned
 
 
 def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
