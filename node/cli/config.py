@@ -160,6 +160,10 @@ def _convert(action: argparse.Action, value: object) -> object:
         if not isinstance(value, bool):
             raise ValueError("want true or false")
         return action.const if value else action.default
+    if isinstance(action, argparse.BooleanOptionalAction):  # --ui / --no-ui
+        if not isinstance(value, bool):
+            raise ValueError("want true or false")
+        return value
     if isinstance(action, argparse._AppendAction):
         return [_convert_one(action, item) for item in (value if isinstance(value, list) else [value])]
     return _convert_one(action, value)

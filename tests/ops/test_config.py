@@ -114,3 +114,14 @@ def test_a_commands_own_config_flag_stays_its_own(tmp_path):
     argv = ["train", "--config", str(f), "--data", "rows.jsonl", "--base", "tiny-llama", "--out", "run"]
     config_cli.apply(parser, argv)  # refuses nothing: train has no node config
     assert parser.parse_args(argv).config == str(f)
+
+
+def test_a_switch_with_a_no_form_takes_true_or_false(tmp_path, capsys):
+    """`--ui/--no-ui` on devnet: the file's `ui = false` turns the studio off, a word is refused."""
+    off, bad = tmp_path / "off.toml", tmp_path / "bad.toml"
+    off.write_text("ui = false\n")
+    bad.write_text('ui = "no"\n')
+    assert dump(capsys, "--for", "devnet")["ui"] is True
+    assert dump(capsys, "--for", "devnet", "--config", str(off))["ui"] is False
+    assert dump(capsys, "--for", "devnet", "--config", str(off), "--ui")["ui"] is True
+    assert "ui = 'no': want true or false" in error_of(capsys, "config", "dump", "--for", "devnet", "--config", str(bad))
