@@ -73,6 +73,12 @@ class Economics:
     slash_ppm: int = 100_000
     work_reward_ppm: int = 300_000
     attribution_methods: int = ALL_ATTRIBUTION_METHODS  # bit i: method id i (ATTRIBUTION_METHODS) accepted
+    # paid training jobs (vm/modules/training_jobs.py): windows, segments each verifier replays, verifiers' share
+    training_claim_s: int = 600
+    training_run_s: int = 3600
+    training_verify_s: int = 600
+    training_verify_segments: int = 2
+    training_verifier_ppm: int = 100_000
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -262,6 +268,11 @@ _ECONOMICS_KEYS = {
     "slashPpm": "slash_ppm",
     "workRewardPpm": "work_reward_ppm",
     "attributionMethods": "attribution_methods",
+    "trainingClaimSeconds": "training_claim_s",
+    "trainingRunSeconds": "training_run_s",
+    "trainingVerifySeconds": "training_verify_s",
+    "trainingVerifySegments": "training_verify_segments",
+    "trainingVerifierPpm": "training_verifier_ppm",
 }
 
 
