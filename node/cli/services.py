@@ -159,8 +159,8 @@ def started(args: argparse.Namespace, apis: tuple[str, ...]) -> Iterator[None]:
                  *(["--verify-inference"] if args.verify_inference else []),
                  *(["--attribute"] if args.attribute else []), *(f"--attribution-run={d}" for d in args.attribution_run)]
     training = [*(["--serve-training"] if args.serve_training else []),
-                *(["--verify-training"] if args.verify_training else []),
-                *([f"--min-training-fee={args.min_training_fee}"] if training and args.min_training_fee else [])]
+                *(["--verify-training"] if args.verify_training else [])]
+    training += [f"--min-training-fee={args.min_training_fee}"] if training and args.min_training_fee else []
     procs = [subprocess.Popen(base + flags) for flags in (inference, training) if flags]  # each its own process
     try:
         yield
