@@ -332,6 +332,9 @@ class TrainingServices(Services):
                 if self.reader.call("TrainingJobs", "attestation", job_id, signer.address):
                     rec["done"] = True
                     continue
+                if job["deadline"] <= self._now():
+                    log.info("training job %d: verification window closed before %s attested", job_id, signer.address)
+                    return None
                 if int(self.reader.rpc("eth_blockNumber"), 16) <= job["submitBlock"] + 1:
                     return time.time() + 0.5  # the challenge block is not sealed yet
                 if "valid" not in rec:

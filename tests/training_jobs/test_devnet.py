@@ -178,7 +178,7 @@ def test_dishonest_trainers_are_caught_by_replay_refunded_and_slashed(chain):
         assert failed and receipts and all(e["args"]["validator"].lower() == DEV[DISHONEST][0].lower() for e in receipts)
         assert len(receipts) == ("weights", "skip", "seed").index(how) + 1  # one slash per dishonest run
         log = node.log.read_text()
-        assert f"training job {job_id}: run by {DEV[DISHONEST][0]} replayed segments" in log
+        assert f"training job {job_id}: run by {DEV[DISHONEST][0].lower()} replayed segments" in log
     reasons = node.log.read_text()
     assert "does not replay" in reasons  # edited weights and skipped steps fail their segment's replay
     assert "step-0 checkpoint is not the LoRA init" in reasons  # the other seed fails before any replay
