@@ -215,6 +215,8 @@ def validate(g: Genesis) -> None:
         raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
     if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm) > PPM:
         raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm <= 1000000")
+    if g.economics.training_verify_segments < 1 or g.economics.training_verifier_ppm > PPM:
+        raise GenesisError("genesis: economics.trainingVerifySegments must be >= 1 and trainingVerifierPpm <= 1000000")
     for f in dataclasses.fields(Economics):
         if getattr(g.economics, f.name) < 0:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")

@@ -232,3 +232,11 @@ def test_malformed_call_data_reverts(hostile):
     selector = keccak(text="attest(uint256,bool,uint256[],bytes32)")[:4]
     r = hostile.nc.send_raw(hostile.keys[6], "TrainingJobs", selector + b"\x01" * 7)
     assert_rejected(hostile, r, "malformed call data", before)
+
+
+@pytest.mark.parametrize("field, value", [("training_verify_segments", 0), ("training_verifier_ppm", PPM + 1)])
+def test_a_genesis_whose_training_params_cannot_work_is_refused(field, value):
+    import genesis
+
+    with pytest.raises(genesis.GenesisError, match="trainingVerifySegments must be >= 1"):
+        genesis.devnet(economics=genesis.Economics(**{field: value}))
