@@ -240,3 +240,18 @@ def test_a_genesis_whose_training_params_cannot_work_is_refused(field, value):
 
     with pytest.raises(genesis.GenesisError, match="trainingVerifySegments must be >= 1"):
         genesis.devnet(economics=genesis.Economics(**{field: value}))
+
+
+def test_reads_of_unknown_ids_revert(hostile):
+    import eth.exceptions
+
+    for fn, args, reason in [
+        ("getJob", (3,), "unknown training job 3"),
+        ("getRun", (0,), "unknown training job 0"),
+        ("attestation", (9, hostile.addrs[5]), "unknown training job 9"),
+        ("challengeSegments", (2, hostile.addrs[5]), "job has no submitted run"),
+        ("dataUsePrice", (1, 9), "unknown version 9 of datanet 1"),
+    ]:
+        with pytest.raises(eth.exceptions.Revert) as e:
+            hostile.nc.call("TrainingJobs", fn, *args)
+        assert reason in e.value.args[0][4:].decode(errors="replace"), (fn, e.value.args)
