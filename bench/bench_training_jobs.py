@@ -8,7 +8,8 @@ replayed; k = training_verify_segments, 2 by default), in process CPU seconds wi
 --threads (the wall clock of a shared machine mostly measures the neighbours; it is printed too).
 A job is verified by `attestation_quorum` (2) validators, so its total verification is twice that.
 blocks: a devnet (1 s blocks) with three validators' training services; `openledger train request`
-of the same tiny-model run; blocks and seconds from the request's block to the completion's.
+of the same config on a Datanet of 40 of those rows; blocks and seconds from the request's block to
+the completion's.
 
     python -m bench training_jobs [--parts=cost,blocks] [--model=tiny-llama] [--device=cpu] [--threads=1]
 """
@@ -25,6 +26,7 @@ import torch
 
 SEGMENTS = 30
 K = 2  # genesis.Economics.training_verify_segments
+ROWS_ON_CHAIN = 40  # blocks: 40 contributions (3 epochs of batch 8 = 15 steps, 8 segments)
 
 
 def _clock():
@@ -98,7 +100,7 @@ def blocks(model: str) -> None:
                 if r.returncode:
                     raise SystemExit(f"openledger {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
                 return r.stdout
-            rows = [json.loads(r) for i, r in enumerate(pang_lee_rows()) if i % 5]
+            rows = [json.loads(r) for i, r in enumerate(pang_lee_rows()) if i % 5][:ROWS_ON_CHAIN]
             (tmp / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
             cli("datanet", "create", "--name", "pang", "--description", "pang", "--license", "MIT", "--dev-account", "0")
             cli("datanet", "import", "1", "rows.jsonl", "--column", "text", "--dev-account", "2")
