@@ -1,5 +1,6 @@
 """`openledger services`: the validator services (node/services/) as a process beside a node, and
-the `--serve-inference --verify-inference --attribute` flags of `devnet` and `run`, which start it.
+the `--serve-inference --verify-inference --attribute` flags of `devnet` and `run`, which start it
+(and `--serve-training --verify-training`, which start the training services as a second process).
 
 A separate process rather than trio tasks in the node: the model work is CPU/GPU-bound torch code
 that would hold the node's GIL and event loop, a crash or kill -9 of it must not take the chain
