@@ -373,9 +373,6 @@ def evidence_of(client: Client, evidence_hash: bytes) -> dict | None:
         return None
 
 
-__all__ = ["TrainingServices", "check_run", "config_blob", "config_of", "dataset_of", "evidence_of", "fetch_run",
-           "job_of", "store_run", "submit_args", "train"]
-
 
 def report(client: Client, job_id: int) -> dict:
     """A job as the builder sees it: its state, the registered run, each verifier's vote and replayed
@@ -388,7 +385,8 @@ def report(client: Client, job_id: int) -> dict:
                                       "topics": [None, "0x" + job_id.to_bytes(32, "big").hex()]})
     events = decode_events(logs)
     out["attestations"] = [{"validator": e["args"]["validator"], "valid": e["args"]["valid"],
-                            "segments": list(e["args"]["segments"]), "evidence": "0x" + e["args"]["evidenceHash"].hex()}
+                            "segments": list(e["args"]["segments"]), "evidence": "0x" + e["args"]["evidenceHash"].hex(),
+                            "verdict": evidence_of(client, e["args"]["evidenceHash"])}
                            for e in events if e["event"] == "RunAttested"]
     out["dataUse"] = [{"contributor": e["args"]["contributor"], "amount": e["args"]["amount"]}
                       for e in events if e["event"] == "DataUseFeePaid"]
@@ -400,3 +398,24 @@ def report(client: Client, job_id: int) -> dict:
         out["run"] = {"id": job["runId"], "owner": run[0], "dataRoot": "0x" + run[3].hex(),
                       "adapterHash": "0x" + run[7].hex(), "attributionIndexRoot": "0x" + run[9].hex()}
     return out
+
+
+def data_use_earnings(client: Client, contributor: str) -> list[dict]:
+    """Every data-use fee paid to `contributor` (DataUseFeePaid logs, by its indexed contributor):
+    [{jobId, datanetId, version, amount, blockNumber}], the "data use" source of its earnings."""
+    from node.sdk import ADDRESSES
+
+    topic = "0x" + bytes.fromhex(contributor[2:].lower()).rjust(32, b"\x00").hex()
+    logs = client.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["TrainingJobs"],
+                                      "topics": [None, None, topic]})
+    out = []
+    for log_entry in logs:
+        for e in decode_events([log_entry]):
+            if e["event"] == "DataUseFeePaid":
+                out.append({k: e["args"][k] for k in ("jobId", "datanetId", "version", "amount")}
+                           | {"blockNumber": int(log_entry["blockNumber"], 16)})
+    return out
+
+
+__all__ = ["TrainingServices", "check_run", "config_blob", "config_of", "data_use_earnings", "dataset_of",
+           "evidence_of", "fetch_run", "job_of", "report", "store_run", "submit_args", "train"]

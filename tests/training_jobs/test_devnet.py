@@ -95,14 +95,16 @@ def test_a_hired_run_is_trained_verified_registered_and_pays_the_contributors(ch
     assert sorted(a["validator"].lower() for a in report["attestations"]) == \
         sorted(DEV[int(v)][0].lower() for v in VALIDATORS if DEV[int(v)][0] != trainer)
     assert all(a["valid"] and a["segments"] == [0, 1] for a in report["attestations"])  # both segments replayed
+    assert all(a["verdict"]["reason"] == "2 of 2 segments replayed" and a["verdict"]["max_deviation"] < 1e-3
+               for a in report["attestations"])  # each verifier's evidence blob
     # the data-use fee: dev2 contributed 6 of the 8 accepted rows, dev8 2; the dust to the treasury
     paid = {d["contributor"].lower(): d["amount"] for d in report["dataUse"]}
     assert paid == {DEV[2][0].lower(): PRICE * 6 // 8, DEV[8][0].lower(): PRICE * 2 // 8}
     assert report["split"]["treasuryDust"] == PRICE - sum(paid.values()) == 1
     assert report["split"]["trainerFee"] + report["split"]["verifierFee"] == 5 * OPEN - PRICE
     for a, amount in ((DEV[2][0], PRICE * 6 // 8), (DEV[8][0], PRICE * 2 // 8)):
-        assert [e["amount"] for e in _events(node.url, "DataUseFeePaid", 1) if e["contributor"].lower() == a.lower()] \
-            == [amount]
+        assert [(e["jobId"], e["datanetId"], e["version"], e["amount"]) for e in svc.data_use_earnings(
+            Client(node.url), a)] == [(1, 1, 1, amount)]  # the "data use" source of a contributor's earnings
 
     # the registered run is the builder's, and serves like any committed run
     run = report["run"]
