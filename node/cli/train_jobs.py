@@ -84,7 +84,8 @@ def _request(args: argparse.Namespace, training) -> int:
         job = training.job_of(client, job_id)
         if job["statusName"] != shown:
             shown = job["statusName"]
-            print(f"training job {job_id}: {shown}" + (f" by {job['trainer']}" if shown == "claimed" else ""), flush=True)
+            by = f" by {job['trainer']}" if shown == "claimed" else ""
+            print(f"training job {job_id}: {shown}{by}", flush=True)
         if shown in FINAL:
             break
         now = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)

@@ -41,8 +41,9 @@ def job_of(client: Client, job_id: int) -> dict:
     names = ("requester", "datanetId", "version", "baseModelId", "configBlobHash", "fee", "dataUseFee", "seed",
              "status", "deadline", "trainer", "runId")
     job = dict(zip(names, client.call("TrainingJobs", "getJob", job_id)))
-    job.update(zip(("recordHash", "manifestHash", "configHash", "adapterHash", "metricsHash", "attributionIndexRoot",
-                    "segmentCount", "submitBlock", "validVotes", "invalidVotes"), client.call("TrainingJobs", "getRun", job_id)))
+    run_names = ("recordHash", "manifestHash", "configHash", "adapterHash", "metricsHash", "attributionIndexRoot",
+                 "segmentCount", "submitBlock", "validVotes", "invalidVotes")
+    job.update(zip(run_names, client.call("TrainingJobs", "getRun", job_id)))
     job["id"], job["statusName"] = job_id, STATUS_NAMES.get(job["status"], "unknown")
     return job
 
@@ -197,7 +198,8 @@ def check_run(client: Client, job: dict, folder: pathlib.Path, segments: Sequenc
     data, _ = dataset_of(client, job["datanetId"], job["version"])
     verdict = verify_run(record, data, folder, len(segments), config=config, adapter_dir=folder / "adapter",
                          device=device, segments=tuple(segments))
-    return verdict.accepted, verdict.reason, {"segments": list(verdict.segments), "max_deviation": verdict.max_deviation}
+    evidence = {"segments": list(verdict.segments), "max_deviation": verdict.max_deviation}
+    return verdict.accepted, verdict.reason, evidence
 
 
 class TrainingServices(Services):
@@ -252,7 +254,8 @@ class TrainingServices(Services):
             claim["done"] = True
             self.state.save()
             job = job_of(self.reader, job_id)
-            log.info("training job %d: claimed by %s in block %d", job_id, signer.address, int(receipt["blockNumber"], 16))
+            log.info("training job %d: claimed by %s in block %d", job_id, signer.address,
+                     int(receipt["blockNumber"], 16))
         if job["trainer"].lower() != signer.address.lower():
             log.info("training job %d: claimed by %s, not by this validator", job_id, job["trainer"])
             return None
@@ -311,8 +314,10 @@ class TrainingServices(Services):
                 return time.time() + 1.0  # votes may decide it first: look again shortly
             self._record(fin, signer.build("TrainingJobs", "finalise", job_id))
         receipt = self._settle(fin)
-        outcome = [e["event"] for e in decode_events(receipt["logs"]) if e["event"] in ("TrainingCompleted", "TrainingFailed")]
-        log.info("training job %d: finalised in block %d: %s", job_id, int(receipt["blockNumber"], 16), ", ".join(outcome))
+        outcome = [e["event"] for e in decode_events(receipt["logs"])
+                   if e["event"] in ("TrainingCompleted", "TrainingFailed")]
+        log.info("training job %d: finalised in block %d: %s", job_id, int(receipt["blockNumber"], 16),
+                 ", ".join(outcome))
         return None
 
     # -- verifying -----------------------------------------------------------------------------

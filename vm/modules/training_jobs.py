@@ -82,7 +82,8 @@ def choose_segments(challenge: bytes, validator: bytes, count: int, k: int) -> l
     chosen: set[int] = set()
     i = 0
     while len(chosen) < k:
-        chosen.add(int.from_bytes(keccak(challenge + validator.rjust(32, b"\x00") + i.to_bytes(32, "big")), "big") % count)
+        draw = keccak(challenge + validator.rjust(32, b"\x00") + i.to_bytes(32, "big"))
+        chosen.add(int.from_bytes(draw, "big") % count)
         i += 1
     return sorted(chosen)
 
