@@ -62,6 +62,11 @@ GOVERNABLE_PARAMS = {
     "unbonding_period_s": (1, 90 * 24 * 3600),
     "evidence_slash_ppm": (0, 1_000_000),
     "evidence_max_age_blocks": (1, 10_000_000),
+    "training_claim_s": (1, 7 * 24 * 3600),
+    "training_run_s": (1, 30 * 24 * 3600),
+    "training_verify_s": (1, 7 * 24 * 3600),
+    "training_verify_segments": (1, 64),
+    "training_verifier_ppm": (0, 1_000_000),
 }
 """Parameters (genesis.Economics names) the Timelock may set through the Economics module's
 `setParam`, with the inclusive bounds the chain enforces. Left out on purpose: the fee split

@@ -97,6 +97,12 @@ class Economics:
     max_validators: int = 100  # the largest stakes sign; at most MAX_VALIDATORS
     evidence_slash_ppm: int = 50_000  # of the offender's self stake, for a duplicate vote
     evidence_max_age_blocks: int = 100_000  # evidence for an older height is refused
+    # paid training jobs (vm/modules/training_jobs.py): windows, segments each verifier replays, verifiers' share
+    training_claim_s: int = 600
+    training_run_s: int = 3600
+    training_verify_s: int = 600
+    training_verify_segments: int = 2
+    training_verifier_ppm: int = 100_000
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -231,6 +237,8 @@ def validate(g: Genesis) -> None:
         raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
     if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm) > PPM:
         raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm <= 1000000")
+    if g.economics.training_verify_segments < 1 or g.economics.training_verifier_ppm > PPM:
+        raise GenesisError("genesis: economics.trainingVerifySegments must be >= 1 and trainingVerifierPpm <= 1000000")
     for f in dataclasses.fields(Economics):
         if getattr(g.economics, f.name) < 0:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")
@@ -330,6 +338,11 @@ _ECONOMICS_KEYS = {
     "maxValidators": "max_validators",
     "evidenceSlashPpm": "evidence_slash_ppm",
     "evidenceMaxAgeBlocks": "evidence_max_age_blocks",
+    "trainingClaimSeconds": "training_claim_s",
+    "trainingRunSeconds": "training_run_s",
+    "trainingVerifySeconds": "training_verify_s",
+    "trainingVerifySegments": "training_verify_segments",
+    "trainingVerifierPpm": "training_verifier_ppm",
 }
 
 

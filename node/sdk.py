@@ -268,6 +268,16 @@ class Client:
             (folder / name).write_bytes(self.get_object(manifest[at + len(entry):at + len(entry) + 32]))
         return folder
 
+    def request_training(self, datanet_id: int, version: int, base_model_id: int, config_blob: bytes,
+                         max_fee: int) -> int:
+        """Hire a training run (TrainingJobs): store the config blob as a public object, then send
+        requestTraining with `max_fee` escrowed; returns the job id. `config_blob` is a training
+        config's canonical JSON (node.services.training.config_blob)."""
+        blob_hash = self.put_blob(config_blob, public=True)
+        receipt = self.send("TrainingJobs", "requestTraining", datanet_id, version, base_model_id, blob_hash, max_fee,
+                            value=max_fee)
+        return next(e["args"]["jobId"] for e in receipt["events"] if e["event"] == "TrainingRequested")
+
     def get_blob(self, blob_hash: bytes, datanet_id: int) -> bytes:
         """A contribution's bytes, verified against its hash (signed for allowlist Datanets)."""
         params: list[Any] = ["0x" + blob_hash.hex(), hex(datanet_id)]

@@ -51,11 +51,13 @@ def choose_segments(record: TrainingRun, k: int, challenge: bytes | None = None)
 
 def verify_run(record: TrainingRun, data: Dataset, checkpoints: str | Path, k: int = 3, *,
                config: TrainingConfig, adapter_dir: str | Path | None = None, challenge: bytes | None = None,
-               tolerance: float = DEFAULT_TOLERANCE, device: str = "cpu") -> Verdict:
+               tolerance: float = DEFAULT_TOLERANCE, device: str = "cpu",
+               segments: tuple[int, ...] | None = None) -> Verdict:
     """Accept `record` when its inputs, checkpoints, initial state and k replayed segments all check out.
 
     `checkpoints` is the run's output directory (holding checkpoints/); `tolerance=0` demands a bit
-    identical replay.
+    identical replay. `segments` names the segments to replay instead of drawing k of them (a paid
+    training job's chain picks them: `TrainingJobs.challengeSegments`).
     """
     out_dir = Path(checkpoints)
     if k < 1:
@@ -76,7 +78,9 @@ def verify_run(record: TrainingRun, data: Dataset, checkpoints: str | Path, k: i
     if adapter_dir is not None and adapter_hash(adapter_dir) != record.adapter_hash:
         return Verdict(False, "adapter files do not match the record's adapter hash")
 
-    chosen = choose_segments(record, k, challenge)
+    if segments is not None and not all(0 <= i < len(steps) - 1 for i in segments):
+        return Verdict(False, f"segments {list(segments)} out of range: the run has {len(steps) - 1}")
+    chosen = tuple(sorted(set(segments))) if segments is not None else choose_segments(record, k, challenge)
     needed = {0, steps[-1]} | {steps[i] for i in chosen} | {steps[i + 1] for i in chosen}
     states = {}
     for step, expected in zip(steps, record.checkpoint_hashes):

@@ -234,6 +234,11 @@ def cmd_datanet_curate(args) -> int:
     return 0 if not failed else 1
 
 
+def cmd_datanet_price(args) -> int:
+    _send(_client(args), "TrainingJobs", "setDataUsePrice", args.datanet, args.version, args.price)
+    return 0
+
+
 def cmd_datanet_publish(args) -> int:
     _send(_client(args), "Datanets", "publishVersion", args.datanet)
     return 0
@@ -423,6 +428,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="publish a version (Merkle root of accepted contributions)")
     p.add_argument("datanet", type=_uint)
     p.set_defaults(func=cmd_datanet_publish)
+
+    p = sub.add_parser("price", help="set a published version's data-use price per paid training run "
+                                     "(TrainingJobs; paid to its contributors, 0 = free)")
+    p.add_argument("datanet", type=_uint)
+    p.add_argument("version", type=_uint)
+    p.add_argument("price", type=_amount, help="wei or xOPEN")
+    p.set_defaults(func=cmd_datanet_price)
 
     p = sub.add_parser("allow", help="add (or --revoke) an account on an allowlist Datanet")
     p.add_argument("datanet", type=_uint)

@@ -1,5 +1,6 @@
 """`openledger services`: the validator services (node/services/) as a process beside a node, and
-the `--serve-inference --verify-inference --attribute` flags of `devnet` and `run`, which start it.
+the `--serve-inference --verify-inference --attribute` flags of `devnet` and `run`, which start it
+(and `--serve-training --verify-training`, which start the training services as a second process).
 
 A separate process rather than trio tasks in the node: the model work is CPU/GPU-bound torch code
 that would hold the node's GIL and event loop, a crash or kill -9 of it must not take the chain
@@ -18,10 +19,12 @@ from collections.abc import Iterator
 from node.cli.common import DEFAULT_DATADIR, CliError, positive, read_password, seconds
 from node.cli.config import add_log_flags, log_flags
 from node.cli.job import _add_model_flags
-from node.cli.native import _file
+from node.cli.native import _amount, _file
 
 SERVICES_DIR = "services"
 """Under the node's data dir: the services' state.json and their adapter store."""
+TRAINING_DIR = "training"
+"""Under SERVICES_DIR: the training services' state.json, their runs and their replays."""
 
 
 def _keys(args: argparse.Namespace) -> list[str | bytes]:
@@ -52,17 +55,30 @@ def cmd_services(args: argparse.Namespace) -> int:
     from node.services.model import ModelOptions
     from node.services.state import StateError
 
-    if not (args.serve_inference or args.verify_inference or args.attribute):
-        raise CliError("nothing to run: pass --serve-inference, --verify-inference and/or --attribute")
+    training = args.serve_training or args.verify_training
+    if not (args.serve_inference or args.verify_inference or args.attribute or training):
+        raise CliError("nothing to run: pass --serve-inference, --verify-inference, --attribute, --serve-training "
+                       "and/or --verify-training")
+    if training and (args.serve_inference or args.verify_inference or args.attribute):
+        raise CliError("run the training services (--serve-training, --verify-training) as their own process: "
+                       "a run that trains for an hour must not hold up inference jobs")
     if args.attribute and not args.attribution_run:
         raise CliError("--attribute needs the training runs to attribute with: --attribution-run DIR")
     folder = pathlib.Path(args.datadir) / SERVICES_DIR
     if args.store is None:
         args.store = str(folder / "adapters")
     try:
-        services = Services(args.rpc, _keys(args), folder, serve=args.serve_inference, verify=args.verify_inference,
-                            options=ModelOptions.of(args), max_new_tokens=args.max_new_tokens,
-                            attribute_runs=args.attribution_run if args.attribute else None)
+        if training:
+            from node.services.training import TrainingServices
+
+            services = TrainingServices(args.rpc, _keys(args), folder / TRAINING_DIR, serve=args.serve_training,
+                                        verify=args.verify_training, device=args.device,
+                                        min_fee=args.min_training_fee)
+        else:
+            services = Services(args.rpc, _keys(args), folder, serve=args.serve_inference,
+                                verify=args.verify_inference, options=ModelOptions.of(args),
+                                max_new_tokens=args.max_new_tokens,
+                                attribute_runs=args.attribution_run if args.attribute else None)
     except StateError as e:
         raise CliError(str(e)) from None
     parent = args.parent_pid
@@ -100,6 +116,12 @@ def _add_role_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attribution-run", type=pathlib.Path, action="append", default=[], metavar="DIR",
                    help="a training run directory (record.json, attribution index) of an adapter to attribute "
                         "(repeatable)")
+    p.add_argument("--serve-training", action="store_true",
+                   help="claim paid training jobs, train them, store and submit the run (docs/training-jobs.md)")
+    p.add_argument("--verify-training", action="store_true",
+                   help="replay the chain-chosen segments of submitted training runs and attest")
+    p.add_argument("--min-training-fee", type=_amount, default=0, metavar="WEI",
+                   help="claim only training jobs paying the trainer and verifiers at least this (wei or xOPEN)")
 
 
 # -- the flags of `devnet` and `run` -------------------------------------------------------------
@@ -120,7 +142,8 @@ def add_node_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
 @contextlib.contextmanager
 def started(args: argparse.Namespace, apis: tuple[str, ...]) -> Iterator[None]:
     """Run the services' process (if asked for) while the node runs; it waits for the node's RPC."""
-    if not (args.serve_inference or args.verify_inference or args.attribute):
+    if not (args.serve_inference or args.verify_inference or args.attribute or args.serve_training
+            or args.verify_training):
         yield
         return
     if args.attribute and not args.attribution_run:
@@ -135,19 +158,23 @@ def started(args: argparse.Namespace, apis: tuple[str, ...]) -> Iterator[None]:
         raise CliError("the services sign their transactions: pass "
                        + ("--service-account N" if hasattr(args, "service_account") else "--service-keyfile FILE"))
     host = "127.0.0.1" if args.http_addr in ("0.0.0.0", "::") else args.http_addr
-    cmd = [sys.executable, "-m", "node.cli", "services", "--rpc", f"http://{host}:{args.http_port}",
-           "--datadir", str(args.datadir), "--parent-pid", str(os.getpid()), *signing,
-           *(["--serve-inference"] if args.serve_inference else []),
-           *(["--verify-inference"] if args.verify_inference else []),
-           *(["--attribute"] if args.attribute else []), *(f"--attribution-run={d}" for d in args.attribution_run),
-           *log_flags(args)]
-    proc = subprocess.Popen(cmd)
+    base = [sys.executable, "-m", "node.cli", "services", "--rpc", f"http://{host}:{args.http_port}",
+            "--datadir", str(args.datadir), "--parent-pid", str(os.getpid()), *signing, *log_flags(args)]
+    inference = [*(["--serve-inference"] if args.serve_inference else []),
+                 *(["--verify-inference"] if args.verify_inference else []),
+                 *(["--attribute"] if args.attribute else []), *(f"--attribution-run={d}" for d in args.attribution_run)]
+    training = [*(["--serve-training"] if args.serve_training else []),
+                *(["--verify-training"] if args.verify_training else [])]
+    training += [f"--min-training-fee={args.min_training_fee}"] if training and args.min_training_fee else []
+    procs = [subprocess.Popen(base + flags) for flags in (inference, training) if flags]  # each its own process
     try:
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -50,8 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Train a LoRA adapter deterministically and write adapter/, checkpoints/, "
                                           "metrics.json, config.json and record.json into --out. "
                                           "`openledger train init [FILE]` writes a commented sample config.")
-    p.add_argument("action", nargs="?", choices=("init",), help="init: write a sample config (default run.toml)")
-    p.add_argument("file", nargs="?", metavar="FILE", help="with init: where to write the sample config")
+    p.add_argument("action", nargs="?", choices=("init", "request", "status", "finalise"),
+                   help="init: write a sample config (default run.toml); request: hire a validator to train "
+                        "(a paid TrainingJobs run, docs/training-jobs.md); status JOB: a job's state, votes and fee "
+                        "split; finalise JOB: settle a job whose window has closed")
+    p.add_argument("file", nargs="?", metavar="FILE", help="with init: where to write the sample config; "
+                                                           "with status and finalise: the job id")
+    p.add_argument("--remote", action="store_true", help="the same as `train request`")
+    p.add_argument("--max-fee", type=_amount, metavar="FEE",
+                   help="with request: the fee offered and escrowed (wei or xOPEN); the data-use price of the "
+                        "version goes to its contributors, the rest to the trainer and verifiers")
+    p.add_argument("--wait", action="store_true", help="with request: wait until the job is settled")
     _add_data_flags(p)
     p.add_argument("--base", metavar="MODEL",
                    help="base model: tiny-llama, tiny-gpt2, minilm, smollm2 or a local model directory")
@@ -165,6 +174,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.action == "init":
         return cmd_init(args)
+    if args.action in ("request", "status", "finalise") or args.remote:
+        from node.cli.train_jobs import cmd_job
+        return cmd_job(args)
     if args.file is not None:
         raise CliError(f"unexpected argument {args.file!r} (only `train init` takes a file)")
     if args.config is not None and args.sweep is not None:

@@ -37,6 +37,9 @@ class Services:
     directories of the adapters to attribute) jobs with the accounts of `keys`: a job is served and
     attributed by one of them (by job id), and every other one attests its result."""
 
+    MODULE = "InferenceJobs"
+    """The native module whose events start jobs (node.services.training serves TrainingJobs)."""
+
     def __init__(self, url: str, keys: Sequence[bytes | str], folder, *, serve: bool, verify: bool,
                  options: ModelOptions, max_new_tokens: int = 24,
                  attribute_runs: Sequence[pathlib.Path] | None = None) -> None:
@@ -82,7 +85,7 @@ class Services:
             log.info("node answering at %s", self.reader.url)
         self._away = False
         for key in sorted(self.state.jobs, key=int):
-            for role, work in (("serve", self._serve), ("verify", self._verify), ("attribute", self._attribute)):
+            for role, work in self._roles():
                 entry = self.state.jobs.get(key, {}).get(role)
                 if entry is not None and entry.get("retry_at", 0) <= time.time():
                     self._attempt(int(key), role, entry, work)
@@ -92,17 +95,25 @@ class Services:
             first = self.state.last_block + 1
             last = min(head, first + BLOCKS_PER_QUERY - 1)
             logs = self.reader.rpc("eth_getLogs", {"fromBlock": hex(first), "toBlock": hex(last),
-                                                   "address": ADDRESSES["InferenceJobs"]})
+                                                   "address": ADDRESSES[self.MODULE]})
             for ev in decode_events(logs):
-                role = {"InferenceRequested": "serve" if self.serving else None,
-                        "ResultSubmitted": "verify" if self.verifying else None,
-                        "JobFinalised": "attribute" if self.attribute_runs is not None and ev["args"].get("success")
-                        else None}.get(ev["event"])
+                role = self._role_of(ev)
                 if role is not None:
                     self.state.jobs.setdefault(str(ev["args"]["jobId"]), {}).setdefault(role, {})
                     log.info("job %d: %s seen in block range %d..%d", ev["args"]["jobId"], ev["event"], first, last)
             self.state.last_block = last
             self.state.save()
+
+    def _roles(self) -> tuple[tuple[str, Callable[[int, dict], float | None]], ...]:
+        """(role, work) in the order a job's roles are worked on (a subclass serves another module)."""
+        return ("serve", self._serve), ("verify", self._verify), ("attribute", self._attribute)
+
+    def _role_of(self, ev: dict) -> str | None:
+        """The role an event of `MODULE` starts for this process, if any."""
+        return {"InferenceRequested": "serve" if self.serving else None,
+                "ResultSubmitted": "verify" if self.verifying else None,
+                "JobFinalised": "attribute" if self.attribute_runs is not None and ev["args"].get("success")
+                else None}.get(ev["event"])
 
     def _attempt(self, job_id: int, role: str, entry: dict, work: Callable[[int, dict], float | None]) -> None:
         try:

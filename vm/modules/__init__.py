@@ -1,19 +1,19 @@
 """Native modules: stateful precompiles at system addresses with Solidity ABIs (vm/abi/*.json).
 
-Datanets, ModelFactory (Models), OpenLoRA inference jobs, Proof of Attribution, Staking, OPEN
+Datanets, ModelFactory (Models) and its paid training jobs, OpenLoRA inference jobs, Proof of Attribution, Staking, OPEN
 economics and the L2 side of the OPEN bridge keep their state in their own accounts' storage;
 `vm.registry` maps their addresses to them. See docs/native-modules.md for every function, event, storage layout and rule.
 """
 from genesis import Account
 
-from vm.modules import attribution, bridge, datanets, economics, inference_jobs, models, staking
+from vm.modules import attribution, bridge, datanets, economics, inference_jobs, models, staking, training_jobs
 from vm.modules.abi import NativeModule, load_abi
 from vm.modules.storage import Store
 from vm.modules.system import ECONOMICS, STAKING, VESTING, Params, params_from_genesis, params_storage
 
 MODULES: tuple[NativeModule, ...] = (
     datanets.MODULE, models.MODULE, inference_jobs.MODULE, attribution.MODULE, staking.MODULE, economics.MODULE,
-    bridge.MODULE,
+    bridge.MODULE, training_jobs.MODULE,
 )
 
 

@@ -56,21 +56,29 @@ def register_base_model(call: Call, name, weights_hash):
 
 def commit_training_run(call: Call, datanet_id, version, base_model_id, config_hash, seed, adapter_hash,
                         metrics_hash, attribution_index_root):
-    st = call.store
-    require(0 < base_model_id <= st.read(MODEL_COUNT), f"unknown base model {base_model_id}")
     for field, value in (("configHash", config_hash), ("adapterHash", adapter_hash), ("metricsHash", metrics_hash),
                          ("attributionIndexRoot", attribution_index_root)):
         require(value != bytes(32), f"{field} is zero")
+    return write_run(call, call.sender, datanet_id, version, base_model_id, config_hash, seed, adapter_hash,
+                     metrics_hash, attribution_index_root)
+
+
+def write_run(call: Call, trainer: bytes, datanet_id: int, version: int, base_model_id: int, config_hash: bytes,
+              seed: int, adapter_hash: bytes, metrics_hash: bytes, attribution_index_root: bytes) -> int:
+    """Record a training run owned by `trainer` and emit TrainingRunCommitted from the Models account:
+    `commitTrainingRun`, and TrainingJobs when a paid job completes (the same record either way)."""
+    st = call.store_of(MODELS)
+    require(0 < base_model_id <= st.read(MODEL_COUNT), f"unknown base model {base_model_id}")
     data_root = datanets.version_root(call.store_of(DATANETS), datanet_id, version)
     run_id = st.add(RUN_COUNT, 1)
     r = run_slot(run_id)
     for offset, value in enumerate((
-            int.from_bytes(call.sender, "big"), datanet_id, version, int.from_bytes(data_root, "big"), base_model_id,
+            int.from_bytes(trainer, "big"), datanet_id, version, int.from_bytes(data_root, "big"), base_model_id,
             int.from_bytes(config_hash, "big"), seed | call.block_number << 64, int.from_bytes(adapter_hash, "big"),
             int.from_bytes(metrics_hash, "big"), int.from_bytes(attribution_index_root, "big"))):
         st.write(r + offset, value)
-    call.emit("TrainingRunCommitted", runId=run_id, datanetId=datanet_id, trainer=call.sender, version=version,
-              dataRoot=data_root, baseModelId=base_model_id, adapterHash=adapter_hash)
+    call.emit_from(MODULE, "TrainingRunCommitted", runId=run_id, datanetId=datanet_id, trainer=trainer,
+                   version=version, dataRoot=data_root, baseModelId=base_model_id, adapterHash=adapter_hash)
     return run_id
 
 

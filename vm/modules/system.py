@@ -19,6 +19,7 @@ STAKING = STAKING_ADDRESS  # named in genesis: genesis stakes sit in its balance
 ECONOMICS = to_canonical_address("0x00000000000000000000000000000000004f4c06")
 L2_BRIDGE = L2_BRIDGE_ADDRESS
 """The OPEN bridge's L2 side (vm.modules.bridge); its balance escrows the OPEN living on the L1."""
+TRAINING_JOBS = to_canonical_address("0x00000000000000000000000000000000004f4c08")
 VESTING = to_canonical_address("0x00000000000000000000000000000000000e0001")
 """Keyless account holding the locked team and investor allocations until they vest."""
 
