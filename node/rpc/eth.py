@@ -164,8 +164,14 @@ class Eth:
     def block_number(self) -> str:
         return F.qty(self.node.head().block_number)
 
-    def syncing(self) -> bool:
-        return False
+    def syncing(self) -> bool | dict:
+        """geth's answer: false when caught up, else how far catch-up has got (the highest height
+        this node has seen its peers at, from their consensus messages)."""
+        head, target = self.node.head().block_number, self.node.sync_target
+        if target is None or target <= head:
+            return False
+        return {"startingBlock": F.qty(self.node.sync_start if self.node.sync_start is not None else head),
+                "currentBlock": F.qty(head), "highestBlock": F.qty(target)}
 
     def accounts(self) -> list:
         return []  # the node holds no unlocked keys (as geth without --unlock); wallets sign
