@@ -8,16 +8,19 @@ accounts (as anvil's coinbase is not) and a user's balance moves only by what th
 A devnet runs the real rules with short windows (DEVNET_ECONOMICS), so a newcomer sees a proof
 finalised and its fee split within seconds.
 """
+import dataclasses
 import functools
+from collections.abc import Iterable, Sequence
 
 from eth_account import Account
 from eth_utils import keccak, to_canonical_address
 
 from genesis.governance import DEVNET_GOVERNANCE, TIMELOCK_ADDRESS
 from genesis.params import (
-    ALLOCATION_SHARES_PPM, PPM, RESERVE_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount, Economics, Genesis,
-    Validator,
+    ALLOCATION_SHARES_PPM, DECIMALS, PPM, RESERVE_ADDRESS, STAKING_ADDRESS, TOTAL_SUPPLY, Account as GenesisAccount,
+    Economics, Genesis, GenesisError, Validator,
 )
+from genesis.system import system_accounts
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_CHAIN_ID = 7167
@@ -78,3 +81,42 @@ def devnet(chain_id: int = DEV_CHAIN_ID, block_time: float = 1, base_fee_sink: s
         economics=economics,
         governance=DEVNET_GOVERNANCE,
     )
+
+
+TESTNET_STAKE = 1_000 * 10**18
+"""Each testnet validator's genesis self stake (power 1,000)."""
+TESTNET_VALIDATOR_BALANCE = 1_000 * 10**18
+"""OPEN each testnet validator holds besides its stake, for the gas of its own transactions."""
+
+
+def testnet(validators: Iterable[bytes | str], stake: int | Sequence[int] = TESTNET_STAKE,
+            chain_id: int = DEV_CHAIN_ID, block_time: float = 1, economics: Economics = DEVNET_ECONOMICS,
+            commission_ppm: int = 0, balance: int = TESTNET_VALIDATOR_BALANCE) -> Genesis:
+    """A shared genesis for a network of validators (`openledger testnet --validators N`): the
+    devnet's accounts, each address registered in the Staking module with `stake` (one for all,
+    or one per validator; power is the stake in whole OPEN) and funded with `balance`, all
+    signing from block 1. Stakes and balances come out of the liquidity group, so the supply is
+    unchanged. The Prague system contracts are deployed, so EIP-4788 keeps each block's
+    parentBeaconBlockRoot (the hash of its parent's commit)."""
+    addresses = [to_canonical_address(a) for a in validators]
+    if not addresses:
+        raise GenesisError("testnet: at least one validator address is needed")
+    stakes = [stake] * len(addresses) if isinstance(stake, int) else list(stake)
+    if len(stakes) != len(addresses):
+        raise GenesisError(f"testnet: {len(stakes)} stakes for {len(addresses)} validators")
+    base = devnet(chain_id=chain_id, block_time=block_time, economics=economics)
+    accounts = dict(base.accounts)
+    liquidity = _named_address("liquidity")
+    taken = sum(stakes) + balance * len(addresses)
+    if accounts[liquidity].balance < taken:
+        raise GenesisError(f"testnet: {len(addresses)} validators with {sum(stakes)} wei staked and {balance} "
+                           f"held each need more than the liquidity group holds")
+    accounts[liquidity] = GenesisAccount(accounts[liquidity].balance - taken, "liquidity")
+    for address in addresses:
+        held = accounts.get(address, GenesisAccount(0, "liquidity"))
+        accounts[address] = dataclasses.replace(held, balance=held.balance + balance, group=held.group or "liquidity")
+    accounts[STAKING_ADDRESS] = GenesisAccount(sum(stakes), "liquidity")
+    accounts.update(system_accounts())
+    return dataclasses.replace(
+        base, accounts=accounts,
+        validators=tuple(Validator(a, s // 10**DECIMALS, s, commission_ppm) for a, s in zip(addresses, stakes)))

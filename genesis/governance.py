@@ -60,9 +60,13 @@ GOVERNABLE_PARAMS = {
     "slash_ppm": (0, 1_000_000),
     "work_reward_ppm": (0, 1_000_000),
     "unbonding_period_s": (1, 90 * 24 * 3600),
+    "evidence_slash_ppm": (0, 1_000_000),
+    "evidence_max_age_blocks": (1, 10_000_000),
 }
 """Parameters (genesis.Economics names) the Timelock may set through the Economics module's
 `setParam`, with the inclusive bounds the chain enforces. Left out on purpose: the fee split
 (its four shares must sum to 1,000,000, so one cannot move alone), the reserve release and vesting
 schedules (promises made at genesis) and everything derived from genesis (treasury, block time,
-initial reserve): no proposal can touch the supply or its schedule."""
+initial reserve): no proposal can touch the supply or its schedule. Also left out: the validator-set
+delay (a shorter one would schedule a change before one already scheduled) and the set's size (the
+signer bitmap's width); both are fixed at genesis."""

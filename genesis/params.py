@@ -47,10 +47,26 @@ class GenesisError(ValueError):
     """A genesis file or value that cannot start a chain; the message names the bad field."""
 
 
+MAX_VALIDATORS = 256
+"""At most this many validators sign a height: block N + 1's extraData (32 bytes at most) is the
+bitmap of block N's signers, one bit per validator (docs/consensus.md)."""
+MAX_TOTAL_VOTING_POWER = (2**63 - 1) // 8
+"""CometBFT's cap on a set's total voting power (consensus.validators.MAX_TOTAL_VOTING_POWER)."""
+STAKING_ADDRESS = to_canonical_address("0x00000000000000000000000000000000004f4c05")
+"""The Staking module's account (vm.modules.system.STAKING): genesis stakes sit in its balance."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Validator:
+    """A genesis validator. With a `stake` (wei) it is registered in the Staking module at genesis
+    with that self stake, and its voting power is the stake in whole OPEN; without one it is a
+    member of a fixed set (a devnet's single sequencer) with the given power."""
+
     address: bytes
     power: int
+    stake: int = 0
+    commission_ppm: int = 0
+    capabilities: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +89,11 @@ class Economics:
     slash_ppm: int = 100_000
     work_reward_ppm: int = 300_000
     attribution_methods: int = ALL_ATTRIBUTION_METHODS  # bit i: method id i (ATTRIBUTION_METHODS) accepted
+    # consensus (vm/modules/staking.py): when stake changes reach the validator set, its size, evidence
+    validator_set_delay_blocks: int = 2  # a change made in block H is in the set of height H + delay
+    max_validators: int = 100  # the largest stakes sign; at most MAX_VALIDATORS
+    evidence_slash_ppm: int = 50_000  # of the offender's self stake, for a duplicate vote
+    evidence_max_age_blocks: int = 100_000  # evidence for an older height is refused
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -184,9 +205,7 @@ def validate(g: Genesis) -> None:
         raise GenesisError("genesis: treasury must be a 20-byte address")
     if not g.validators:
         raise GenesisError("genesis: validators must not be empty")
-    for v in g.validators:
-        if v.power <= 0:
-            raise GenesisError(f"genesis: validator {to_checksum_address(v.address)} power {v.power} must be positive")
+    _validate_validators(g)
     for addr, acct in g.accounts.items():
         if len(addr) != 20:
             raise GenesisError(f"genesis: allocation address {addr.hex()} is not 20 bytes")
@@ -217,6 +236,14 @@ def validate(g: Genesis) -> None:
     if unknown_methods:
         raise GenesisError(f"genesis: economics.attributionMethods enables unknown method id(s) {unknown_methods} "
                            f"(registry: {method_names()})")
+    consensus = g.economics
+    if not 1 <= consensus.validator_set_delay_blocks < 2**32:
+        raise GenesisError(f"genesis: economics.validatorSetDelayBlocks {consensus.validator_set_delay_blocks} "
+                           f"must be at least 1")
+    if not 1 <= consensus.max_validators <= MAX_VALIDATORS:
+        raise GenesisError(f"genesis: economics.maxValidators {consensus.max_validators} must be 1..{MAX_VALIDATORS}")
+    if consensus.evidence_slash_ppm > PPM or consensus.evidence_max_age_blocks < 1:
+        raise GenesisError("genesis: economics.evidenceSlashPpm must be <= 1000000 and evidenceMaxAgeBlocks >= 1")
     if len(g.extra_data) > 32:
         raise GenesisError("genesis: extraData longer than 32 bytes")
     if g.governance is not None:
@@ -228,6 +255,40 @@ def validate(g: Genesis) -> None:
             raise GenesisError(f"genesis: treasury {to_checksum_address(g.treasury)} must be the governance Timelock "
                                f"{to_checksum_address(TIMELOCK_ADDRESS)}, which alone spends it "
                                f"(or set governance to null)")
+
+
+def _validate_validators(g: Genesis) -> None:
+    """Genesis validators are all staked (the set follows the Staking module from block 1) or
+    none is (a fixed set); the stakes sit in the Staking account's balance, so the supply adds up."""
+    seen: set[bytes] = set()
+    for v in g.validators:
+        name = to_checksum_address(v.address) if len(v.address) == 20 else v.address.hex()
+        if len(v.address) != 20 or v.address in seen:
+            raise GenesisError(f"genesis: validator {name} is not a 20-byte address or appears twice")
+        seen.add(v.address)
+        if v.power <= 0:
+            raise GenesisError(f"genesis: validator {name} power {v.power} must be positive")
+        if v.stake:
+            if v.stake < g.economics.min_validator_stake:
+                raise GenesisError(f"genesis: validator {name} stake {v.stake} below economics.minValidatorStake "
+                                   f"{g.economics.min_validator_stake}")
+            if v.power != v.stake // 10**DECIMALS:
+                raise GenesisError(f"genesis: validator {name} power {v.power} must be its stake in whole OPEN "
+                                   f"({v.stake // 10**DECIMALS})")
+            if not 0 <= v.commission_ppm <= PPM or not 0 <= v.capabilities <= 3:
+                raise GenesisError(f"genesis: validator {name} commissionPpm must be 0..{PPM} and capabilities 0..3")
+    staked = [v for v in g.validators if v.stake]
+    if staked and len(staked) != len(g.validators):
+        raise GenesisError("genesis: either every validator has a stake or none has")
+    limit = g.economics.max_validators if staked else MAX_VALIDATORS
+    if len(g.validators) > limit:
+        raise GenesisError(f"genesis: {len(g.validators)} validators, more than the {limit} that may sign")
+    if sum(v.power for v in g.validators) > MAX_TOTAL_VOTING_POWER:
+        raise GenesisError(f"genesis: validators' total power exceeds {MAX_TOTAL_VOTING_POWER}")
+    held = g.accounts.get(STAKING_ADDRESS, Account(0)).balance
+    if held != sum(v.stake for v in staked):
+        raise GenesisError(f"genesis: the Staking account {to_checksum_address(STAKING_ADDRESS)} holds {held} wei, "
+                           f"must hold exactly the validators' stakes ({sum(v.stake for v in staked)})")
 
 
 def method_names(mask: int | None = None) -> str:
@@ -262,7 +323,18 @@ _ECONOMICS_KEYS = {
     "slashPpm": "slash_ppm",
     "workRewardPpm": "work_reward_ppm",
     "attributionMethods": "attribution_methods",
+    "validatorSetDelayBlocks": "validator_set_delay_blocks",
+    "maxValidators": "max_validators",
+    "evidenceSlashPpm": "evidence_slash_ppm",
+    "evidenceMaxAgeBlocks": "evidence_max_age_blocks",
 }
+
+
+def _validator_dict(v: Validator) -> dict[str, Any]:
+    d: dict[str, Any] = {"address": to_checksum_address(v.address), "power": v.power}
+    if v.stake:
+        d.update(stake=hex(v.stake), commissionPpm=v.commission_ppm, capabilities=v.capabilities)
+    return d
 
 
 def to_dict(g: Genesis) -> dict[str, Any]:
@@ -288,7 +360,7 @@ def to_dict(g: Genesis) -> dict[str, Any]:
         "treasury": to_checksum_address(g.treasury),
         "timestamp": hex(g.timestamp),
         "extraData": "0x" + g.extra_data.hex(),
-        "validators": [{"address": to_checksum_address(v.address), "power": v.power} for v in g.validators],
+        "validators": [_validator_dict(v) for v in g.validators],
         "economics": {k: getattr(g.economics, f) for k, f in _ECONOMICS_KEYS.items()},
         "governance": None if g.governance is None else
         {k: getattr(g.governance, f) for k, f in _GOVERNANCE_KEYS.items()},
@@ -327,7 +399,14 @@ def from_dict(d: Any) -> Genesis:
     for i, v in enumerate(vals):
         if not isinstance(v, dict):
             raise GenesisError(f"genesis: validators[{i}] must be an object")
-        validators.append(Validator(_address(v.get("address"), f"validators[{i}].address"), _int(v, "power", 1)))
+        where = f"validators[{i}]"
+        try:
+            stake = _int(v, "stake", 0)
+            validators.append(Validator(_address(v.get("address"), f"{where}.address"),
+                                        _int(v, "power", stake // 10**DECIMALS if stake else 1), stake,
+                                        _int(v, "commissionPpm", 0), _int(v, "capabilities", 0)))
+        except GenesisError as e:
+            raise GenesisError(f"genesis: {where}: {str(e).removeprefix('genesis: ')}") from None
     econ = d.get("economics", {})
     if not isinstance(econ, dict):
         raise GenesisError("genesis: economics must be an object")

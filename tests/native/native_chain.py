@@ -98,11 +98,12 @@ class NativeChain:
         raw = Account.sign_transaction(tx, key).raw_transaction
         return PragueTransactionBuilder.decode(bytes(raw))
 
-    def mine(self, txs, advance: int = 12):
-        """Mine `txs` in one block `advance` seconds after the previous one."""
+    def mine(self, txs, advance: int = 12, **header):
+        """Mine `txs` in one block `advance` seconds after the previous one (`header`: fields of
+        the sealed header, e.g. extra_data)."""
         self.now += advance
         self.chain.set_header_timestamp(self.now)  # the header txs execute under, not only the sealed one
-        _, receipts, computations = self.chain.mine_all(txs)
+        _, receipts, computations = self.chain.mine_all(txs, **header)
         prev = 0
         out = []
         for r, c in zip(receipts, computations):

@@ -18,12 +18,15 @@ MODULES: tuple[NativeModule, ...] = (
 
 def genesis_accounts(genesis) -> dict[bytes, Account]:
     """Accounts to lay over `genesis.accounts` in the genesis state: module accounts with nonce 1
-    (never cleared as empty), the parameters in the economics account, and the team and
+    (never cleared as empty), the parameters in the economics account, the genesis validators and
+    the first validator set in the staking account (which holds their stakes), and the team and
     investor allocations moved into the vesting account with their schedules."""
     vesting, locked = economics.vesting_storage(genesis)
     out = {m.address: Account(0, nonce=1) for m in MODULES}
     out[economics.MODULE.address] = Account(0, nonce=1, storage={**params_storage(params_from_genesis(genesis)),
                                                                   **vesting})
+    stakes = genesis.accounts.get(STAKING, Account(0))  # the genesis validators' stakes
+    out[STAKING] = Account(stakes.balance, stakes.group, nonce=1, storage=staking.genesis_storage(genesis))
     for addr in locked:
         acct = genesis.accounts[addr]
         out[addr] = Account(0, acct.group, acct.nonce, acct.code, acct.storage)
@@ -32,8 +35,11 @@ def genesis_accounts(genesis) -> dict[bytes, Account]:
 
 
 def validator_set(state) -> list[tuple[bytes, int]]:
-    """Active validators as (address, total stake), in registration order: what consensus reads."""
+    """Active validators as (address, total stake in wei), in registration order (the staking
+    view; consensus signs with `consensus_set`, derived from it with a delay)."""
     return staking.active_validators(Store(state, STAKING), Store(state, ECONOMICS))
 
 
-__all__ = ["MODULES", "NativeModule", "Params", "genesis_accounts", "load_abi", "validator_set"]
+consensus_set = staking.consensus_set
+
+__all__ = ["MODULES", "NativeModule", "Params", "consensus_set", "genesis_accounts", "load_abi", "validator_set"]

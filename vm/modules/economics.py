@@ -10,10 +10,19 @@ Schedules count blocks at the genesis block time (a month is 30 days): block n r
 `reserve_initial * min(n, B) // B - released` where B is `reserve_release_months` of blocks, so
 the release is linear and sums exactly to the reserve. Of a block's release, `work_reward_ppm`
 goes in equal parts to the providers of verified work finalised in that block (when there are
-any); the rest goes to active validators pro rata to total stake, each validator keeping its
+any); the rest goes to validators pro rata to total stake, each validator keeping its
 commission and its self stake's share and pooling its delegators' share in the Staking account
 (`staking.distribute`); every integer remainder goes to the block's proposer (coinbase), who also
 takes the validators' part while none is staked.
+
+Which validators: when the header carries a signer bitmap (extraData, block N + 1 naming who
+signed block N's commit, `staking.block_signers`), the members of the set of height N, each
+weighted by its current stake if still active (a jailed or unstaked member weighs nothing); a
+member that signed is paid its part, and the part of a member that did not sign goes to the
+treasury (as Cosmos sends what absent validators forgo to its community pool): missing a block
+costs the validator, not the supply. Without a bitmap (blocks before consensus, block 1, any block
+of a chain whose set is fixed at genesis, such as a devnet's) every active validator is paid, as
+before the network had consensus.
 Vesting: nothing before `vesting_cliff_months`, then linear over `vesting_linear_months`.
 
 Storage (slots in the Economics account; 0..len(Params) hold the parameters, see system.py):
@@ -67,6 +76,7 @@ def release_block_reward(state, header, genesis) -> None:
             econ.write(slot, value)
     if genesis.base_fee_sink == "burn" and header.gas_used:
         econ.add(BURNED, header.gas_used * header.base_fee_per_gas)
+    commit = staking.block_signers(state, header)  # checks the bitmap even when nothing is released
     initial = read_param(econ, "reserve_initial")
     span = months_in_blocks(econ, read_param(econ, "reserve_release_months"))
     released = econ.read(RELEASED)
@@ -82,14 +92,25 @@ def release_block_reward(state, header, genesis) -> None:
     for w in workers:
         payouts[w] = payouts.get(w, 0) + work_share // len(workers)
     stakes = Store(state, STAKING)
-    validators = staking.active_validators(stakes, econ)
+    if commit is None:
+        validators, signers = staking.active_validators(stakes, econ), None
+    else:
+        members, signers = commit
+        validators = [(a, staking.reward_weight(stakes, econ, a)) for a, _ in members]
     validator_share = amount - work_share
     total_stake = sum(stake for _, stake in validators)
-    pooled = 0
+    pooled = forgone = 0
     for addr, stake in validators:
-        own, to_delegators = staking.distribute(stakes, addr, validator_share * stake // total_stake)
+        part = validator_share * stake // total_stake if total_stake else 0  # none staked: all to the proposer
+        if signers is not None and addr not in signers:
+            forgone += part
+            continue
+        own, to_delegators = staking.distribute(stakes, addr, part)
         payouts[addr] = payouts.get(addr, 0) + own
         pooled += to_delegators
+    if forgone:
+        treasury = read_param(econ, "treasury").to_bytes(20, "big")
+        payouts[treasury] = payouts.get(treasury, 0) + forgone
     payouts[header.coinbase] = payouts.get(header.coinbase, 0) + amount - pooled - sum(payouts.values())
     state.delta_balance(STAKING, pooled)  # delegators claim it from the staking account
     for addr, value in payouts.items():
@@ -148,6 +169,8 @@ def set_param(call: Call, name, value):
     old = read_param(call.store, name)
     call.store.write(PARAMS_CONFIGURED_SLOT, 1)
     call.store.write(slot, value)
+    if name == "min_validator_stake":  # who is active may change: the set is derived again
+        staking.mark_set_changed(call.store_of(STAKING))
     call.emit("ParamChanged", name=name, oldValue=old, newValue=value)
 
 

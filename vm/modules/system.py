@@ -8,14 +8,14 @@ import dataclasses
 
 from eth_utils import to_canonical_address
 
-from genesis import Economics
+from genesis import STAKING_ADDRESS, Economics
 from vm.modules.storage import Store, slot_of
 
 DATANETS = to_canonical_address("0x00000000000000000000000000000000004f4c01")
 MODELS = to_canonical_address("0x00000000000000000000000000000000004f4c02")
 INFERENCE_JOBS = to_canonical_address("0x00000000000000000000000000000000004f4c03")
 ATTRIBUTION = to_canonical_address("0x00000000000000000000000000000000004f4c04")
-STAKING = to_canonical_address("0x00000000000000000000000000000000004f4c05")
+STAKING = STAKING_ADDRESS  # named in genesis: genesis stakes sit in its balance
 ECONOMICS = to_canonical_address("0x00000000000000000000000000000000004f4c06")
 VESTING = to_canonical_address("0x00000000000000000000000000000000000e0001")
 """Keyless account holding the locked team and investor allocations until they vest."""
