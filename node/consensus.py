@@ -91,6 +91,30 @@ def verify_finality(header: BlockHeaderAPI, commit: Commit, validators: Validato
     return verify_commit(validators, chain_id, header.block_number, header.hash, commit)
 
 
+# -- evidence -------------------------------------------------------------------------------
+
+EVIDENCE_GAS = 300_000
+
+
+def evidence_transaction(node: Node, key: bytes, evidence) -> bytes:
+    """A signed transaction `Staking.submitEvidence(evidence RLP)` from the validator's own key
+    (its genesis balance pays the gas), nonce after its pooled ones: how a node that sees an
+    equivocation gets the offender slashed and dropped from the set (docs/consensus.md)."""
+    import eth_abi
+    from eth_account import Account
+    from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
+
+    from vm.modules.system import STAKING
+
+    sender = Account.from_key(key)
+    base_fee = calculate_expected_base_fee_per_gas(node.head())
+    tx = {"type": 2, "chainId": node.chain_id, "nonce": node.mempool.pending_nonce(bytes.fromhex(sender.address[2:])),
+          "to": STAKING, "value": 0, "gas": EVIDENCE_GAS, "maxFeePerGas": 2 * base_fee + 10**9,
+          "maxPriorityFeePerGas": 10**9,
+          "data": keccak(text="submitEvidence(bytes)")[:4] + eth_abi.encode(["bytes"], [evidence.encode()])}
+    return bytes(sender.sign_transaction(tx).raw_transaction)
+
+
 # -- block bytes ----------------------------------------------------------------------------
 
 def encode_block(eth_block, parent_commit: Commit | None) -> bytes:

@@ -40,7 +40,7 @@ from consensus import (
 from consensus.errors import MalformedMessage
 from consensus.evidence import DuplicateVoteEvidence
 from node.chain import Node
-from node.consensus import ChainApplication
+from node.consensus import ChainApplication, evidence_transaction
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class Network(Protocol):
     def broadcast_vote(self, vote: SignedVote) -> None: ...
 
     def broadcast_evidence(self, evidence: DuplicateVoteEvidence) -> None: ...
+
+    def broadcast_transaction(self, raw: bytes) -> None: ...
 
     def decided(self, decide: Decide) -> None:
         """A height was decided here (what a lagging peer needs: the proposal, block and commit)."""
@@ -189,6 +191,7 @@ class ConsensusDriver:
         directory.mkdir(exist_ok=True)
         self.signer_file = SignerStateFile(directory / SIGNER_STATE_FILE)
         self.signer = None if key is None else Signer(key, node.chain_id, self.signer_file.load())
+        self._key = key
         self.app = ChainApplication(node, None if self.signer is None else self.signer.address)
         self.wal = ConsensusWal(directory / WAL_FILE)
         self.machine: StateMachine | None = None
@@ -231,9 +234,21 @@ class ConsensusDriver:
         self._send.send_nowait(event)
 
     def evidence_seen(self, evidence: DuplicateVoteEvidence) -> None:
-        """Evidence a peer published (verified by node/p2p): kept for inclusion in a block."""
-        if evidence not in self.evidence:
-            self.evidence.append(evidence)
+        """Evidence a peer published (verified by node/p2p), or found here: put on chain."""
+        if evidence in self.evidence:
+            return
+        self.evidence.append(evidence)
+        if self.signer is None:
+            return
+        try:  # Staking.submitEvidence from our key: the VM verifies, slashes and jails
+            raw = evidence_transaction(self.node, self._key, evidence)
+            self.node.mempool.add_raw(raw)
+        except Exception as exc:  # e.g. no balance for gas: another validator submits it
+            log.warning("could not submit evidence at height %d: %s", evidence.height, exc)
+            return
+        self.notify_transaction()
+        if self.network is not None:
+            self.network.broadcast_transaction(raw)
 
     def jump_to_head(self) -> None:
         """Blocks were imported by block sync: consensus continues at the new head (from the
@@ -328,9 +343,9 @@ class ConsensusDriver:
                 await self._decide(action)
             elif isinstance(action, EvidenceFound):
                 log.warning("equivocation at height %d round %d", action.evidence.height, action.evidence.round)
-                self.evidence.append(action.evidence)
-                if self.network is not None:
+                if self.network is not None and action.evidence not in self.evidence:
                     self.network.broadcast_evidence(action.evidence)
+                self.evidence_seen(action.evidence)
             elif isinstance(action, Rejected):
                 log.info("rejected consensus message: %s", action.error)
                 if self.network is not None:

@@ -43,9 +43,9 @@ def address_of(key: bytes) -> bytes:
 
 
 def network_genesis(n: int) -> genesis.Genesis:
-    """The devnet's accounts with `n` validators of equal power."""
-    return dataclasses.replace(genesis.devnet(), validators=tuple(
-        genesis.Validator(address_of(k), 1) for k in validator_keys(n)))
+    """`genesis.testnet`: the devnet's accounts and `n` validators staked in the Staking module
+    (so the VM reads the signer bitmaps and the set follows stake)."""
+    return genesis.testnet([address_of(k) for k in validator_keys(n)])
 
 
 def dev_key(node: Node) -> bytes:
@@ -331,7 +331,7 @@ def test_process_proposal_refuses_a_block_that_lies(tmp_path, lie, why):
         block = _lying_block(chain, height, extra_data=b"", parent_beacon_block_root=BLANK_ROOT_HASH, carried=None)
     elif lie == "weak_commit":  # a commit of 2 of 4: not proof the parent was decided
         weak = chain.commit_for(2, chain.node.head().hash, signers=2)
-        block = _lying_block(chain, height, extra_data=b"\x03", parent_beacon_block_root=weak.hash(), carried=weak)
+        block = _lying_block(chain, height, parent_beacon_block_root=weak.hash(), carried=weak)
     elif lie == "coinbase":
         block = _lying_block(chain, height, coinbase=b"\x99" * 20)
     elif lie == "future":
@@ -377,7 +377,13 @@ class Endpoint:
             d.deliver(VoteReceived(vote))
 
     def broadcast_evidence(self, evidence) -> None:
-        pass
+        for d in self._others():
+            d.evidence_seen(evidence)
+
+    def broadcast_transaction(self, raw: bytes) -> None:
+        for d in self._others():
+            d.node.mempool.add_raw(raw)
+            d.notify_transaction()
 
     def decided(self, decide) -> None:
         pass
@@ -460,3 +466,42 @@ def test_eth_syncing_reports_a_node_that_sees_its_peers_ahead(tmp_path):
     trio.run(main)
     assert eth.syncing() == {"startingBlock": "0x0", "currentBlock": "0x0", "highestBlock": "0x5"}
     node.close()
+
+
+def test_an_equivocation_seen_by_a_validator_gets_the_offender_jailed(tmp_path):
+    """Item 8, node side: two conflicting precommits by validator 3 reach validator 0, which
+    sends Staking.submitEvidence from its own key; the network mines it and the VM jails the
+    offender (the slash itself is the VM's, tests/staking)."""
+    import eth_abi
+    from consensus import DuplicateVoteEvidence
+
+    g, keys_ = network_genesis(4), validator_keys(4)
+    nodes = [Node.init(tmp_path / f"v{i}", g) for i in range(4)]
+    net = LocalNetwork()
+    offender = Signer(keys_[3], g.chain_id)
+    a = offender.sign_vote(Vote(VoteType.PRECOMMIT, 1, 5, b"\x0a" * 32))
+    b = Signer(keys_[3], g.chain_id).sign_vote(Vote(VoteType.PRECOMMIT, 1, 5, b"\x0b" * 32))
+    evidence = DuplicateVoteEvidence.of(a, b)
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            for i, node in enumerate(nodes):
+                net.drivers[i] = ConsensusDriver(node, keys_[i], block_time=0.05, network=net.endpoint(i))
+            for driver in net.drivers.values():
+                await nursery.start(driver.run)
+            await wait_until(lambda: nodes[0].head().block_number >= 2, 60)
+            net.drivers[0].evidence_seen(evidence)
+            await wait_until(lambda: _jailed_at(nodes[0], address_of(keys_[3])) > 0, 120)
+            nursery.cancel_scope.cancel()
+
+    def _jailed_at(node, address) -> int:
+        from vm.modules.system import STAKING
+
+        out = node.call({"to": STAKING, "data": keccak(text="jailedAt(address)")[:4]
+                         + eth_abi.encode(["address"], [address])}, node.head()).output
+        return eth_abi.decode(["uint256"], out)[0] if out else 0
+
+    trio.run(main)
+    assert _jailed_at(nodes[0], address_of(keys_[3])) > 0
+    for n in nodes:
+        n.close()
