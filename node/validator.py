@@ -25,7 +25,6 @@ import math
 import os
 import pathlib
 import struct
-import time
 from collections.abc import Callable
 from typing import Protocol
 

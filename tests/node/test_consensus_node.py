@@ -18,7 +18,7 @@ from eth_utils import keccak
 
 import genesis
 from consensus import (
-    Block, Commit, InsufficientVotingPower, InvalidCommit, InvalidSignature, ProposalReceived, Signer, SignerState,
+    Block, Commit, InsufficientVotingPower, InvalidCommit, InvalidSignature, ProposalReceived, Signer,
     UnknownValidator, Validator, ValidatorSet, Vote, VoteReceived, VoteType, make_commit,
 )
 from consensus.errors import DoubleSignRefused
@@ -505,3 +505,27 @@ def test_an_equivocation_seen_by_a_validator_gets_the_offender_jailed(tmp_path):
     assert _jailed_at(nodes[0], address_of(keys_[3])) > 0
     for n in nodes:
         n.close()
+
+
+def test_block_sync_imports_what_a_peer_serves_and_refuses_a_forged_commit(tmp_path):
+    """Block sync's two ends (node/network.py): what a node serves for a height, and the
+    importer, which verifies the commit against its own validator set before executing."""
+    from node.network import check_block_bytes, sync_bytes
+
+    chain = Chain4(tmp_path, blocks=3)
+    follower = Node.init(tmp_path / "follower", chain.genesis)
+    importer = ChainApplication(follower)
+    served = sync_bytes(chain.node, 1)
+    check_block_bytes(served)
+    block, commit = split_block(served)
+    weak = chain.commit_for(1, chain.node.header_by_number(1).hash, signers=2).encode()
+    with pytest.raises(InsufficientVotingPower):
+        importer.import_decided(1, block, weak)
+    assert follower.head().block_number == 0
+    for height in (1, 2, 3):
+        importer.import_decided(height, *split_block(sync_bytes(chain.node, height)))
+    assert follower.head() == chain.node.head()
+    assert sync_bytes(chain.node, 4) is None  # not decided yet
+    with pytest.raises(ValueError):
+        check_block_bytes(b"\x01\x02")
+    follower.close()
