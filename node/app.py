@@ -1,9 +1,10 @@
 """`run_node(config)`: the node process's one trio event loop.
 
-Opens the Node, re-admits the local transactions of the pool's journal, then runs the block
-producer, the local-transaction tracker and the RPC server side by side; SIGINT/SIGTERM cancel
-them, and everything closes in reverse order of opening (server, producer, then the database,
-after any block being committed has landed).
+Opens the Node, re-admits the local transactions of the pool's journal, then runs block
+production (the consensus driver, node/validator.py: one validator is its own quorum), the
+local-transaction tracker and the RPC server side by side; SIGINT/SIGTERM cancel them, and
+everything closes in reverse order of opening (server, consensus, then the database, after any
+block being committed has landed).
 
 Only the node's own tasks may stop the process: a failure of one (block production, the
 tracker, the listener itself) ends the node with one `fatal:` line and exit status 1. Clients
@@ -12,6 +13,7 @@ cannot reach this far: the RPC transport ends a failing connection there (node/r
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import gc
 import logging
@@ -31,6 +33,7 @@ from node import metrics as node_metrics
 from node.chain import Node
 from node.mempool import PoolConfig
 from node.rpc import RpcConfig, serve
+from node.validator import ConsensusDriver
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ class NodeConfig:
     settlement: object | None = None  # node.settlement.service.SettlementConfig (--l1 ...): batcher, proposer
     metrics: node_metrics.MetricsConfig = field(default_factory=node_metrics.MetricsConfig)  # --metrics*
     readiness: health.ReadinessConfig = field(default_factory=health.ReadinessConfig)  # --ready.*
+    validator_key: bytes | None = None  # the staking key votes are signed with (--validator-key)
+    p2p_listen: str | None = None  # --p2p.listen multiaddr; None: no p2p (a lone validator)
+    bootnodes: tuple[str, ...] = ()  # --bootnodes: peers' multiaddrs with /p2p/<peer id>
 
     def __post_init__(self) -> None:
         if self.block_time is not None and (not math.isfinite(self.block_time) or self.block_time < 0):
@@ -57,33 +63,23 @@ def open_node(config: NodeConfig) -> Node:
     return Node.init(config.datadir, config.genesis) if config.genesis is not None else Node.open(config.datadir)
 
 
-async def produce_blocks(node: Node, block_time: float, wake: trio.MemoryReceiveChannel) -> None:
-    """A block every `block_time` s; with 0, a block whenever the pool has transactions.
-
-    Execution runs in a worker thread so RPC keeps answering while a block is built; a
-    cancellation waits for that thread, so a commit is never cut off half way."""
-    if block_time > 0:
-        deadline = trio.current_time()
-        while True:
-            deadline = max(deadline + block_time, trio.current_time())
-            await trio.sleep_until(deadline)
-            await _produce(node)
-    else:
-        async for _ in wake:
-            while len(node.mempool):
-                block = await _produce(node)
-                if block is None or not block.transactions:  # nothing minable now: wait for news
-                    break
+async def produce_blocks(driver: ConsensusDriver) -> None:
+    """Block production: the consensus driver (node/validator.py), for one validator as for many.
+    Execution runs in worker threads so RPC keeps answering while a block is built; a
+    cancellation waits for the thread committing a block, so a commit is never cut off half way."""
+    await driver.run()
 
 
-async def _produce(node: Node):
-    """One block, or None if building it failed: logged, and the chain stays at its head (the
-    commit is one atomic batch), as geth's miner carries on after a failed block."""
-    try:
-        return await trio.to_thread.run_sync(node.produce_block)
-    except Exception:
-        log.exception("block production failed; retrying at the next slot")
-        return None
+def validator_key(config: NodeConfig, node: Node) -> bytes | None:
+    """The staking key this node signs with: the configured one, or the devnet's well-known
+    validator key when the genesis has that validator alone (so `run` on a devnet genesis
+    still produces blocks); None: not a validator, follow only."""
+    if config.validator_key is not None:
+        return config.validator_key
+    dev_address, dev_key = genesis_mod.dev_validator()
+    if [v.address for v in node.genesis.validators] == [bytes.fromhex(dev_address[2:])]:
+        return bytes.fromhex(dev_key[2:])
+    return None
 
 
 RECHECK_SECONDS = 60.0  # go-ethereum's locals tracker recheck interval
@@ -162,55 +158,89 @@ async def run_node_async(config: NodeConfig, *, stats: collections.Counter | Non
         node.mempool.configure(config.txpool)
         open_journal(node, config.txpool)
         block_time = node.genesis.block_time if config.block_time is None else config.block_time
-        wake_send, wake_recv = trio.open_memory_channel(1)
+        driver, network = None, None
+        async with contextlib.AsyncExitStack() as stack:
+            if config.p2p_listen is not None and node.genesis.validators:
+                from node.network import P2PNetwork
+                from node.p2p import P2PConfig, open_p2p
 
-        def on_transaction(_tx_hash: bytes = b"") -> None:
-            try:
-                wake_send.send_nowait(None)
-            except trio.WouldBlock:  # a wake-up is already pending
-                pass
-
-        if len(node.mempool):  # re-admitted from the journal
-            on_transaction()
-        readiness = health.Readiness(node, block_time, config.readiness)
-        node.add_listener(logs.block_logger(node))
-        telemetry = None
-        if config.metrics.enabled:
-            stats = collections.Counter() if stats is None else stats
-            telemetry = node_metrics.NodeMetrics(node, transport_stats=stats, readiness=readiness)
-        # What start-up made (modules, py-evm's tables, the genesis) lives as long as the node:
-        # out of the cyclic collector's way, so a full collection is not a pause of hundreds of
-        # milliseconds for every client (740 ms seen under a flood; 30 ms at most after this).
-        gc.collect()
-        gc.freeze()
-        async with trio.open_nursery() as nursery:
-            if threading.current_thread() is threading.main_thread():  # signals reach only that thread
-                nursery.start_soon(_until_signal, nursery.cancel_scope)
+                p2p = await stack.enter_async_context(open_p2p(
+                    P2PConfig(data_dir=pathlib.Path(node.datadir), chain_id=node.chain_id, listen=config.p2p_listen,
+                              bootstrap=config.bootnodes), P2PNetwork.handlers(lambda: driver)))
+                network = P2PNetwork(p2p)
+                try:
+                    address = p2p.address
+                except IndexError:  # py-libp2p logs the bind error and listens nowhere
+                    raise NodeTaskFailed(f"p2p: cannot listen on {config.p2p_listen} (address in use?)") from None
+                print(f"p2p listening on {address}", flush=True)
             if node.genesis.validators:
-                nursery.start_soon(_node_task, "block production", produce_blocks, node, block_time, wake_recv)
-            else:  # an imported Ethereum chain: a follower, as geth without a consensus client
-                print("no validators in genesis: following only, not producing blocks", flush=True)
-            if config.settlement is not None:
-                from node.settlement.service import run as settle
-
-                nursery.start_soon(_node_task, "settlement on the L1", settle, node, config.settlement)
-            if not config.txpool.no_locals:
-                nursery.start_soon(_node_task, "the local-transaction tracker", track_locals, node, config.txpool,
-                                   on_transaction)
-            urls = await nursery.start(functools.partial(
-                _node_task, "the JSON-RPC server", functools.partial(
-                    serve, node, config.rpc, on_transaction=on_transaction if block_time == 0 else None,
-                    stats=stats, readiness=readiness, rpc_metrics=telemetry.rpc if telemetry else None)))
-            for url in urls:
-                print(f"JSON-RPC listening on {url} (WebSocket: {url.replace('http', 'ws', 1)})", flush=True)
-            if telemetry is not None:
-                url = await nursery.start(functools.partial(_node_task, "the metrics server", functools.partial(
-                    node_metrics.serve, telemetry, config.metrics, readiness.probe)))
-                print(f"metrics on {url}/metrics (probes: {url}/health, {url}/ready)", flush=True)
-            task_status.started(urls)
+                driver = ConsensusDriver(node, validator_key(config, node), block_time=block_time, network=network)
+                if driver.signer is None:
+                    print("no validator key: following only, not signing", flush=True)
+                node.consensus_state = driver.state
+            if network is not None:
+                node.peers = network.peers
+            await _serve(config, node, driver, network, block_time, stats, task_status)
     finally:
         node.mempool.locals.close()
         node.close()
+
+
+async def _serve(config: NodeConfig, node: Node, driver: ConsensusDriver | None, network, block_time: float,
+                 stats, task_status) -> None:
+    """The node's tasks: consensus (and p2p), the local-transaction tracker, JSON-RPC."""
+    def on_transaction(tx_hash: bytes = b"") -> None:
+        if driver is not None:
+            driver.notify_transaction()
+        if network is not None and tx_hash:  # to the other validators: it reaches the proposer
+            pooled = node.mempool.get(tx_hash)
+            if pooled is not None:
+                network.broadcast_transaction(pooled.encode())
+
+    if len(node.mempool):  # re-admitted from the journal
+        on_transaction()
+    readiness = health.Readiness(node, block_time, config.readiness)
+    if network is not None:  # /ready and eth_syncing count peers and compare with their heights
+        readiness.peer_count = lambda: len(network.peers)
+        readiness.best_peer_height = lambda: node.sync_target or node.head().block_number
+    node.add_listener(logs.block_logger(node))
+    telemetry = None
+    if config.metrics.enabled:
+        stats = collections.Counter() if stats is None else stats
+        telemetry = node_metrics.NodeMetrics(node, transport_stats=stats, readiness=readiness)
+    # What start-up made (modules, py-evm's tables, the genesis) lives as long as the node:
+    # out of the cyclic collector's way, so a full collection is not a pause of hundreds of
+    # milliseconds for every client (740 ms seen under a flood; 30 ms at most after this).
+    gc.collect()
+    gc.freeze()
+    async with trio.open_nursery() as nursery:
+        if threading.current_thread() is threading.main_thread():  # signals reach only that thread
+            nursery.start_soon(_until_signal, nursery.cancel_scope)
+        if driver is not None:
+            nursery.start_soon(_node_task, "block production", produce_blocks, driver)
+            if network is not None:
+                nursery.start_soon(_node_task, "the validator network", network.run, driver)
+        else:  # an imported Ethereum chain: a follower, as geth without a consensus client
+            print("no validators in genesis: following only, not producing blocks", flush=True)
+        if config.settlement is not None:
+            from node.settlement.service import run as settle
+
+            nursery.start_soon(_node_task, "settlement on the L1", settle, node, config.settlement)
+        if not config.txpool.no_locals:
+            nursery.start_soon(_node_task, "the local-transaction tracker", track_locals, node, config.txpool,
+                               on_transaction)
+        urls = await nursery.start(functools.partial(
+            _node_task, "the JSON-RPC server", functools.partial(
+                serve, node, config.rpc,
+                on_transaction=on_transaction if block_time == 0 or network is not None else None,
+                stats=stats, readiness=readiness, rpc_metrics=telemetry.rpc if telemetry else None)))
+        for url in urls:
+            print(f"JSON-RPC listening on {url} (WebSocket: {url.replace('http', 'ws', 1)})", flush=True)
+        if telemetry is not None:
+            url = await nursery.start(functools.partial(_node_task, "the metrics server", functools.partial(
+                node_metrics.serve, telemetry, config.metrics, readiness.probe)))
+            print(f"metrics on {url}/metrics (probes: {url}/health, {url}/ready)", flush=True)
+        task_status.started(urls)
 
 
 def run_node(config: NodeConfig) -> None:

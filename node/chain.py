@@ -35,7 +35,7 @@ import genesis as genesis_mod
 import vm
 from node import indexes_ots, records
 from node.mempool import TxPool
-from node.storage import LevelDB, Schema
+from node.storage import LevelDB, Schema, WriteBatch
 
 GENESIS_FILE = "genesis.json"
 CHAINDATA_DIR = "chaindata"
@@ -114,6 +114,9 @@ class Node:
         commit atomically with the block."""
         self._head = self._chaindb.get_canonical_head()
         self._pool_state_cache: tuple[bytes, StateAPI] | None = None
+        self.sync_target: int | None = None
+        """The highest block height peers are known to be at (eth_syncing); None: nothing known."""
+        self.sync_start: int | None = None  # the head when this node found itself behind
         self.block_class = self._vm_for_number(self._head.block_number + 1).get_block_class()
         """The block class of the next block (rlp.decode of exported blocks)."""
         self.mempool = TxPool(
@@ -332,7 +335,8 @@ class Node:
     def resolve_block(self, tag: str | int | bytes) -> BlockHeaderAPI:
         """A block tag (latest/earliest/pending/safe/finalized), number or 32-byte hash.
 
-        One validator with instant finality: safe, finalized and pending are the head."""
+        Every block this node stores was decided by consensus (BFT: final once decided), so
+        safe and finalized are the last decided block, the head; pending is the head too."""
         if isinstance(tag, str):
             if tag in ("latest", "pending", "safe", "finalized"):
                 return self._head
@@ -519,46 +523,70 @@ class Node:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _commit(self, build: Callable[[MiningChain], tuple[BlockAPI, tuple[ReceiptAPI, ...]]],
-                origin: str = "built") -> BlockAPI:
-        """Run `build` on a chain over one atomic batch, index its logs, and commit it all."""
+    def _stage(self, build: Callable[[MiningChain], tuple[BlockAPI, tuple[ReceiptAPI, ...]]],
+               origin: str = "built") -> "StagedBlock":
+        """Run `build` on a chain over a batch of its own and index the block into it, committing
+        nothing: the block's whole write, ready for `commit_staged` (or to be dropped)."""
         started = time.perf_counter()
-        with self._db.atomic_batch() as batch:
-            chain = self._chain_class(AtomicDB(batch))
-            block, receipts = build(chain)
-            for write_index in self.index_writers:
-                write_index(batch, block, receipts)
-            head = chain.chaindb.get_canonical_head()
-        self._head = head
-        self.last_commit = (origin, time.perf_counter() - started)
+        batch = WriteBatch(self._db)
+        chain = self._chain_class(AtomicDB(batch))
+        block, receipts = build(chain)
+        for write_index in self.index_writers:
+            write_index(batch, block, receipts)
+        return StagedBlock(block, receipts, batch, chain.chaindb.get_canonical_head(), block.header.parent_hash,
+                           origin=origin, seconds=time.perf_counter() - started)
+
+    def commit_staged(self, staged: "StagedBlock", extra: dict[bytes, bytes] | None = None) -> BlockAPI:
+        """Commit a staged block (and `extra` records: its commit certificate, the next validator
+        set) in ONE write batch and make it the head. Raises StaleBlock if the head moved since
+        it was staged."""
+        with self._write_lock:
+            if staged.parent_hash != self._head.hash:
+                raise StaleBlock(f"block #{staged.block.number} was built on {staged.parent_hash.hex()}, "
+                                 f"the head is now #{self._head.block_number}")
+            if extra:
+                staged.batch.writes.update(extra)
+            started = time.perf_counter()
+            self._db.write(staged.batch)
+            self._head = staged.head
+            self.last_commit = (staged.origin, staged.seconds + time.perf_counter() - started)
+            for tx in staged.rejected:
+                self.mempool.remove(tx.hash)
         self.mempool.remove_mined(self._pool_state())
         for listener in self._listeners:
-            listener(block, receipts)
-        return block
+            listener(staged.block, staged.receipts)
+        return staged.block
+
+    def stage_block(self, timestamp: int | None = None, coinbase: bytes | None = None,
+                    **header_fields: Any) -> "StagedBlock":
+        """Build and execute the next block from the pool's best transactions (an empty block
+        when there are none), filled by gas used as go-ethereum's miner fills it
+        (`vm.build_block`), without committing it. A pooled transaction that no longer validates
+        (its sender's balance went elsewhere) is left out, and dropped from the pool once the
+        block commits, as geth drops unpayable ones. `header_fields` go into the header."""
+        parent = self._head
+        ts = max(int(time.time()) if timestamp is None else timestamp, parent.timestamp + 1)
+        candidates = self.mempool.select(calculate_expected_base_fee_per_gas(parent), parent.gas_limit)
+        rejected: list[SignedTransactionAPI] = []
+        coinbase = self.genesis.validators[0].address if coinbase is None else coinbase
+
+        def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+            return vm.build_block(chain, candidates, ts, coinbase, rejected=lambda tx, _error: rejected.append(tx),
+                                  **header_fields)
+
+        staged = self._stage(build)
+        staged.rejected = tuple(rejected)
+        return staged
 
     def produce_block(self, timestamp: int | None = None) -> BlockAPI:
-        """Build, execute and commit the next block from the pool's best transactions (an empty
-        block when there are none), filled by gas used as go-ethereum's miner fills it
-        (`vm.build_block`). A pooled transaction that no longer validates (its sender's balance
-        went elsewhere) is left out and dropped from the pool, as geth drops unpayable ones."""
+        """Build, execute and commit the next block at once (`stage_block` then `commit_staged`):
+        block production outside consensus, for tools and tests."""
         with self._write_lock:
-            parent = self._head
-            ts = max(int(time.time()) if timestamp is None else timestamp, parent.timestamp + 1)
-            candidates = self.mempool.select(calculate_expected_base_fee_per_gas(parent), parent.gas_limit)
-            rejected: list[SignedTransactionAPI] = []
+            return self.commit_staged(self.stage_block(timestamp))
 
-            def build(chain: MiningChain) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
-                return vm.build_block(chain, candidates, ts, self.genesis.validators[0].address,
-                                      rejected=lambda tx, _error: rejected.append(tx))
-
-            block = self._commit(build)
-            for tx in rejected:
-                self.mempool.remove(tx.hash)
-            return block
-
-    def import_block(self, block: BlockAPI) -> BlockAPI:
-        """Validate and execute a block built elsewhere (every tx's chain id first), then commit
-        it like a produced block. Raises WrongChainId or py-evm's ValidationError."""
+    def stage_import(self, block: BlockAPI) -> "StagedBlock":
+        """Validate and execute a block built elsewhere (every tx's chain id first) without
+        committing it. Raises WrongChainId or py-evm's ValidationError."""
         for tx in block.transactions:
             if tx.chain_id is None and self.genesis.ethereum is not None:
                 continue  # imported Ethereum history holds pre-EIP-155 transactions, as geth accepts
@@ -568,6 +596,46 @@ class Node:
                 # Same hash, same signature: reuse the sender the pool recovered at admission
                 # (py-evm's `sender` is a cached_property kept in the instance dict).
                 tx.__dict__.setdefault("sender", pooled.__dict__["sender"])
-        with self._write_lock:
-            return self._commit(lambda chain: vm.import_block(chain, block), "imported")
+        return self._stage(lambda chain: vm.import_block(chain, block), "imported")
 
+    def import_block(self, block: BlockAPI) -> BlockAPI:
+        """Validate and execute a block built elsewhere, then commit it like a produced block.
+        Raises WrongChainId or py-evm's ValidationError."""
+        with self._write_lock:
+            return self.commit_staged(self.stage_import(block))
+
+    def state_in(self, staged: "StagedBlock") -> StateAPI:
+        """The state after a staged block (read through its batch), before it commits."""
+        header = staged.block.header
+        return self._vm_for_number(header.block_number).build_state(staged.batch, header, self._context)
+
+    # -- consensus records -------------------------------------------------------------------
+
+    def commit_record(self, number: int) -> bytes | None:
+        """The RLP commit certificate stored with block `number` (consensus.Commit.encode), or
+        None: a block made outside consensus, or not yet decided."""
+        if not 0 < number <= self._head.block_number:
+            return None
+        return self._db.get(Schema.commit(number))
+
+    def validator_set_record(self, number: int) -> bytes | None:
+        """The validator set of height `number` as stored when its parent was decided, or None."""
+        return self._db.get(Schema.validator_set(number))
+
+
+class StaleBlock(RuntimeError):
+    """A staged block whose parent is no longer the head (another block was committed first)."""
+
+
+@dataclasses.dataclass
+class StagedBlock:
+    """An executed block and its whole write batch, not yet committed (`Node.commit_staged`)."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    batch: WriteBatch
+    head: BlockHeaderAPI  # the canonical head once committed
+    parent_hash: bytes
+    rejected: tuple[SignedTransactionAPI, ...] = ()  # pool transactions that failed to execute
+    origin: str = "built"  # or "imported" (a block another validator proposed): for metrics and logs
+    seconds: float = 0.0  # spent executing and indexing it

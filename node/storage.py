@@ -24,6 +24,8 @@ class Schema:
     LOG_TOPIC = b"ol:log-topic:"  # + topic(32) + number -> b"" (topic at any position)
     BLOCK_BODY = b"ol:body:"  # + block hash -> msgpack body record (node.records)
     BLOCK_RECEIPTS = b"ol:receipts:"  # + block hash -> msgpack receipt record (node.records)
+    COMMIT = b"ol:commit:"  # + number -> RLP commit certificate of that block (consensus.Commit)
+    VALIDATOR_SET = b"ol:vset:"  # + number -> the validator set of that height, priorities included
 
     @staticmethod
     def number(n: int) -> bytes:
@@ -48,6 +50,14 @@ class Schema:
     @classmethod
     def block_receipts(cls, block_hash: bytes) -> bytes:
         return cls.BLOCK_RECEIPTS + block_hash
+
+    @classmethod
+    def commit(cls, n: int) -> bytes:
+        return cls.COMMIT + cls.number(n)
+
+    @classmethod
+    def validator_set(cls, n: int) -> bytes:
+        return cls.VALIDATOR_SET + cls.number(n)
 
 
 class WriteBatch(BaseDB):
@@ -122,6 +132,10 @@ class LevelDB(BaseAtomicDB):
         batch = WriteBatch(self)
         yield batch
         # Only reached when the body did not raise: flush everything in one write batch.
+        self.write(batch)
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply a batch's writes as ONE plyvel write batch (a block staged earlier, then decided)."""
         with self._db.write_batch(transaction=True) as wb:
             for key, value in batch.writes.items():
                 if value is _DELETED:

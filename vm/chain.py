@@ -278,11 +278,13 @@ def genesis_state(genesis: Genesis) -> dict[bytes, dict[str, Any]]:
 
 def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI], timestamp: int, coinbase: bytes,
                 rejected: Callable[[SignedTransactionAPI, ValidationError], None] | None = None,
-                ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
+                **header_fields: Any) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
     """Fill a block on top of the chain's head from `transactions` (in price-and-nonce order,
     each sender's in nonce order) as go-ethereum's miner does (`fill_block`), and persist it.
-    A transaction that fails validation is passed to `rejected(tx, error)`."""
-    header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase)
+    A transaction that fails validation is passed to `rejected(tx, error)`. `header_fields`
+    (extra_data, parent_beacon_block_root: the consensus commitment) go into the header."""
+    header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase,
+                                             **header_fields)
 
     def refused(tx: SignedTransactionAPI, error: ValidationError | None) -> None:
         if error is not None and rejected is not None:

@@ -15,6 +15,7 @@ from node.cli.common import CliError
 COMMAND_MODULES = (
     "node.cli.chain",
     "node.cli.config",
+    "node.cli.testnet",
     "node.cli.attribute",
     "node.cli.bridge",
     "node.cli.gov",

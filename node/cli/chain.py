@@ -101,6 +101,26 @@ def _pool_config(args: argparse.Namespace):
                       no_locals=args.txpool_nolocals)
 
 
+def _multiaddr(text: str) -> str:
+    import multiaddr
+
+    try:
+        multiaddr.Multiaddr(text)
+    except Exception as e:
+        raise argparse.ArgumentTypeError(f"invalid multiaddr {text!r}: {e}") from None
+    return text
+
+
+def _bootnodes(text: str) -> tuple[str, ...]:
+    out = []
+    for address in _list(text):
+        _multiaddr(address)
+        if "/p2p/" not in address:
+            raise argparse.ArgumentTypeError(f"invalid --bootnodes entry {address!r}: want .../p2p/PEER_ID")
+        out.append(address)
+    return tuple(out)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("devnet", help="run a single-validator development chain",
                               description="Start (or resume) a devnet with the ten well-known dev accounts funded, "
@@ -135,6 +155,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ui", action="store_true",
                    help="serve OpenLedger Studio, the web app, at /studio on the HTTP port (it reads the ol API: "
                         "add ol to --http.api)")
+    p.add_argument("--validator-key", dest="validator_key", default=None, metavar="FILE",
+                   help="the validator's staking key (an encrypted v3 key file, `openledger keys new`): "
+                        "the node signs proposals and votes with it; without one it follows only")
+    p.add_argument("--validator-password", dest="validator_password", default=None, metavar="FILE",
+                   help="file whose first line is the key file's password (default: ask)")
+    p.add_argument("--p2p.listen", dest="p2p_listen", type=_multiaddr, default=None, metavar="MULTIADDR",
+                   help="join the validator network, listening here (e.g. /ip4/0.0.0.0/tcp/30333); the peer "
+                        "key is kept in DIR/p2p_key")
+    p.add_argument("--bootnodes", type=_bootnodes, default=(), metavar="LIST",
+                   help="comma-separated peers to keep connected to, each /ip4/HOST/tcp/PORT/p2p/PEER_ID")
     services.add_node_flags(p, devnet=False)
     bridge.add_l1_flags(p, devnet=False)
     add_operator_flags(p)
@@ -293,9 +323,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     _open(args.datadir).close()  # a clear error before the event loop starts
     _print_studio(rpc)
     settlement = bridge.settlement_config(args)
+    key = None
+    if args.validator_key is not None:
+        from node.keystore import KeystoreError, load_key
+
+        try:
+            key = load_key(args.validator_key, read_password(args.validator_password))
+        except KeystoreError as e:
+            raise CliError(f"--validator-key: {e}") from None
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
-                            settlement=settlement, **operator_config(args)))
+                            settlement=settlement, validator_key=key, p2p_listen=args.p2p_listen,
+                            bootnodes=args.bootnodes, **operator_config(args)))
     return 0
 
 

@@ -165,10 +165,17 @@ class Eth:
         return F.qty(self.node.head().block_number)
 
     def syncing(self) -> bool | dict:
-        """False when synced with a head that advances (what /ready checks; node.health), else
-        go-ethereum's progress object."""
+        """False when synced with a head that advances (what /ready checks; node.health, whose best
+        peer height is the highest height this node has seen its peers at), else geth's progress
+        object (startingBlock, currentBlock, highestBlock)."""
         readiness = self.ctx.readiness
-        return False if readiness is None else readiness.syncing()
+        if readiness is not None:
+            return readiness.syncing()
+        head, target = self.node.head().block_number, self.node.sync_target
+        if target is None or target <= head:
+            return False
+        return {"startingBlock": F.qty(self.node.sync_start if self.node.sync_start is not None else head),
+                "currentBlock": F.qty(head), "highestBlock": F.qty(target)}
 
     def accounts(self) -> list:
         return []  # the node holds no unlocked keys (as geth without --unlock); wallets sign

@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import keccak, to_checksum_address
 
+from consensus import Commit
 from node.blobstore import BlobError, BlobStore, blob_message
 from node.chain import CallError, UnknownBlock
 from node.rpc import format as F
@@ -157,6 +158,33 @@ class OlApi:
         return {"params": values, "setBy": to_checksum_address(TIMELOCK_ADDRESS),
                 "governable": {name: [F.qty(low), F.qty(high)] for name, (low, high) in GOVERNABLE_PARAMS.items()}}
 
+    # -- consensus --------------------------------------------------------------------------
+    async def get_commit(self, block: Annotated[object, P.block_id] = "latest") -> dict | None:
+        """The commit certificate a block was decided with (docs/consensus.md): height, round,
+        block hash, each signer and its precommit signature in validator-set order, its hash, and
+        the RLP that block N + 1's parentBeaconBlockRoot hashes. `canonical` is true once the
+        next block commits to this very commit (until then it is the one this node saw).
+        null for a block made outside consensus."""
+        try:
+            header = self.node.resolve_block(block)
+        except UnknownBlock:
+            raise RpcError("header not found") from None
+        record = self.node.commit_record(header.block_number)
+        if record is None:
+            return None
+        commit = Commit.decode(record)
+        child = self.node.header_by_number(header.block_number + 1)
+        return {"height": F.qty(commit.height), "round": F.qty(commit.round), "blockHash": F.hexdata(commit.block_hash),
+                "signatures": [{"validator": to_checksum_address(s.address), "signature": F.hexdata(s.signature)}
+                               for s in commit.signatures],
+                "hash": F.hexdata(commit.hash()), "rlp": F.hexdata(record),
+                "canonical": child is not None and child.parent_beacon_block_root == commit.hash()}
+
+    def consensus_state(self) -> dict | None:
+        """Where this node's consensus is: height, round, step, whether it signs, and its peers."""
+        state = getattr(self.node, "consensus_state", None)
+        return None if state is None else state()
+
     # -- blobs ------------------------------------------------------------------------------
     async def put_blob(self, data: Annotated[bytes, P.data], expected: Annotated[bytes, P.hash32] = None,
                        public: Annotated[bool, P.boolean] = False) -> dict:
@@ -209,7 +237,8 @@ class OlApi:
             "ol_getAdapter": self.get_adapter, "ol_getJob": self.get_job, "ol_getProof": self.get_proof,
             "ol_getValidator": self.get_validator, "ol_getValidators": self.get_validators,
             "ol_getRewards": self.get_rewards, "ol_getSupply": self.get_supply, "ol_getParams": self.get_params,
-            "ol_putBlob": self.put_blob, "ol_getBlob": self.get_blob,
+            "ol_putBlob": self.put_blob, "ol_getBlob": self.get_blob, "ol_getCommit": self.get_commit,
+            "ol_consensusState": self.consensus_state,
         }
 
 

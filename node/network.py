@@ -1,0 +1,284 @@
+"""The validator network: the consensus driver (node/validator.py) over node/p2p.
+
+`P2PNetwork` is the driver's `Network`: it publishes proposals, votes, evidence and the
+transactions clients send to this node's JSON-RPC (so they reach the proposer, whichever
+validator it is), hands what peers publish to the driver and the pool, and answers peers'
+fetches from the node (blocks with their commits, this height's proposals and votes).
+
+Gossip is not reliable delivery (NOTES.md), so two loops repair what it loses:
+- **votes and proposals**: while consensus stays at one (height, round, step) for longer than
+  `repair_after`, fetch that round's proposal and votes from a peer (as CometBFT's reactor
+  sends a peer what it lacks, pulled instead of pushed);
+- **block sync**: when peers' messages show heights past ours for longer than `repair_after`,
+  fetch the missing blocks with their commits, verify each commit against the validator set of
+  its height (`ChainApplication.import_decided`), import, and let consensus join at the head.
+A peer whose answer fails those checks is scored down (node/p2p/scoring.py).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections import OrderedDict
+
+import rlp
+import trio
+
+from consensus import ConsensusError, Decide, ProposalReceived, SignedProposal, SignedVote, VoteReceived
+from consensus.evidence import DuplicateVoteEvidence
+from node.consensus import split_block
+from node.p2p.service import P2P, FetchFailed, Handlers
+from node.p2p.wire import Fault, Kind
+from node.validator import ConsensusDriver
+
+log = logging.getLogger(__name__)
+
+REPAIR_AFTER_S = 1.0
+SYNC_BATCH = 64  # blocks fetched ahead at once (one request each, in parallel)
+
+
+def sync_bytes(node, height: int) -> bytes | None:
+    """What a peer gets for a block fetch: RLP [consensus block, its commit], or None."""
+    commit = node.commit_record(height)
+    block = node.block_by_number(height)
+    if commit is None or block is None:
+        return None
+    parent_commit = node.commit_record(height - 1) if height > 1 and block.header.extra_data else None
+    return rlp.encode([rlp.encode([rlp.encode(block), parent_commit or b""]), commit])
+
+
+def check_block_bytes(data: bytes) -> None:
+    """The wire-level check of a proposal's block or a block response: RLP of two byte strings
+    (the node checks the rest before it votes or imports)."""
+    split_block(data)
+
+
+def check_tx_bytes(data: bytes) -> None:
+    if not data:
+        raise ValueError("empty transaction")
+
+
+class PeerView:
+    def __init__(self, p2p: P2P) -> None:
+        self._p2p = p2p
+
+    def __len__(self) -> int:
+        return len(self._p2p.connected_peers())
+
+    def __iter__(self):
+        return iter(self._p2p.connected_peers())
+
+
+class P2PNetwork:
+    """Joins a running `P2P` service and a `ConsensusDriver` (call `attach`, then `run`)."""
+
+    def __init__(self, p2p: P2P, repair_after: float = REPAIR_AFTER_S) -> None:
+        self.p2p = p2p
+        self.repair_after = repair_after
+        self.driver: ConsensusDriver | None = None
+        self._out_send, self._out_recv = trio.open_memory_channel(10_000)
+        self._senders: OrderedDict[object, object] = OrderedDict()  # message -> peer, for scoring
+        self.bytes_sent = 0
+
+    @property
+    def peers(self) -> "PeerView":
+        """The connected peers, live (net_peerCount reads its length)."""
+        return PeerView(self.p2p)
+
+    # -- handlers for node/p2p ---------------------------------------------------------------
+
+    @staticmethod
+    def handlers(driver_ref) -> Handlers:
+        """node/p2p's callbacks; `driver_ref()` returns the driver once it exists."""
+        async def block(height: int) -> bytes | None:
+            driver = driver_ref()
+            return None if driver is None else await trio.to_thread.run_sync(sync_bytes, driver.node, height)
+
+        async def proposal(height: int, round_: int) -> tuple[SignedProposal, bytes] | None:
+            driver = driver_ref()
+            machine = None if driver is None else driver.machine
+            if machine is None or machine.height != height:
+                return None
+            kept = machine.proposals(round_)
+            return (kept[0][0], kept[0][1].data) if kept else None
+
+        async def votes(height: int, round_: int) -> list[SignedVote]:
+            driver = driver_ref()
+            machine = None if driver is None else driver.machine
+            if machine is None or machine.height != height:
+                return []
+            return machine.votes.prevotes(round_).all_votes() + machine.votes.precommits(round_).all_votes()
+
+        return Handlers(block=block, proposal=proposal, votes=votes, check_block=check_block_bytes,
+                        check_tx=check_tx_bytes)
+
+    # -- the driver's Network -----------------------------------------------------------------
+
+    def _queue(self, kind: Kind, payload: tuple) -> None:
+        try:
+            self._out_send.send_nowait((kind, payload))
+        except trio.WouldBlock:
+            log.warning("p2p: outgoing queue full, dropping a %s (fetches recover it)", kind.value)
+
+    def broadcast_proposal(self, proposal: SignedProposal, block: bytes) -> None:
+        self._queue(Kind.PROPOSAL, (proposal, block))
+
+    def broadcast_vote(self, vote: SignedVote) -> None:
+        self._queue(Kind.VOTE, (vote,))
+
+    def broadcast_evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        self._queue(Kind.EVIDENCE, (evidence,))
+
+    def broadcast_transaction(self, raw: bytes) -> None:
+        self._queue(Kind.TX, (raw,))
+
+    def decided(self, decide: Decide) -> None:
+        pass  # peers a height behind fetch the block with its commit (block sync)
+
+    def rejected(self, message: object, error: ConsensusError) -> None:
+        peer = self._senders.get(message)
+        if peer is not None:
+            self.p2p.penalise(peer, Fault.REPORTED)
+
+    # -- loops --------------------------------------------------------------------------------
+
+    async def run(self, driver: ConsensusDriver) -> None:
+        self.driver = driver
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._publish)
+            nursery.start_soon(self._receive)
+            nursery.start_soon(self._repair)
+            nursery.start_soon(self._sync)
+
+    async def _publish(self) -> None:
+        """One task publishes, in the order the driver sent (a vote never overtakes the
+        proposal it is for)."""
+        publish = {Kind.PROPOSAL: self.p2p.publish_proposal, Kind.VOTE: self.p2p.publish_vote,
+                   Kind.EVIDENCE: self.p2p.publish_evidence, Kind.TX: self.p2p.publish_tx}
+        async for kind, payload in self._out_recv:
+            try:
+                await publish[kind](*payload)
+                self.bytes_sent += sum(len(p) if isinstance(p, bytes) else len(p.encode()) for p in payload)
+            except Exception as exc:  # no peers yet, or over a limit: fetches and re-sends recover
+                log.debug("p2p: publishing a %s failed: %r", kind.value, exc)
+
+    def _remember(self, message: object, peer) -> None:
+        self._senders[message] = peer
+        while len(self._senders) > 4096:
+            self._senders.popitem(last=False)
+
+    async def _receive(self) -> None:
+        driver = self.driver
+        async for item in self.p2p.inbound:
+            if item.kind is Kind.VOTE:
+                self._remember(item.message, item.peer)
+                driver.deliver(VoteReceived(item.message))
+            elif item.kind is Kind.PROPOSAL:
+                proposal, block = item.message
+                self._remember(proposal, item.peer)
+                driver.deliver(ProposalReceived(proposal, block))
+            elif item.kind is Kind.EVIDENCE:
+                driver.evidence_seen(item.message)
+            elif item.kind is Kind.TX:
+                try:
+                    driver.node.mempool.add_raw(item.message)
+                except Exception as exc:  # known, underpriced, nonce taken: the pool's own verdicts
+                    log.debug("p2p: transaction from %s not pooled: %s", item.peer, exc)
+                else:
+                    driver.notify_transaction()
+
+    def _peers(self) -> list:
+        peers = self.p2p.connected_peers()
+        random.shuffle(peers)
+        return peers
+
+    async def _repair(self) -> None:
+        """Fetch the current round's proposal and votes when consensus has not moved for a while."""
+        driver, last, since = self.driver, None, trio.current_time()
+        while True:
+            await trio.sleep(self.repair_after / 2)
+            machine = driver.machine
+            if machine is None:
+                continue
+            now_at = (machine.height, machine.round, machine.step)
+            if now_at != last:
+                last, since = now_at, trio.current_time()
+                continue
+            if trio.current_time() - since < self.repair_after:
+                continue
+            for peer in self._peers()[:2]:
+                for round_ in sorted({0, machine.round} if machine.round else {0}):
+                    try:
+                        found = await self.p2p.fetch_proposal(peer, machine.height, round_)
+                        votes = await self.p2p.fetch_votes(peer, machine.height, round_)
+                    except FetchFailed as exc:
+                        log.debug("p2p: repair fetch from %s: %s", peer, exc)
+                        continue
+                    if found is not None:
+                        self._remember(found[0], peer)
+                        driver.deliver(ProposalReceived(*found))
+                    for vote in votes:
+                        self._remember(vote, peer)
+                        driver.deliver(VoteReceived(vote))
+            since = trio.current_time()
+
+    async def _sync(self) -> None:
+        """Block sync: while peers are known to be past our head for `repair_after`, fetch the
+        missing blocks with their commits, verify and import them in order."""
+        driver = self.driver
+        node, behind_since = driver.node, None
+        while True:
+            await trio.sleep(self.repair_after / 4)
+            target = node.sync_target
+            if target is None or target <= node.head().block_number:
+                behind_since = None
+                continue
+            if behind_since is None:
+                behind_since = trio.current_time()
+            if trio.current_time() - behind_since < self.repair_after:
+                continue
+            imported = await self.sync_to(target)
+            if imported:
+                driver.jump_to_head()
+
+    async def sync_to(self, target: int) -> int:
+        """Fetch, verify and import blocks head + 1 .. target from peers; how many were imported."""
+        driver, imported = self.driver, 0
+        node = driver.node
+        while node.head().block_number < target:
+            start = node.head().block_number + 1
+            heights = list(range(start, min(target, start + SYNC_BATCH - 1) + 1))
+            fetched: dict[int, tuple[bytes, object]] = {}
+            peers = self._peers()
+            if not peers:
+                return imported
+
+            async def fetch(height: int, peer) -> None:
+                try:
+                    data = await self.p2p.fetch_block(peer, height)
+                except FetchFailed as exc:
+                    log.debug("p2p: block %d from %s: %s", height, peer, exc)
+                    return
+                if data is not None:
+                    fetched[height] = (data, peer)
+
+            async with trio.open_nursery() as nursery:
+                for i, height in enumerate(heights):
+                    nursery.start_soon(fetch, height, peers[i % len(peers)])
+            progressed = False
+            for height in heights:
+                if height not in fetched:
+                    break
+                data, peer = fetched[height]
+                try:
+                    block, commit = split_block(data)
+                    await trio.to_thread.run_sync(driver.app.import_decided, height, block, commit)
+                except Exception as exc:  # a block or commit that does not prove itself: the peer's fault
+                    log.info("p2p: block %d from %s refused: %s", height, peer, exc)
+                    if node.head().block_number < height:
+                        self.p2p.penalise(peer, Fault.MALFORMED)
+                    break
+                imported += 1
+                progressed = True
+            if not progressed:
+                return imported
+        return imported
