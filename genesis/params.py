@@ -5,7 +5,6 @@ place for: allocation groups that must add up to the fixed OPEN supply, the vali
 base-fee sink and the economics parameters native modules read. Only integers are stored.
 """
 import dataclasses
-import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
