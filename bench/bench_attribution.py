@@ -684,6 +684,7 @@ def main(argv: list[str]) -> None:
                                        "Through `python -m bench` write --data=FILE (one token)")
     parser.add_argument("--sets", default=",".join(DATASETS), help=f"comma-separated shipped data sets ({', '.join(DATASETS)})")
     parser.add_argument("--seeds", type=int, default=3, help="seeds (train/test split, flips, training) per data set")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (to spread seeds over processes)")
     parser.add_argument("--retrains", type=int, default=50, help="LDS retrains on random 50%% subsets (>= 50)")
     parser.add_argument("--span-bytes", type=int, default=10_000_000)
     parser.add_argument("--verify-queries", type=int, default=40, help="test rows proved and verified across thread counts")
@@ -708,7 +709,7 @@ def main(argv: list[str]) -> None:
     for data, load in sets.items() if parts & {"mislabel", "lds"} else ():
         texts, labels, names = load()
         results[data] = {}
-        for split in range(args.seeds):
+        for split in range(args.first_seed, args.first_seed + args.seeds):
             seed = split + 12345
             setup = build_setup(texts, labels, len(names), split)
             stage(f"{data} seed {split}: {len(texts)} rows ({len(setup.train)} train / {len(setup.test)} test), classes {names}")
