@@ -19,7 +19,7 @@ from attribution import (
     build_gradient_index, chain_seed, near_duplicates, onchain_args, project_rows, self_influence, verify,
 )
 from attribution.gradient import model_blocks
-from tests.attribution.attr_tiny import PLANTED, encode, make_tiny, per_example_loss, synthetic
+from tests.attribution.attr_tiny import PLANTED, encode, make_tiny, per_example_loss
 from tests.attribution.test_attr_robust import HONEST, QUERIES, X, Y, outlier_rows
 
 SEED = chain_seed(b"\x44" * 32, 9)
