@@ -16,6 +16,7 @@ from attribution.errors import (
 )
 from attribution.gradient import (
     DataInfConfig,
+    EnsembleConfig,
     GradDotConfig,
     GradientAttributor,
     GradientIndex,
@@ -33,7 +34,7 @@ from attribution.semantic import Embedder, SemanticAttributor, SemanticConfig, S
 from attribution.spans import SpanAttributor, SpanConfig, SpanIndex
 
 __all__ = [
-    "METHODS", "PPM", "AttributionError", "AttributionProof", "Contribution", "DataInfConfig", "Embedder", "EmptyOutput",
+    "METHODS", "PPM", "AttributionError", "AttributionProof", "Contribution", "DataInfConfig", "Embedder", "EnsembleConfig", "EmptyOutput",
     "GradDotConfig", "GradientAttributor", "GradientIndex", "IndexRootMismatch", "MalformedProof", "NoAttribution",
     "SemanticAttributor", "SemanticConfig", "SemanticIndex", "Share", "SpanAttributor", "SpanConfig", "SpanIndex", "UnknownRun", "Verdict", "apportion",
     "build_gradient_index", "cap_owners", "chain_seed", "index_from_rows", "minilm", "near_duplicates", "onchain_args", "project_rows",

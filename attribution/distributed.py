@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from attribution.errors import AttributionError
-from attribution.gradient import VECTORS, GradDotConfig, GradientIndex, index_from_rows, project_rows
-from attribution.grads import LossFn, lora_blocks
+from attribution.gradient import VECTORS, GradDotConfig, GradientIndex, index_from_rows, model_blocks, project_rows
+from attribution.grads import LossFn
 from attribution.proof import Contribution
 from training.cluster import gather, shards
 
@@ -70,7 +70,7 @@ def build_gradient_index_ray(
     """`attribution.build_gradient_index` with the gradient pass spread over `workers` Ray tasks
     (Ray connected, see training.cluster): the same index and root, bit for bit."""
     rows = project_rows_ray(model, loss_fn, batches, seed, config.proj_dim, workers, progress)
-    return index_from_rows(rows, config, seed, lora_blocks(model), contributions, canonical)
+    return index_from_rows(rows, config, seed, model_blocks(model), contributions, canonical)
 
 
 class ShardedRows:

@@ -6,7 +6,7 @@ attributor and adding one line below.
 from dataclasses import dataclass
 
 from attribution.errors import MalformedProof
-from attribution.gradient import DataInfConfig, GradDotConfig, GradientAttributor
+from attribution.gradient import DataInfConfig, EnsembleConfig, GradDotConfig, GradientAttributor
 from attribution.proof import AttributionProof
 from attribution.ranking import Verdict
 from attribution.semantic import SemanticAttributor, SemanticConfig
@@ -33,6 +33,7 @@ register(GradDotConfig, GradientAttributor, 1)
 register(DataInfConfig, GradientAttributor, 2)
 register(SpanConfig, SpanAttributor, 3)
 register(SemanticConfig, SemanticAttributor, 4)
+register(EnsembleConfig, GradientAttributor, 5)
 
 
 def onchain_args(proof: AttributionProof) -> tuple[bytes, int, list[bytes], list[int]]:

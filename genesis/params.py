@@ -37,7 +37,7 @@ FORBIDDEN_CHAIN_IDS = frozenset({1612, 161201})  # OpenLedger's own networks
 BASE_FEE_SINKS = ("burn", "treasury")
 
 ATTRIBUTION_METHODS: Mapping[int, str] = MappingProxyType({
-    1: "graddot-v1", 2: "datainf-v1", 3: "span-v1", 4: "semantic-v1",
+    1: "graddot-v1", 2: "datainf-v1", 3: "span-v1", 4: "semantic-v1", 5: "ensemble-v1",
 })
 """The registry of attribution method ids (`Attribution.postProof`'s methodId) and their names,
 as `attribution.methods` registers them. A chain enables a subset with the `attribution_methods`

@@ -1,4 +1,5 @@
 """A tiny LoRA classifier on a synthetic labelled set with one planted mislabel (real torch + peft)."""
+import copy
 import dataclasses
 
 import numpy as np
@@ -31,6 +32,7 @@ class Tiny:
     y: torch.Tensor
     contributions: list
     batches: list
+    checkpoints: list = dataclasses.field(default_factory=list)
 
     def query(self, row: int) -> tuple[bytes, bytes]:
         return self.x[row].numpy().astype("<f4").tobytes(), str(int(self.y[row])).encode()
@@ -41,20 +43,25 @@ def contribution(i: int, owner: int | None = None) -> Contribution:
     return Contribution(keccak(b"row %d" % i), keccak(b"owner %d" % owner)[:20])
 
 
-def make_tiny(x: torch.Tensor, y: torch.Tensor, owners=None, steps: int = 150) -> Tiny:
+def make_tiny(x: torch.Tensor, y: torch.Tensor, owners=None, steps: int = 150, every: int = 0) -> Tiny:
+    """Train the tiny model; with `every`, `checkpoints` holds a copy of it every `every` steps
+    (the last is the final model), as ModelFactory records them (for ensemble-v1)."""
     torch.manual_seed(0)
     base = torch.nn.Sequential(torch.nn.Linear(DIM, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["0", "2"], init_lora_weights=False))
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.03)
-    for _ in range(steps):
+    checkpoints = []
+    for step in range(1, steps + 1):
         opt.zero_grad()
         per_example_loss(model, (x, y)).mean().backward()
         opt.step()
+        if every and step % every == 0:
+            checkpoints.append(copy.deepcopy(model).eval())
     model.eval()
     owners = owners or list(range(len(x)))
     contributions = [contribution(i, owners[i]) for i in range(len(x))]
     batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, len(x), 16)]
-    return Tiny(model, x, y, contributions, batches)
+    return Tiny(model, x, y, contributions, batches, checkpoints)
 
 
 def synthetic(n: int = N_ROWS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,13 +1,14 @@
 """End to end with ModelFactory: training.run builds the index through our hook, the record commits
 its root, and `openledger attribute` answers from the run directory (real training, real CLI)."""
 import argparse
+import dataclasses
 import json
 import shutil
 
 import pytest
 from eth_utils import keccak
 
-from attribution import IndexRootMismatch, UnknownRun, verify
+from attribution import AttributionError, IndexRootMismatch, UnknownRun, verify
 from attribution.runs import index_hook, open_run
 from node.cli import attribute as cli_attribute
 from training import Dataset, TrainingConfig, TrainingRun, run
@@ -33,11 +34,16 @@ CONFIG = TrainingConfig(task="seq_cls", labels=("pos", "neg"), rank=4, alpha=8, 
                         epochs=2, batch_size=8, max_length=48, checkpoint_every=100, seed=11)
 
 
-@pytest.fixture(scope="module", params=["datainf-v1", "span-v1"])
+def training_config(method: str) -> TrainingConfig:
+    """ensemble-v1 gets checkpoints at steps 0, 2, 4, 6 (it attributes over the last three)."""
+    return dataclasses.replace(CONFIG, checkpoint_every=2) if method == "ensemble-v1" else CONFIG
+
+
+@pytest.fixture(scope="module", params=["datainf-v1", "span-v1", "ensemble-v1"])
 def trained(tmp_path_factory, request):
     out = tmp_path_factory.mktemp(request.param)
     config = {"min_len": 10} if request.param == "span-v1" else {}
-    record = run(CONFIG, Dataset.from_rows(rows()), "tiny-gpt2", out, run_id=4, progress=False,
+    record = run(training_config(request.param), Dataset.from_rows(rows()), "tiny-gpt2", out, run_id=4, progress=False,
                  attribution=index_hook(request.param, progress=False, **config))
     return out, record, request.param
 
@@ -93,7 +99,7 @@ def test_ray_build_and_sharded_cli_query_match_one_machine(trained, ray_local, t
     queried by its engine) prints the same proof."""
     out, record, method = trained
     config = {"min_len": 10} if method == "span-v1" else {}
-    on_ray = run(CONFIG, Dataset.from_rows(rows()), "tiny-gpt2", tmp_path, run_id=4, progress=False,
+    on_ray = run(training_config(method), Dataset.from_rows(rows()), "tiny-gpt2", tmp_path, run_id=4, progress=False,
                  attribution=index_hook(method, progress=False, workers=2, **config))
     assert on_ray == record
     if method == "span-v1":
@@ -104,3 +110,21 @@ def test_ray_build_and_sharded_cli_query_match_one_machine(trained, ray_local, t
     local = json.loads(capsys.readouterr().out)
     assert main(["attribute", "--run", str(out), *query, "--ray", "auto", "--workers", "3"]) == 0
     assert json.loads(capsys.readouterr().out) == local
+
+
+def test_ensemble_run_uses_its_recorded_checkpoints_and_refuses_tampered_ones(trained, tmp_path):
+    out, record, method = trained
+    if method != "ensemble-v1":
+        pytest.skip("checkpoint ensembles only")
+    meta = json.loads((out / "attribution" / "run.json").read_text())
+    assert meta["checkpoint_steps"] == [2, 4, 6] and list(record.checkpoint_steps) == [0, 2, 4, 6]
+    assert len(open_run(out).model) == 3
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "attribution" / "run.json").write_text(json.dumps({**meta, "checkpoint_steps": [0, 4, 6]}))
+    with pytest.raises(AttributionError, match="not an even spread"):
+        open_run(copy)
+    (copy / "attribution" / "run.json").write_text(json.dumps(meta))
+    shutil.copy(out / "checkpoints" / "step-00000002.safetensors", copy / "checkpoints" / "step-00000004.safetensors")
+    with pytest.raises(AttributionError, match="does not hash to the run record"):
+        open_run(copy)

@@ -50,7 +50,7 @@ def test_devnet_windows_are_short_and_overridable() -> None:
         ({"dispute_window_s": "soon"}, "--param dispute_window_s='soon': not an integer"),
         ({"dispute_window_s": "-1"}, "economics.dispute_window_s must not be negative"),
         ({"fee_split_treasury_ppm": "0"}, "fee split (500000, 200000, 200000, 0) must sum to 1000000"),
-        ({"attribution_methods": "0x21"}, "enables unknown method id(s) [0, 5]"),
+        ({"attribution_methods": "0x41"}, "enables unknown method id(s) [0, 6]"),
         ({"base_fee_sink": "void"}, "baseFeeSink 'void' must be 'burn' or 'treasury'"),
     ]:
         with pytest.raises(genesis.GenesisError, match=re.escape(message)):

@@ -195,7 +195,7 @@ def _succeeded_job(world) -> None:
 # Fields the chain checks cheaply at the transaction (docs/native-modules.md, "What the chain refuses").
 REFUSED_FIELDS = [
     ("method id outside the registry", (1, H(302), H(400), 9, [H(1)], [10**6]),
-     "unknown attribution method id 9 (this chain accepts 1 graddot-v1, 2 datainf-v1, 3 span-v1, 4 semantic-v1)"),
+     "unknown attribution method id 9 (this chain accepts 1 graddot-v1, 2 datainf-v1, 3 span-v1, 4 semantic-v1, 5 ensemble-v1)"),
     ("method id 0 (no method)", (1, H(302), H(400), 0, [H(1)], [10**6]), "unknown attribution method id 0"),
     ("method id beyond 255", (1, H(302), H(400), 2**32 - 1, [H(1)], [10**6]), f"unknown attribution method id {2**32 - 1}"),
     ("proof names another output", (1, H(999), H(400), 2, [H(1)], [10**6]), "is not job 1's result 0x"),

@@ -138,7 +138,7 @@ def test_the_first_hour_from_the_cli(devnet):
         Client(url, DEV[4][1]).send("Attribution", "postProof", 1, bytes.fromhex(job["outputHash"][2:]), keccak(b"p"),
                                     9, [keccak(ROWS[0].encode())], [10**6])
     assert refused.value.reason == "unknown attribution method id 9 (this chain accepts 1 graddot-v1, 2 datainf-v1, " \
-                                   "3 span-v1, 4 semantic-v1)"
+                                   "3 span-v1, 4 semantic-v1, 5 ensemble-v1)"
     assert "invalid amount '-1OPEN': must be >= 0" in cli("model", "register-adapter", "1", "--price", "-1OPEN",
                                                           "--dev-account", "3", ok=False)
     assert "job 1 is succeeded, not awaiting a result" in cli("job", "submit", "1", "--dev-account", "4", ok=False)
