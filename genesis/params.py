@@ -73,6 +73,7 @@ class Economics:
     slash_ppm: int = 100_000
     work_reward_ppm: int = 300_000
     attribution_methods: int = ALL_ATTRIBUTION_METHODS  # bit i: method id i (ATTRIBUTION_METHODS) accepted
+    verify_sample_ppm: int = 1_000_000  # share of results the verification services re-check (disputed: all)
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -207,8 +208,10 @@ def validate(g: Genesis) -> None:
         raise GenesisError(f"genesis: the whole reserve must sit at {to_checksum_address(RESERVE_ADDRESS)}")
     if sum(g.economics.fee_split_ppm()) != PPM:
         raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
-    if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm) > PPM:
-        raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm <= 1000000")
+    if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm,
+                                                   g.economics.verify_sample_ppm) > PPM:
+        raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm, "
+                           "verifySamplePpm <= 1000000")
     for f in dataclasses.fields(Economics):
         if getattr(g.economics, f.name) < 0:
             raise GenesisError(f"genesis: economics.{f.name} must not be negative")
@@ -262,6 +265,7 @@ _ECONOMICS_KEYS = {
     "slashPpm": "slash_ppm",
     "workRewardPpm": "work_reward_ppm",
     "attributionMethods": "attribution_methods",
+    "verifySamplePpm": "verify_sample_ppm",
 }
 
 

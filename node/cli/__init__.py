@@ -14,6 +14,7 @@ from node.cli.common import CliError
 
 COMMAND_MODULES = (
     "node.cli.chain",
+    "node.cli.demo",
     "node.cli.attribute",
     "node.cli.gov",
     "node.cli.native",

@@ -9,6 +9,8 @@ import time
 from node.sdk import Client, SdkError
 from node.services.model import JobError, h, lineage, result_of
 
+TOLERANCE_PPM = 20_000
+"""How far a re-checked proof's weight may be from ours before it is disputed (2 points of 100)."""
 FINALISE_GAS = 1_500_000
 """Gas for a finaliseProof sent before any block has passed the deadline (an automining devnet):
 eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
@@ -38,9 +40,29 @@ def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tupl
         raise JobError(f"attribution failed: {e}") from None
     except SdkError as e:
         raise JobError(f"the prompt of job {job_id} is not on this node ({e})") from None
-    if not hashes:
-        raise JobError(f"no contribution shaped job {job_id}'s output (all scores zero): nothing to post")
+    # no positive score: the proof is posted with no entries all the same (Attribution's rule: the
+    # contributors' part of the fee then goes to the treasury, the rest is paid as usual)
     return proof.encode(), (job_id, h(job["outputHash"]), proof_hash, method_id, hashes, weights)
+
+
+def compare(posted: dict, args: tuple) -> str | None:
+    """Why a posted proof (ol_getProof) is wrong against the attribution computed here (`prove`'s
+    arguments), or None when it agrees: the same method, contributions and every weight within
+    TOLERANCE_PPM (the floating-point work of another machine may differ in its last digits)."""
+    _, _, proof_hash, method_id, hashes, weights = args
+    if posted["proofHash"] == "0x" + proof_hash.hex():
+        return None
+    if int(posted["methodId"], 16) != method_id:
+        return f"method {int(posted['methodId'], 16)} where the adapter's run attributes with method {method_id}"
+    theirs = {e["contentHash"]: int(e["weightPpm"], 16) for e in posted["entries"]}
+    mine = {"0x" + hh.hex(): w for hh, w in zip(hashes, weights)}
+    if theirs.keys() != mine.keys():
+        extra, missing = sorted(theirs.keys() - mine.keys()), sorted(mine.keys() - theirs.keys())
+        return f"credits {extra or 'no other'} rows and misses {missing or 'none'} of those that shaped the output"
+    worst = max(mine, key=lambda k: abs(mine[k] - theirs[k]), default=None)
+    if worst is not None and abs(mine[worst] - theirs[worst]) > TOLERANCE_PPM:
+        return f"weight of {worst} is {theirs[worst]} ppm where the attribution gives {mine[worst]} ppm"
+    return None
 
 
 def finalise_gas(client: Client, deadline: int) -> tuple[bool, int | None]:

@@ -1,0 +1,149 @@
+"""The faults of issue #14 that need a chain of their own (short job timeout, a dispute window long
+enough to dispute in): a validator that takes a job and goes offline (the job times out and a
+verifier's service refunds it), a dishonest attributor (weights inflated towards one row: re-checked,
+disputed, replaced by the honest proof, which is paid), adapter bytes that no longer match their
+hash (nobody serves the job; refunded at its timeout). Nothing is lost: every refunded fee is back
+with its requester and the escrow holds only the fees of open jobs.
+
+Real node and services processes, tiny-llama and an adapter trained with `openledger train`, as in
+tests/node/test_services.py. Slow (several job timeouts and dispute windows of chain time)."""
+import subprocess
+
+import pytest
+
+import genesis
+from node.sdk import ADDRESSES, Client, decode_events
+from tests.node.test_services import VALIDATORS, _cli, _wait, set_up
+from tests.rpc.nodes import ROOT, devnet_process, openledger
+
+pytestmark = pytest.mark.slow
+DEV = genesis.dev_accounts()
+TIMEOUT_S, WINDOW_S = 30, 30
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("faults")
+    node = devnet_process(tmp / ".devnet", "--block-time", "0", "--param", f"job_timeout_s={TIMEOUT_S}",
+                          "--param", f"dispute_window_s={WINDOW_S}").wait_ready(90)
+    try:
+        set_up(node.url, tmp)
+        _cli(node.url, tmp, "stake", "register", "--amount", "200OPEN", "--dev-account", "9")  # the dishonest attributor
+        yield node, tmp
+    finally:
+        node.stop()
+
+
+class _Services:
+    """`openledger services` with the given role flags and dev accounts, its log in tmp."""
+
+    def __init__(self, node, tmp, name: str, *flags: str, accounts=VALIDATORS) -> None:
+        self.log = tmp / f"{name}.log"
+        cmd = openledger("services", "--rpc", node.url, "--datadir", str(tmp / name), "--poll", "0.2", *flags,
+                         *(f for v in accounts for f in ("--dev-account", v)))
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def _status(url: str, job_id: int) -> str:
+    return Client(url).inference(job_id)["status"]
+
+
+def _refunded(node, tmp, services: _Services, job_id: int) -> None:
+    """The job fails at its timeout, finalised by the verifier's service, and the requester has its fee
+    back (its balance fell by the gas of its request only)."""
+    client = Client(node.url)
+    job = _wait(f"job {job_id} finalised", lambda: (o := client.inference(job_id))["status"] == "failed" and o,
+                timeout=TIMEOUT_S + 120)
+    assert job["verification"] == "not served or settled in time: refunded"
+    assert f"job {job_id}: finalised after its timeout in block" in services.text()
+    assert "refunded" in services.text()
+    logs = client.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["InferenceJobs"],
+                                      "topics": [None, "0x%064x" % job_id]})
+    final = [e for e in decode_events(logs) if e["event"] == "JobFinalised"]
+    assert [(e["args"]["success"], e["args"]["fee"]) for e in final] == [(False, 10**18)]
+
+
+def _balance(url: str, who: str, block: str | int = "latest") -> int:
+    return int(Client(url).rpc("eth_getBalance", who, block if isinstance(block, str) else hex(block)), 16)
+
+
+def _request(node, tmp, prompt: str, account: str = "7") -> tuple[int, int]:
+    """(job id, the requester's balance before its request less the request's gas)."""
+    client, who = Client(node.url, DEV[int(account)][1]), DEV[int(account)][0]
+    before = _balance(node.url, who)
+    request = client.request_inference(1, prompt)
+    receipt = client.rpc("eth_getTransactionReceipt", request["transactionHash"])
+    gas = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    return request["jobId"], before - gas
+
+
+def test_a_job_its_server_never_serves_is_refunded_at_its_timeout(chain):
+    node, tmp = chain
+    verifiers = _Services(node, tmp, "verifiers", "--verify-inference", accounts=("5", "6"))  # 4, the server, is off
+    try:
+        job_id, expected = _request(node, tmp, "Bees carry")
+        _refunded(node, tmp, verifiers, job_id)
+    finally:
+        verifiers.stop()
+    assert _balance(node.url, DEV[7][0]) == expected  # the whole fee back, nothing lost in escrow
+
+
+def test_a_dishonest_attributors_inflated_proof_is_disputed_and_replaced(chain):
+    from node.services import attribution, model
+
+    node, tmp = chain
+    services = _Services(node, tmp, "servers", "--serve-inference", "--verify-inference")
+    try:
+        job_id, _ = _request(node, tmp, "The capital of France is")
+        _wait(f"job {job_id} succeeded", lambda: _status(node.url, job_id) == "succeeded")
+    finally:
+        services.stop()
+    cheat = Client(node.url, DEV[9][1])
+    _, args = attribution.prove(cheat, model.job_of(cheat, job_id), tmp / "run")
+    hashes = list(args[4])
+    assert len(hashes) >= 2, "the honest attribution credits several rows"
+    inflated = [10**6 - (len(hashes) - 1)] + [1] * (len(hashes) - 1)  # nearly all on the first row
+    cheat.send("Attribution", "postProof", job_id, args[1], args[2], args[3], hashes, inflated)
+
+    attributors = _Services(node, tmp, "attributors", "--attribute", "--attribution-run", str(tmp / "run"))
+    try:
+        paid = _wait(f"job {job_id} paid out", lambda: (o := Client(node.url).inference(job_id))["done"] and o,
+                     timeout=3 * WINDOW_S + 120)
+    finally:
+        attributors.stop()
+    log = attributors.text()
+    assert f"job {job_id}: proof by {DEV[9][0]} re-checked: weight of" in log and "disputing as" in log
+    logs = Client(node.url).rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
+                                                "topics": [None, "0x%064x" % job_id]})
+    disputes = [e for e in decode_events(logs) if e["event"] == "ProofDisputed"]
+    assert len(disputes) == 1 and disputes[0]["args"]["disputer"] in {DEV[int(v)][0] for v in VALIDATORS}
+    assert paid["attribution"]["poster"] in {DEV[int(v)][0] for v in VALIDATORS}  # the honest proof was paid
+    assert [c["weightPpm"] for c in paid["contributors"]] == list(args[5])
+    assert not any(p["account"] == DEV[9][0] for p in paid["payments"])  # the cheat earned nothing
+
+
+def test_adapter_bytes_that_no_longer_match_their_hash_are_not_served_and_the_job_refunded(chain):
+    node, tmp = chain
+    manifest = Client(node.url).get_object(bytes.fromhex(Client(node.url).ol("getTrainingRun", "0x1")["adapterHash"][2:]))
+    weights_hash = manifest[manifest.index(b"adapter_model.safetensors\x00") + 26:][:32].hex()
+    blob = tmp / ".devnet" / "blobs" / weights_hash[:2] / weights_hash
+    original = blob.read_bytes()
+    blob.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # one bit flipped on the node's disk
+    services = _Services(node, tmp, "fresh", "--serve-inference", "--verify-inference")
+    try:
+        job_id, expected = _request(node, tmp, "Ice melts at")
+        _wait("the job dropped", lambda: f"job {job_id}: cannot serve it:" in services.text())
+        assert "corrupt" in services.text().split(f"job {job_id}: cannot serve it:")[1].splitlines()[0]
+        _refunded(node, tmp, services, job_id)
+    finally:
+        services.stop()
+        blob.write_bytes(original)
+    assert _balance(node.url, DEV[7][0]) == expected
