@@ -7,6 +7,7 @@ A devnet (automining, the devnet's 10 s dispute window) is set up as `openledger
 3 GPU validators run by one services process); then:
 1. end to end: --jobs paid jobs requested at once -> every one finalised, attributed and paid;
    jobs/s over that wall time, and blocks from each job's request to its payout (target <= 10);
+   then one job alone (its blocks and seconds from request to payout);
 2. cost shares: the work of one job, timed in this process on the same chain with the services'
    own code: serving (generation, 24 new tokens), verification (one prefill re-check, times the
    `attestation_quorum` verifiers, times the sampled share `verify_sample_ppm`) and attribution
@@ -88,6 +89,11 @@ def main(argv: list[str]) -> None:
         print(f"   blocks from request to payout: max {max(blocks)}, median {statistics.median(blocks):g} "
               f"(target <= 10: {'met' if max(blocks) <= 10 else 'NOT met'}); the devnet automines, its dispute "
               f"window is 10 s of chain time")
+
+        t0 = time.perf_counter()
+        alone = user.infer(1, prompts[0], timeout=600)
+        print(f"   one job alone: paid out {alone['payoutBlock'] - alone['requestBlock']} blocks after its request, "
+              f"in {time.perf_counter() - t0:.1f} s")
 
         # 2. cost shares --------------------------------------------------------------------------
         reader = demo.client()

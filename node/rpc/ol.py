@@ -153,19 +153,23 @@ class OlApi:
                 "vesting": await self._read("Economics", "vestingOf", address),
                 "unbonding": await self._read("Staking", "unbonding", address)}
 
-    async def get_supply(self, audit: Annotated[bool, P.boolean] = False) -> dict:
-        """OPEN supply parts; circulating follows from circulating + reserve + locked + burned = total.
-        With `audit`, also every balance summed from the head's whole state trie (node/supply.py)
-        and whether the identity holds on it."""
+    async def get_supply(self, audit: Annotated[bool, P.boolean] = False,
+                         block: Annotated[object, P.block_number] = "latest") -> dict:
+        """OPEN supply parts at `block`; circulating follows from circulating + reserve + locked +
+        burned = total. With `audit`, also every balance summed from that block's whole state trie
+        (node/supply.py) and whether the identity holds on it."""
         from genesis import TOTAL_SUPPLY
         from node import supply
 
-        parts = await self._read("Economics", "supply")
+        try:
+            header = self.node.resolve_block(block)
+        except UnknownBlock as e:
+            raise InvalidParams(str(e)) from None
+        parts = await self._read("Economics", "supply", block=header.block_number)
         rest = sum(int(parts[k], 16) for k in ("reserve", "locked", "burned"))
         out = {"total": F.qty(TOTAL_SUPPLY), "circulating": F.qty(TOTAL_SUPPLY - rest), **parts}
         if audit:
-            found = await trio.to_thread.run_sync(supply.audit, self.node, self.node.head(),
-                                                  limiter=self.ctx.call_limiter)
+            found = await trio.to_thread.run_sync(supply.audit, self.node, header, limiter=self.ctx.call_limiter)
             out["audit"] = {k: v if isinstance(v, bool) else F.qty(v) for k, v in found.items()}
         return out
 

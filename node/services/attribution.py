@@ -3,6 +3,7 @@ attribution service: attribute the job's output with its adapter's training run 
 committed attribution index), and tell when the proof's dispute window has closed."""
 from __future__ import annotations
 
+import functools
 import pathlib
 import time
 
@@ -16,10 +17,19 @@ FINALISE_GAS = 1_500_000
 eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
 
 
+@functools.lru_cache(maxsize=8)
+def _attributor(run_dir: str):
+    """A run's attributor (its base model, adapter and index loaded and the index checked against
+    the record's root), opened once per process: a committed run does not change, and opening it
+    costs more than attributing one output."""
+    from attribution.runs import open_run
+
+    return open_run(run_dir)
+
+
 def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tuple]:
     """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`."""
     from attribution import AttributionError, onchain_args
-    from attribution.runs import open_run
     from training import TrainingRun
 
     job_id = int(job["id"], 16)
@@ -34,7 +44,7 @@ def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tupl
     result = result_of(client, job)
     try:
         prompt = client.get_object(h(job["promptHash"]))
-        proof = open_run(run_dir).attribute(prompt, str(result["text"]).encode())
+        proof = _attributor(str(pathlib.Path(run_dir).resolve())).attribute(prompt, str(result["text"]).encode())
         proof_hash, method_id, hashes, weights = onchain_args(proof)
     except (AttributionError, KeyError) as e:
         raise JobError(f"attribution failed: {e}") from None

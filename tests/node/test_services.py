@@ -157,7 +157,7 @@ def test_rewards_by_source_split_each_accounts_earnings(chain):
 
 @pytest.mark.parametrize("params, message", [
     (["0x5", "0x2"], "block range 5..2 is empty"),
-    (["0x0", "0xffffff"], "block"),
+    (["0x0", "0xffffff"], "header not found"),
     (["0x0", "soon"], "invalid"),
 ])
 def test_ol_get_rewards_refuses_a_bad_block_range(chain, params, message):
@@ -256,3 +256,15 @@ def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(c
                 [line.rsplit("(tx ", 1)[1].rstrip(")") for line in log.read_text().splitlines() if "attested invalid" in line]]
     slashed = [e for r in receipts for e in decode_events(r["logs"]) if e["event"] == "Slashed"]
     assert [e["args"]["validator"].lower() for e in slashed] == [DEV[4][0].lower()]
+
+
+def test_the_supply_identity_held_after_every_block_of_the_flow(chain):
+    """Served, refunded, slashed, paid: the OPEN supply identity over every block's whole state
+    trie (ol_getSupply's audit), and a bad block named plainly."""
+    node, _ = chain
+    client = Client(node.url)
+    for n in range(int(client.rpc("eth_blockNumber"), 16) + 1):
+        audit = client.ol("getSupply", True, hex(n))["audit"]
+        assert audit["holds"] is True and int(audit["sum"], 16) == genesis.TOTAL_SUPPLY, (n, audit)
+    answer = call(node.url, "ol_getSupply", True, "0xffffff")
+    assert answer["error"]["code"] == -32602, answer
