@@ -280,7 +280,7 @@ class Client:
                                "requester": job["requester"], "fee": int(job["fee"], 16), "output": None,
                                "submitter": None, "validVotes": valid, "invalidVotes": invalid}
         jobs_logs = self.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["InferenceJobs"],
-                                             "topics": [None, "0x%064x" % job_id]})
+                                             "topics": [None, "0x%064x" % job_id]})  # jobId: every event's first
         events = decode_events(jobs_logs)
         out["requestBlock"] = next((e["block"] for e in events if e["event"] == "InferenceRequested"), None)
         out["attesters"] = [{"validator": e["args"]["validator"], "valid": e["args"]["valid"]}
@@ -308,10 +308,12 @@ class Client:
             out["attribution"] = {"status": PROOF_STATUS.get(int(proof["status"], 16), "?"), "poster": proof["poster"],
                                   "methodId": int(proof["methodId"], 16), "proofHash": proof["proofHash"],
                                   "disputeDeadline": int(proof["disputeDeadline"], 16)}
-        paid = decode_events(self.rpc("eth_getLogs", {
-            "fromBlock": "0x0", "address": ADDRESSES["Attribution"],
-            "topics": [[event_topic("Attribution", "RewardPaid"), event_topic("Attribution", "FeeSplit")]]}))
-        paid = [e for e in paid if e["args"]["jobId"] == job_id]
+        job_topic = "0x%064x" % job_id
+        paid = decode_events(self.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
+                                                      "topics": [event_topic("Attribution", "FeeSplit"), job_topic]})
+                             + self.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
+                                                        "topics": [event_topic("Attribution", "RewardPaid"), None,
+                                                                   job_topic]}))
         out["payments"] = [{"account": to_checksum_address(e["args"]["account"]), "role": ROLES[e["args"]["role"]],
                             "amount": e["args"]["amount"], "block": e["block"]} for e in paid if e["event"] == "RewardPaid"]
         out["payoutBlock"] = next((e["block"] for e in paid if e["event"] == "FeeSplit"), None)

@@ -1,5 +1,6 @@
 """`openledger demo` (`make demo`): the whole run on a fresh devnet with the tiny model (slow), and
 its refusals (fast): a port a node already answers on, a data dir an earlier demo left."""
+import os
 import re
 import subprocess
 
@@ -10,7 +11,8 @@ from tests.rpc.nodes import ROOT, devnet_process, free_port, openledger
 
 
 def _demo(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(openledger("demo", *args), cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "COLUMNS": "250"}  # rich wraps at 80 columns without a terminal
+    return subprocess.run(openledger("demo", *args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.mark.slow

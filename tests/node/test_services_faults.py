@@ -7,6 +7,7 @@ with its requester and the escrow holds only the fees of open jobs.
 
 Real node and services processes, tiny-llama and an adapter trained with `openledger train`, as in
 tests/node/test_services.py. Slow (several job timeouts and dispute windows of chain time)."""
+import json
 import subprocess
 
 import pytest
@@ -28,7 +29,11 @@ def chain(tmp_path_factory):
                           "--param", f"dispute_window_s={WINDOW_S}").wait_ready(90)
     try:
         set_up(node.url, tmp)
-        _cli(node.url, tmp, "stake", "register", "--amount", "200OPEN", "--dev-account", "9")  # the dishonest attributor
+        # the dishonest attributor: a staked validator with an accepted row of its own in the Datanet
+        _cli(node.url, tmp, "stake", "register", "--amount", "200OPEN", "--dev-account", "9")
+        (tmp / "rows-9.jsonl").write_text(json.dumps({"text": "Validator nine is always right."}) + "\n")
+        _cli(node.url, tmp, "datanet", "import", "1", "rows-9.jsonl", "--column", "text", "--dev-account", "9")
+        _cli(node.url, tmp, "datanet", "curate", "1", "accept", "--all-pending", "--score", "80", "--dev-account", "0")
         yield node, tmp
     finally:
         node.stop()
@@ -116,9 +121,11 @@ def test_a_dishonest_attributors_inflated_proof_is_disputed_and_replaced(chain):
         services.stop()
     cheat = Client(node.url, DEV[9][1])
     _, args = attribution.prove(cheat, model.job_of(cheat, job_id), tmp / "run")
-    hashes = list(args[4])
-    assert len(hashes) >= 2, "the honest attribution credits several rows"
-    inflated = [10**6 - (len(hashes) - 1)] + [1] * (len(hashes) - 1)  # nearly all on the first row
+    own = next(bytes.fromhex(c["contentHash"][2:]) for c in cheat.ol("getContributions", "0x1")
+               if c["contributor"] == DEV[9][0])
+    assert args[4] and own not in args[4]  # the honest attribution credits the trained rows only
+    hashes = [own, *args[4]]
+    inflated = [10**6 - len(args[4])] + [1] * len(args[4])  # nearly all on its own row
     cheat.send("Attribution", "postProof", job_id, args[1], args[2], args[3], hashes, inflated)
 
     attributors = _Services(node, tmp, "attributors", "--attribute", "--attribution-run", str(tmp / "run"))
@@ -128,7 +135,8 @@ def test_a_dishonest_attributors_inflated_proof_is_disputed_and_replaced(chain):
     finally:
         attributors.stop()
     log = attributors.text()
-    assert f"job {job_id}: proof by {DEV[9][0]} re-checked: weight of" in log and "disputing as" in log
+    assert f"job {job_id}: proof by {DEV[9][0]} re-checked: credits ['0x{own.hex()}'] rows" in log
+    assert "disputing as" in log
     logs = Client(node.url).rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
                                                 "topics": [None, "0x%064x" % job_id]})
     disputes = [e for e in decode_events(logs) if e["event"] == "ProofDisputed"]
