@@ -135,8 +135,6 @@ def test_a_dishonest_attributors_inflated_proof_is_disputed_and_replaced(chain):
     finally:
         attributors.stop()
     log = attributors.text()
-    assert f"job {job_id}: proof by {DEV[9][0]} re-checked: credits ['0x{own.hex()}'] rows" in log
-    assert "disputing as" in log
     logs = Client(node.url).rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
                                                 "topics": [None, "0x%064x" % job_id]})
     disputes = [e for e in decode_events(logs) if e["event"] == "ProofDisputed"]
@@ -144,6 +142,8 @@ def test_a_dishonest_attributors_inflated_proof_is_disputed_and_replaced(chain):
     assert paid["attribution"]["poster"] in {DEV[int(v)][0] for v in VALIDATORS}  # the honest proof was paid
     assert [c["weightPpm"] for c in paid["contributors"]] == list(args[5])
     assert not any(p["account"] == DEV[9][0] for p in paid["payments"])  # the cheat earned nothing
+    said = [line for line in log.splitlines() if f"job {job_id}: proof by {DEV[9][0]} re-checked:" in line]
+    assert said and own.hex() in said[0] and "disputing as" in said[0], log[-4000:]
 
 
 def test_adapter_bytes_that_no_longer_match_their_hash_are_not_served_and_the_job_refunded(chain):
@@ -170,7 +170,7 @@ def test_the_supply_identity_held_after_every_block(chain):
     node, _ = chain
     client = Client(node.url)
     head = int(client.rpc("eth_blockNumber"), 16)
-    assert head > 50
+    assert head > 20  # four jobs' requests, results, votes, proofs, disputes and refunds
     for n in range(head + 1):
         audit = client.ol("getSupply", True, hex(n))["audit"]
         assert audit["holds"] is True and int(audit["sum"], 16) == genesis.TOTAL_SUPPLY, (n, audit)

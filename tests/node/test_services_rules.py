@@ -30,6 +30,8 @@ A, B, C = (bytes([i]) * 32 for i in (10, 11, 12))
 def test_a_proof_within_the_tolerance_agrees_and_an_inflated_or_different_one_is_disputed():
     honest = {A: 600_000, B: 400_000}
     assert compare(_posted(honest, proof_hash=b"\x03" * 32), _ours(honest)) is None  # the same bytes
+    named = compare(_posted({A: 990_000, B: 10_000}, proof_hash=b"\x03" * 32), _ours(honest))
+    assert named is not None and "990000 ppm" in named  # our proof's hash named over other weights
     close = {A: 600_000 + TOLERANCE_PPM, B: 400_000 - TOLERANCE_PPM}
     assert compare(_posted(close), _ours(honest)) is None  # another machine's last digits
     inflated = compare(_posted({A: 990_000, B: 10_000}), _ours(honest))
