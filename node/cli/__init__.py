@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "node.cli.chain",
     "node.cli.config",
     "node.cli.testnet",
+    "node.cli.demo",
     "node.cli.attribute",
     "node.cli.bridge",
     "node.cli.gov",

@@ -1,4 +1,5 @@
-"""`openledger job request|submit|attest|finalise|show`: paid OpenLoRA inference from the command line.
+"""`openledger job request|submit|attest|finalise|show` and `openledger infer`: paid OpenLoRA inference from the
+command line (`infer` pays, waits, and prints the output, verification, contributors and fee split).
 
 The model work (loading, generating with an activation commitment, re-checking) lives in
 node/services/model.py, which the validator services run too; this module is its command line.
@@ -9,35 +10,82 @@ import argparse
 import json
 
 from node.cli.common import CliError, positive
-from node.cli.native import _add_client_flags, _amount, _client, _print_json, _read, _send, _uint
-from node.sdk import SdkError
+from node.cli.native import _add_client_flags, _amount, _client, _print_json, _send, _uint
+from node.sdk import MAX_PROMPT_BYTES, SdkError
 from node.services import model
 from node.services.model import DEFAULT_STORE, JobError, ModelOptions, job_of
-
-MAX_PROMPT_BYTES = 64 * 1024
-"""Prompts above this are refused before anything is paid: no served model has a context that long."""
 
 
 # -- commands -----------------------------------------------------------------------------------
 
-def cmd_request(args) -> int:
+def _request(args) -> tuple:
+    """(client, prompt bytes): the prompt is checked before any key is opened."""
     prompt = args.prompt.encode()
     if not prompt:
         raise CliError("--prompt is empty")
     if len(prompt) > MAX_PROMPT_BYTES:
         raise CliError(f"--prompt of {len(prompt)} bytes exceeds the {MAX_PROMPT_BYTES}-byte limit")
-    c = _client(args)
-    price = int(_read(c, "getAdapter", hex(args.adapter))["pricePerInference"], 16)
-    max_fee = price if args.max_fee is None else args.max_fee
-    if max_fee < price:
-        raise CliError(f"--max-fee {max_fee} wei is below adapter {args.adapter}'s price {price} wei")
+    return _client(args), prompt
+
+
+def cmd_request(args) -> int:
+    c, prompt = _request(args)
     try:
-        prompt_hash = c.put_blob(prompt, public=True)
+        request = c.request_inference(args.adapter, prompt, args.max_fee)
     except SdkError as e:
-        raise CliError(f"blob store refused the prompt: {e}") from None
-    receipt = _send(c, "InferenceJobs", "requestInference", args.adapter, prompt_hash, max_fee, value=max_fee)
-    job_id = next(e["args"]["jobId"] for e in receipt["events"] if e["event"] == "InferenceRequested")
-    print(f"job {job_id}")
+        raise CliError(str(e)) from None  # the SDK's message names the adapter, fee or prompt
+    print(f"InferenceJobs.InferenceRequested: jobId={request['jobId']}, fee={request['fee']}")
+    print(f"tx {request['transactionHash']} in block {request['block']}")
+    print(f"job {request['jobId']}")
+    return 0
+
+
+def _open(wei: int) -> str:
+    return f"{wei / 10**18:.6f} OPEN"
+
+
+def print_outcome(out: dict) -> None:
+    """A paid job as a person reads it: output, verification, contributors credited, payments."""
+    print(f"job {out['jobId']}: {out['status']}, adapter {out['adapterId']}, fee {_open(out['fee'])}")
+    if out["output"] is not None:
+        print(f"output: {out['output']!r}")
+    votes = f"{out['validVotes']} valid, {out['invalidVotes']} invalid"
+    print(f"verification: {out['verification']} (served by {out['submitter'] or 'nobody'}; votes {votes})")
+    proof = out["attribution"]
+    if proof is None:
+        print("attribution: no proof posted yet")
+    else:
+        print(f"attribution: proof {proof['status']} by {proof['poster']} (method {proof['methodId']})")
+    if out["contributors"]:
+        print("contributors credited:")
+        for c in out["contributors"]:
+            paid = f", paid {_open(c['paid'])}" if "paid" in c else ""
+            print(f"  {c['contributor']}  {c['weightPpm'] / 10**4:6.2f}%  row {c['contentHash'][:18]}...{paid}")
+    if out["payments"]:
+        print(f"fee split paid in block {out['payoutBlock']} "
+              f"({out['payoutBlock'] - out['requestBlock']} blocks after the request):")
+        for p in out["payments"]:
+            print(f"  {p['role']:<12} {p['account']}  {_open(p['amount'])}")
+
+
+def cmd_infer(args) -> int:
+    c, prompt = _request(args)
+
+    def progress(out: dict) -> None:
+        if not args.json:
+            stage = out["status"] if out["attribution"] is None else f"{out['status']}, proof {out['attribution']['status']}"
+            print(f"job {out['jobId']}: {stage}", flush=True)
+
+    try:
+        out = c.infer(args.adapter, prompt, args.max_fee, wait=args.wait, timeout=args.timeout, on_progress=progress)
+    except SdkError as e:
+        raise CliError(str(e)) from None  # the SDK's message names the adapter, fee or prompt
+    if args.json:
+        _print_json(out)
+    else:
+        print_outcome(out)
+        if args.wait and not out["done"]:
+            print(f"not paid out within {args.timeout:g}s; follow it with `openledger job show {out['jobId']}`")
     return 0
 
 
@@ -159,3 +207,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_client_flags(p, signing=False)
     p.set_defaults(func=cmd_show)
+
+    p = subparsers.add_parser("infer", help="pay for an inference and (with --wait) print its output, "
+                                            "verification, contributors credited and fee split",
+                              description="Store the prompt on the node, request a paid job on the adapter, and "
+                                          "with --wait follow it until the validators' services have served, "
+                                          "verified and attributed it and its fee is paid out (or refunded).")
+    p.add_argument("--adapter", type=_uint, required=True, metavar="ID", help="on-chain adapter id")
+    p.add_argument("--prompt", required=True, help="the prompt (UTF-8 text)")
+    p.add_argument("--max-fee", type=_amount, metavar="AMOUNT", help="wei or xOPEN (default: the adapter's price)")
+    p.add_argument("--wait", action="store_true", help="wait until the fee is paid out or refunded")
+    p.add_argument("--timeout", type=positive, default=300, metavar="S", help="--wait at most S seconds (default 300)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_client_flags(p)
+    p.set_defaults(func=cmd_infer)

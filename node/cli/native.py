@@ -391,7 +391,9 @@ def cmd_stake_show(args) -> int:
 
 
 def cmd_rewards(args) -> int:
-    _print_json(_read(_client(args), "getRewards", args.address))
+    first = "earliest" if args.first is None else hex(args.first)
+    _print_json(_read(_client(args), "getRewards", args.address, first,
+                      "latest" if args.last is None else hex(args.last)))
     return 0
 
 
@@ -513,7 +515,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_show_flags(p)
     p.set_defaults(func=cmd_stake_show)
 
-    p = subparsers.add_parser("rewards", help="rewards, vesting and unbonding of an address")
+    p = subparsers.add_parser("rewards", help="an address's earnings by source (per block range), vesting, unbonding")
     p.add_argument("address", type=_address)
+    p.add_argument("--from", dest="first", type=_uint, metavar="B", help="first block of the range (default 0)")
+    p.add_argument("--to", dest="last", type=_uint, metavar="B", help="last block of the range (default latest)")
     _add_show_flags(p)
     p.set_defaults(func=cmd_rewards)

@@ -133,19 +133,46 @@ class OlApi:
             out.append({"address": addr, **await self._read("Staking", "getValidator", addr)})
         return out
 
-    async def get_rewards(self, address: Annotated[bytes, P.address]) -> dict:
-        """Cumulative rewards (fee splits and block releases), vesting, and unbonding of `address`."""
+    async def get_rewards(self, address: Annotated[bytes, P.address], first: Annotated[object, P.block_number] = "earliest",
+                          last: Annotated[object, P.block_number] = "latest") -> dict:
+        """Cumulative rewards (fee splits and block releases), vesting, and unbonding of `address`,
+        and what it earned in blocks first..last split by source (node/rewards.py)."""
+        from node import rewards
+
+        try:
+            lo, hi = self.node.resolve_block(first).block_number, self.node.resolve_block(last).block_number
+        except UnknownBlock as e:
+            raise InvalidParams(str(e)) from None
+        if lo > hi:
+            raise InvalidParams(f"block range {lo}..{hi} is empty: the first block is after the last")
+        by_source = await trio.to_thread.run_sync(rewards.rewards_by_source, self.node, address, lo, hi,
+                                                  limiter=self.ctx.call_limiter)
         return {"address": to_checksum_address(address),
+                "fromBlock": F.qty(lo), "toBlock": F.qty(hi),
+                "bySource": {name: F.qty(v) for name, v in by_source.items()},
                 "rewards": (await self._read("Economics", "rewardsOf", address))["value"],
                 "vesting": await self._read("Economics", "vestingOf", address),
                 "unbonding": await self._read("Staking", "unbonding", address)}
 
-    async def get_supply(self) -> dict:
-        """OPEN supply parts; circulating follows from circulating + reserve + locked + burned = total."""
+    async def get_supply(self, audit: Annotated[bool, P.boolean] = False,
+                         block: Annotated[object, P.block_number] = "latest") -> dict:
+        """OPEN supply parts at `block`; circulating follows from circulating + reserve + locked +
+        burned = total. With `audit`, also every balance summed from that block's whole state trie
+        (node/supply.py) and whether the identity holds on it."""
         from genesis import TOTAL_SUPPLY
-        parts = await self._read("Economics", "supply")
+        from node import supply
+
+        try:
+            header = self.node.resolve_block(block)
+        except UnknownBlock as e:
+            raise InvalidParams(str(e)) from None
+        parts = await self._read("Economics", "supply", block=header.block_number)
         rest = sum(int(parts[k], 16) for k in ("reserve", "locked", "burned"))
-        return {"total": F.qty(TOTAL_SUPPLY), "circulating": F.qty(TOTAL_SUPPLY - rest), **parts}
+        out = {"total": F.qty(TOTAL_SUPPLY), "circulating": F.qty(TOTAL_SUPPLY - rest), **parts}
+        if audit:
+            found = await trio.to_thread.run_sync(supply.audit, self.node, header, limiter=self.ctx.call_limiter)
+            out["audit"] = {k: v if isinstance(v, bool) else F.qty(v) for k, v in found.items()}
+        return out
 
     async def get_params(self, block: Annotated[object, P.block_id] = "latest") -> dict:
         """Every chain parameter as the Economics module holds it, and the governable ones' bounds.

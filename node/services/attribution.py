@@ -3,21 +3,33 @@ attribution service: attribute the job's output with its adapter's training run 
 committed attribution index), and tell when the proof's dispute window has closed."""
 from __future__ import annotations
 
+import functools
 import pathlib
 import time
 
 from node.sdk import Client, SdkError
 from node.services.model import JobError, h, lineage, result_of
 
+TOLERANCE_PPM = 20_000
+"""How far a re-checked proof's weight may be from ours before it is disputed (2 points of 100)."""
 FINALISE_GAS = 1_500_000
 """Gas for a finaliseProof sent before any block has passed the deadline (an automining devnet):
 eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
 
 
+@functools.lru_cache(maxsize=8)
+def _attributor(run_dir: str):
+    """A run's attributor (its base model, adapter and index loaded and the index checked against
+    the record's root), opened once per process: a committed run does not change, and opening it
+    costs more than attributing one output."""
+    from attribution.runs import open_run
+
+    return open_run(run_dir)
+
+
 def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tuple]:
     """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`."""
     from attribution import AttributionError, onchain_args
-    from attribution.runs import open_run
     from training import TrainingRun
 
     job_id = int(job["id"], 16)
@@ -32,15 +44,35 @@ def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tupl
     result = result_of(client, job)
     try:
         prompt = client.get_object(h(job["promptHash"]))
-        proof = open_run(run_dir).attribute(prompt, str(result["text"]).encode())
+        proof = _attributor(str(pathlib.Path(run_dir).resolve())).attribute(prompt, str(result["text"]).encode())
         proof_hash, method_id, hashes, weights = onchain_args(proof)
     except (AttributionError, KeyError) as e:
         raise JobError(f"attribution failed: {e}") from None
     except SdkError as e:
         raise JobError(f"the prompt of job {job_id} is not on this node ({e})") from None
-    if not hashes:
-        raise JobError(f"no contribution shaped job {job_id}'s output (all scores zero): nothing to post")
+    # no positive score: the proof is posted with no entries all the same (Attribution's rule: the
+    # contributors' part of the fee then goes to the treasury, the rest is paid as usual)
     return proof.encode(), (job_id, h(job["outputHash"]), proof_hash, method_id, hashes, weights)
+
+
+def compare(posted: dict, args: tuple) -> str | None:
+    """Why a posted proof (ol_getProof) is wrong against the attribution computed here (`prove`'s
+    arguments), or None when it agrees: the same method, contributions and every weight within
+    TOLERANCE_PPM (the floating-point work of another machine may differ in its last digits).
+    The entries on chain are what is paid, so they are compared even when the proof hash is ours
+    (a poster may name the honest proof's blob and post other weights)."""
+    _, _, _, method_id, hashes, weights = args
+    if int(posted["methodId"], 16) != method_id:
+        return f"method {int(posted['methodId'], 16)} where the adapter's run attributes with method {method_id}"
+    theirs = {e["contentHash"]: int(e["weightPpm"], 16) for e in posted["entries"]}
+    mine = {"0x" + hh.hex(): w for hh, w in zip(hashes, weights)}
+    if theirs.keys() != mine.keys():
+        extra, missing = sorted(theirs.keys() - mine.keys()), sorted(mine.keys() - theirs.keys())
+        return f"credits {extra or 'no other'} rows and misses {missing or 'none'} of those that shaped the output"
+    worst = max(mine, key=lambda k: abs(mine[k] - theirs[k]), default=None)
+    if worst is not None and abs(mine[worst] - theirs[worst]) > TOLERANCE_PPM:
+        return f"weight of {worst} is {theirs[worst]} ppm where the attribution gives {mine[worst]} ppm"
+    return None
 
 
 def finalise_gas(client: Client, deadline: int) -> tuple[bool, int | None]:

@@ -30,6 +30,7 @@ log = logging.getLogger("node.services")  # --log.vmodule node.services=LEVEL
 BLOCKS_PER_QUERY = 1000
 BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 MINED_WITHIN_S = 60
+EXPIRE_POLL_S = 2
 
 
 class Services:
@@ -37,8 +38,8 @@ class Services:
     directories of the adapters to attribute) jobs with the accounts of `keys`: a job is served and
     attributed by one of them (by job id), and every other one attests its result."""
 
-    MODULE = "InferenceJobs"
-    """The native module whose events start jobs (node.services.training serves TrainingJobs)."""
+    MODULES = ("InferenceJobs", "Attribution")
+    """The native modules whose events start work (node.services.training watches TrainingJobs)."""
 
     def __init__(self, url: str, keys: Sequence[bytes | str], folder, *, serve: bool, verify: bool,
                  options: ModelOptions, max_new_tokens: int = 24,
@@ -84,36 +85,55 @@ class Services:
         if self._away:
             log.info("node answering at %s", self.reader.url)
         self._away = False
+        self._before_jobs()
         for key in sorted(self.state.jobs, key=int):
-            for role, work in self._roles():
+            for role, work in self._work():
                 entry = self.state.jobs.get(key, {}).get(role)
                 if entry is not None and entry.get("retry_at", 0) <= time.time():
                     self._attempt(int(key), role, entry, work)
+
+    def _roles(self, ev: dict) -> list[str]:
+        """What this process does about an event: serve a request (and, as a verifier, watch it for
+        its timeout), check a result, attribute a succeeded job or re-check another's proof, post
+        anew after a dispute."""
+        attributing = self.attribute_runs is not None
+        ours = {s.address.lower() for s in self.signers}
+        return {
+            "InferenceRequested": ["serve"] * self.serving + ["expire"] * self.verifying,
+            "ResultSubmitted": ["verify"] * self.verifying,
+            "JobFinalised": ["attribute"] * (attributing and bool(ev["args"].get("success"))),
+            "ProofPosted": ["attribute"] * (attributing and ev["args"].get("poster", "").lower() not in ours),
+            "ProofDisputed": ["attribute"] * attributing,
+        }.get(ev["event"], [])
 
     def _take_in(self, head: int) -> None:
         while self.state.last_block < head:
             first = self.state.last_block + 1
             last = min(head, first + BLOCKS_PER_QUERY - 1)
             logs = self.reader.rpc("eth_getLogs", {"fromBlock": hex(first), "toBlock": hex(last),
-                                                   "address": ADDRESSES[self.MODULE]})
+                                                   "address": [ADDRESSES[m] for m in self.MODULES]})
             for ev in decode_events(logs):
-                role = self._role_of(ev)
-                if role is not None:
-                    self.state.jobs.setdefault(str(ev["args"]["jobId"]), {}).setdefault(role, {})
+                for role in self._roles(ev):
+                    entry = self.state.jobs.setdefault(str(ev["args"]["jobId"]), {}).setdefault(role, {})
+                    if ev["event"] == "ResultSubmitted":  # the seed of the verification sample
+                        entry["seed"] = ev.get("blockHash")
+                    if ev["event"] == "ProofPosted":  # another's proof: re-check it
+                        entry.pop("checked", None)
+                    if ev["event"] == "ProofDisputed":  # a proof cleared (ours, maybe): attribute anew
+                        for done in ("checked", "post", "finalise"):
+                            entry.pop(done, None)
                     log.info("job %d: %s seen in block range %d..%d", ev["args"]["jobId"], ev["event"], first, last)
             self.state.last_block = last
             self.state.save()
 
-    def _roles(self) -> tuple[tuple[str, Callable[[int, dict], float | None]], ...]:
+    def _work(self) -> tuple[tuple[str, Callable[[int, dict], float | None]], ...]:
         """(role, work) in the order a job's roles are worked on (a subclass serves another module)."""
-        return ("serve", self._serve), ("verify", self._verify), ("attribute", self._attribute)
+        return ("serve", self._serve), ("verify", self._verify), ("expire", self._expire), ("attribute", self._attribute)
 
-    def _role_of(self, ev: dict) -> str | None:
-        """The role an event of `MODULE` starts for this process, if any."""
-        return {"InferenceRequested": "serve" if self.serving else None,
-                "ResultSubmitted": "verify" if self.verifying else None,
-                "JobFinalised": "attribute" if self.attribute_runs is not None and ev["args"].get("success")
-                else None}.get(ev["event"])
+    def _before_jobs(self) -> None:
+        """Work across jobs before each job's own: requests for one adapter served as one batch."""
+        if self.serving:
+            self._serve_together()
 
     def _attempt(self, job_id: int, role: str, entry: dict, work: Callable[[int, dict], float | None]) -> None:
         try:
@@ -143,23 +163,67 @@ class Services:
                     entry["tries"], delay)
         return False
 
-    # -- the two services ------------------------------------------------------------------------
-    def _serve(self, job_id: int, entry: dict) -> None:
-        """Generate, store result and proof, submitResult."""
-        if "tx" not in entry:
-            job = model.job_of(self.reader, job_id)
-            if job["statusName"] != "requested":
+    # -- the services ----------------------------------------------------------------------------
+    def _servable(self, job_id: int, say: bool = True) -> dict | None:
+        """The job if it still awaits a result and has not timed out (else None, said if `say`)."""
+        job = model.job_of(self.reader, job_id)
+        if job["statusName"] != "requested":
+            if say:
                 log.info("job %d: %s, nothing to serve", job_id, job["statusName"])
-                return
-            if int(job["deadline"], 16) <= int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16):
-                log.info("job %d: timed out before it was served (`job finalise` refunds it)", job_id)
+            return None
+        if int(job["deadline"], 16) <= int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16):
+            if say:
+                log.info("job %d: timed out before it was served (finalised and refunded by a verifier)", job_id)
+            return None
+        return job
+
+    def _serve_together(self) -> None:
+        """Jobs that arrived together for one adapter share one batch of the OpenLoRA engine: their
+        results are generated at once and kept (stored on the node) for `_serve` to submit."""
+        waiting: dict[int, list[tuple[int, dict]]] = {}
+        for key, roles in self.state.jobs.items():
+            entry = roles.get("serve")
+            if entry is not None and not {"tx", "served"} & entry.keys() and entry.get("retry_at", 0) <= time.time():
+                try:
+                    job = self._servable(int(key), say=False)
+                except (SdkError, JobError):
+                    continue  # `_serve` says why, and backs off
+                if job is not None:
+                    waiting.setdefault(int(job["adapterId"], 16), []).append((int(key), job))
+        for adapter_id, jobs in waiting.items():
+            if len(jobs) < 2:
+                continue  # one job: `_serve` runs it as it is
+            try:
+                batch = [(job, model.prompt_of(self.reader, job)) for _, job in jobs]
+                results = model.serve_batch(self._runtime(adapter_id), batch, self.max_new_tokens)
+            except (SdkError, JobError) as e:
+                log.warning("adapter %d: batch of %d jobs not served together (%s); one by one", adapter_id, len(jobs), e)
+                continue
+            log.info("jobs %s: served together in one batch on adapter %d", ", ".join(str(j) for j, _ in jobs), adapter_id)
+            for (job_id, _), served in zip(jobs, results):
+                if isinstance(served, model.Served):
+                    self._keep_served(job_id, self.state.jobs[str(job_id)]["serve"], served)
+            self.state.save()
+
+    def _keep_served(self, job_id: int, entry: dict, served: model.Served) -> None:
+        output_hash, commitment = model.store_served(self.reader, served)
+        entry["served"] = {"outputHash": "0x" + output_hash.hex(), "commitment": "0x" + commitment.hex()}
+        log.info("job %d: output %r stored as 0x%s", job_id, served.text, output_hash.hex())
+
+    def _serve(self, job_id: int, entry: dict) -> None:
+        """Generate (unless done in a batch), store result and proof, submitResult."""
+        if "tx" not in entry:
+            job = self._servable(job_id)
+            if job is None:
                 return
             signer = self.signers[job_id % len(self.signers)]
             adapter_id = int(job["adapterId"], 16)
-            log.info("job %d: serving adapter %d as %s", job_id, adapter_id, signer.address)
-            served = model.serve(self._runtime(adapter_id), job, model.prompt_of(self.reader, job), self.max_new_tokens)
-            output_hash, commitment = model.store_served(self.reader, served)
-            log.info("job %d: output %r stored as 0x%s", job_id, served.text, output_hash.hex())
+            if "served" not in entry:
+                log.info("job %d: serving adapter %d as %s", job_id, adapter_id, signer.address)
+                served = model.serve(self._runtime(adapter_id), job, model.prompt_of(self.reader, job),
+                                     self.max_new_tokens)
+                self._keep_served(job_id, entry, served)
+            output_hash, commitment = (model.h(entry["served"][k]) for k in ("outputHash", "commitment"))
             self._record(entry, signer.build("InferenceJobs", "submitResult", job_id, output_hash, commitment))
         receipt = self._settle(entry)
         log.info("job %d: result submitted in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), entry["tx"])
@@ -174,7 +238,11 @@ class Services:
             log.info("job %d: %s, no attestation needed", job_id, job["statusName"])
             return
         if "valid" not in entry:
-            valid, reason = model.check(self.reader, job, self.options, self._runtime(int(job["adapterId"], 16)))
+            disputed = int(job["invalidVotes"], 16) > 0  # someone found it wrong: every verifier re-checks
+            sample_ppm = int(self.reader.ol("getParams")["params"]["verify_sample_ppm"], 16)
+            full = disputed or not entry.get("seed") or model.sampled(model.h(entry["seed"]), job_id, sample_ppm)
+            valid, reason = model.check(self.reader, job, self.options, self._runtime(int(job["adapterId"], 16)),
+                                        prefill=full)
             entry.update(valid=valid, reason=reason)
             self.state.save()
             log.info("job %d: result by %s checked: %s (%s)", job_id, job["submitter"],
@@ -197,16 +265,40 @@ class Services:
             log.info("job %d: %s attested %s in block %d (tx %s)", job_id, signer.address,
                      "valid" if entry["valid"] else "invalid", int(receipt["blockNumber"], 16), rec["tx"])
 
+    def _expire(self, job_id: int, entry: dict) -> float | None:
+        """A job nobody served or settled in time (its server went offline, say) is finalised once
+        `job_timeout_s` has passed: refunded, or settled by the votes it has. Until then, looked at
+        again every few seconds (and dropped once it is settled)."""
+        if "tx" not in entry:
+            job = model.job_of(self.reader, job_id)
+            if job["statusName"] not in ("requested", "submitted"):
+                return None
+            deadline = int(job["deadline"], 16)
+            ready, gas = attribution.finalise_gas(self.reader, deadline)
+            if not ready:
+                return min(float(deadline), time.time() + EXPIRE_POLL_S)
+            signer = self.signers[job_id % len(self.signers)]
+            log.info("job %d: %s past its deadline; finalising as %s", job_id, job["statusName"], signer.address)
+            self._record(entry, signer.build("InferenceJobs", "finalise", job_id, gas=gas))
+        receipt = self._settle(entry)
+        settled = [e for e in decode_events(receipt["logs"]) if e["event"] == "JobFinalised"]
+        log.info("job %d: finalised after its timeout in block %d: %s", job_id, int(receipt["blockNumber"], 16),
+                 "succeeded by its votes" if settled and settled[0]["args"]["success"] else "refunded")
+        return None
+
     def _attribute(self, job_id: int, entry: dict) -> float | None:
         """Post the proof (unless one is), then finalise it once its dispute window has closed."""
         signer = self.signers[job_id % len(self.signers)]
         post = entry.setdefault("post", {})
         if not post.get("done"):
+            if "tx" not in post and not entry.get("checked"):
+                self._recheck(job_id, entry)
             if "tx" not in post and self._proof(job_id) is None:
                 job = model.job_of(self.reader, job_id)
                 proof, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
                 self.reader.put_blob(proof, public=True)
-                log.info("job %d: attributed to %d contributions (method %d)", job_id, len(args[4]), args[3])
+                log.info("job %d: attributed to %d contributions (method %d)%s", job_id, len(args[4]), args[3],
+                         "" if args[4] else ": no positive score, the contributors' part goes to the treasury")
                 self._record(post, signer.build("Attribution", "postProof", *args))
             if "tx" in post:
                 receipt = self._settle(post)
@@ -229,6 +321,41 @@ class Services:
         log.info("job %d: proof finalised in block %d, fee split paid to %d accounts (tx %s)", job_id,
                  int(receipt["blockNumber"], 16), len(paid), fin["tx"])
         return None
+
+    def _recheck(self, job_id: int, entry: dict) -> None:
+        """Re-check an open proof another validator posted: attribute the job here and compare; a
+        proof whose contributions or weights differ beyond the tolerance is disputed (with the
+        comparison stored as its reason), which clears it so the job is attributed again."""
+        dispute = entry.setdefault("dispute", {})
+        if "tx" not in dispute:
+            proof = self._proof(job_id)
+            ours = {s.address.lower() for s in self.signers}
+            if proof is None or int(proof["status"], 16) != 1 or proof["poster"].lower() in ours:
+                entry["checked"] = True
+                return
+            job = model.job_of(self.reader, job_id)
+            _, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
+            fault = attribution.compare(proof, args)
+            entry["checked"] = True
+            if fault is None:
+                log.info("job %d: proof by %s re-checked: agrees", job_id, proof["poster"])
+                self.state.save()
+                return
+            head = int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+            if head >= int(proof["disputeDeadline"], 16):
+                log.warning("job %d: proof by %s re-checked: %s; too late to dispute (window closed)", job_id,
+                            proof["poster"], fault)
+                self.state.save()
+                return
+            disputer = self.signers[job_id % len(self.signers)]  # not the poster: it is none of ours
+            reason = model.canonical({"job": job_id, "poster": proof["poster"], "fault": fault})
+            reason_hash = self.reader.put_blob(reason, public=True)
+            log.warning("job %d: proof by %s re-checked: %s; disputing as %s", job_id, proof["poster"], fault,
+                        disputer.address)
+            self._record(dispute, disputer.build("Attribution", "disputeProof", job_id, reason_hash))
+        receipt = self._settle(dispute)
+        log.info("job %d: proof disputed in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), dispute["tx"])
+        entry.pop("dispute")
 
     def _proof(self, job_id: int) -> dict | None:
         try:

@@ -13,9 +13,11 @@ import dataclasses
 import json
 import tempfile
 
+from eth_utils import keccak
+
+from node.sdk import JOB_STATUS as STATUS
 from node.sdk import Client, SdkError
 
-STATUS = {1: "requested", 2: "submitted", 3: "succeeded", 4: "failed"}
 DEFAULT_STORE = ".openlora/adapters"
 ATTEST_GAS = 400_000
 """A floor for an attestation's gas limit that also covers settling the job: measured in
@@ -142,24 +144,52 @@ class Served:
 
 def serve(rt: Runtime, job: dict, prompt: str, max_new_tokens: int) -> Served:
     """Generate greedily for `job` with an activation commitment."""
+    served = serve_batch(rt, [(job, prompt)], max_new_tokens)[0]
+    if isinstance(served, JobError):
+        raise served
+    return served
+
+
+def serve_batch(rt: Runtime, jobs: list[tuple[dict, str]], max_new_tokens: int) -> list[Served | JobError]:
+    """Generate for several (job, prompt) of one adapter in one batch of the OpenLoRA engine (one
+    batched prefill, then one decode step for all at a time); each job gets its own result and
+    activation commitment, or the JobError that refused it."""
     from inference import Engine, InferenceError, SamplingParams  # torch: only once there is work
 
-    job_id = int(job["id"], 16)
     params = SamplingParams(max_new_tokens=max_new_tokens)
+    out: list[Served | JobError | None] = [None] * len(jobs)
+    engine = Engine(rt.model, rt.store, max_batch=len(jobs), max_seq_len=rt.options.max_seq_len, pool_slots=2)
     try:
-        engine = Engine(rt.model, rt.store, max_batch=1, max_seq_len=rt.options.max_seq_len, pool_slots=2)
-        prompt_tokens = rt.tokens(prompt)
-        try:
-            gen = engine.generate(rt.adapter_hash, prompt_tokens, params)
-        finally:
-            engine.close()
-    except InferenceError as e:
-        raise JobError(f"job {job_id}: {e}") from None
-    text = rt.base.tokenizer.decode(list(gen.tokens), skip_special_tokens=True)
-    result = canonical({"job": job_id, "promptHash": job["promptHash"], "promptTokens": prompt_tokens,
-                        "tokens": list(gen.tokens), "text": text, "maxNewTokens": params.max_new_tokens,
-                        "temperature": params.temperature})
-    return Served(result, gen.commitment.to_bytes(), text)
+        futures = {}
+        for i, (job, prompt) in enumerate(jobs):
+            try:
+                prompt_tokens = rt.tokens(prompt)
+                futures[i] = (prompt_tokens, engine.submit(rt.adapter_hash, prompt_tokens, params))
+            except InferenceError as e:
+                out[i] = JobError(f"job {int(job['id'], 16)}: {e}")
+        engine.run_until_idle()
+        for i, (prompt_tokens, future) in futures.items():
+            job = jobs[i][0]
+            try:
+                gen = future.result()
+            except InferenceError as e:
+                out[i] = JobError(f"job {int(job['id'], 16)}: {e}")
+                continue
+            text = rt.base.tokenizer.decode(list(gen.tokens), skip_special_tokens=True)
+            result = canonical({"job": int(job["id"], 16), "promptHash": job["promptHash"], "promptTokens": prompt_tokens,
+                                "tokens": list(gen.tokens), "text": text, "maxNewTokens": params.max_new_tokens,
+                                "temperature": params.temperature})
+            out[i] = Served(result, gen.commitment.to_bytes(), text)
+    finally:
+        engine.close()
+    return out  # type: ignore[return-value]
+
+
+def sampled(block_hash: bytes, job_id: int, sample_ppm: int) -> bool:
+    """Whether the result of `job_id`, submitted in the block `block_hash`, is one the verifiers
+    re-check (a share `sample_ppm` of results, the genesis parameter verify_sample_ppm). The seed is
+    the chain's, so every verifier draws the same: all re-check the job, or none does."""
+    return int.from_bytes(keccak(block_hash + job_id.to_bytes(32, "big")), "big") % 1_000_000 < sample_ppm
 
 
 def store_served(client: Client, served: Served) -> tuple[bytes, bytes]:
@@ -170,9 +200,11 @@ def store_served(client: Client, served: Served) -> tuple[bytes, bytes]:
         raise JobError(f"blob store refused the result: {e}") from None
 
 
-def check(client: Client, job: dict, options: ModelOptions, rt: Runtime | None = None) -> tuple[bool, str]:
+def check(client: Client, job: dict, options: ModelOptions, rt: Runtime | None = None,
+          prefill: bool = True) -> tuple[bool, str]:
     """Recompute the submitted result: the prompt it used, then its tokens and activation commitment
-    (one prefill). `rt` reuses a loaded runtime for the job's adapter; without one it is loaded."""
+    (one prefill; without `prefill`, for a result not sampled, only the first two). `rt` reuses a
+    loaded runtime for the job's adapter; without one it is loaded."""
     from inference import InferenceError, SamplingParams, Verifier
 
     result = result_of(client, job)
@@ -192,6 +224,8 @@ def check(client: Client, job: dict, options: ModelOptions, rt: Runtime | None =
             return False, "the result object is malformed (tokens, temperature 0 expected)"
         if rt.base.tokenizer.decode(result["tokens"], skip_special_tokens=True) != result.get("text"):
             return False, "the result's text is not its tokens"
+        if not prefill:
+            return True, "well-formed; not sampled for re-computation (verify_sample_ppm)"
         verifier = Verifier(rt.model, rt.store, max_seq_len=options.max_seq_len, max_batch=1)
         verdict = verifier.verify(rt.adapter_hash, result["promptTokens"], result["tokens"],
                                   SamplingParams(max_new_tokens=int(result["maxNewTokens"])), proof,

@@ -206,7 +206,7 @@ class TrainingServices(Services):
     """Serve (`serve`: claim, train, store, submit, finalise) and verify (`verify`: replay and attest)
     TrainingJobs with the accounts of `keys`; progress in `folder`/state.json."""
 
-    MODULE = "TrainingJobs"
+    MODULES = ("TrainingJobs",)
 
     def __init__(self, url: str, keys: Sequence[bytes | str], folder, *, serve: bool, verify: bool,
                  device: str = "cpu", min_fee: int = 0) -> None:
@@ -221,12 +221,15 @@ class TrainingServices(Services):
         self._runtimes: dict = {}
         self._away = False
 
-    def _roles(self):
+    def _work(self):
         return ("train", self._train), ("verify", self._verify_run)
 
-    def _role_of(self, ev: dict) -> str | None:
-        return {"TrainingRequested": "train" if self.serving else None,
-                "RunSubmitted": "verify" if self.verifying else None}.get(ev["event"])
+    def _before_jobs(self) -> None:
+        """Nothing spans training jobs: each trains alone."""
+
+    def _roles(self, ev: dict) -> list[str]:
+        return {"TrainingRequested": ["train"] * self.serving,
+                "RunSubmitted": ["verify"] * self.verifying}.get(ev["event"], [])
 
     def _now(self) -> int:
         return int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)

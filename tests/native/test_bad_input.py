@@ -108,8 +108,8 @@ CASES = [
     (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(2)], [10**6]), 0, "differ in length"),
     (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(1)], [500_000] * 2), 0, "duplicate contentHash"),
     (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1), H(2)], [10**6, 0]), 0, "every weight must be positive"),
-    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(i) for i in range(1, 18)], [1] * 17), 0, "1..16 contributions"),
-    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [], []), 0, "1..16 contributions"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [H(i) for i in range(1, 18)], [1] * 17), 0, "0..16 contributions"),
+    (4, "Attribution", "postProof", (1, H(302), H(1), 1, [], []), 0, "unknown job 1"),  # no entries: allowed (no positive score)
     (4, "Attribution", "postProof", (1, H(302), ZERO32, 1, [H(1)], [10**6]), 0, "proofHash is zero"),
     (7, "Attribution", "postProof", (1, H(302), H(1), 1, [H(1)], [10**6]), 0, "not an active validator"),
     (4, "Attribution", "disputeProof", (1, H(1)), 0, "no open proof"),

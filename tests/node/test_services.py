@@ -44,6 +44,26 @@ def _events(url: str, name: str, job_id: int) -> list[dict]:
     return [e for e in decode_events(logs) if e["event"] == name and e["args"]["jobId"] == job_id]
 
 
+def set_up(url: str, tmp) -> None:
+    """Datanet 1 of the walk's rows (imported by dev 2), tiny-llama as base model 1, adapter 1 trained
+    on it with its attribution index in tmp/run (price 1 OPEN, by dev 3), GPU validators 4, 5, 6."""
+    (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
+    _cli(url, tmp, "datanet", "create", "--name", "facts", "--description", "facts", "--license", "CC-BY-4.0",
+         "--dev-account", "0")
+    _cli(url, tmp, "datanet", "import", "1", "rows.jsonl", "--column", "text", "--dev-account", "2")
+    _cli(url, tmp, "datanet", "curate", "1", "accept", "--all-pending", "--score", "80", "--dev-account", "0")
+    _cli(url, tmp, "datanet", "publish", "1", "--dev-account", "0")
+    _cli(url, tmp, "model", "register-base", "tiny-llama", "--dev-account", "3")
+    _cli(url, tmp, "train", "init", "run.toml")
+    config = tmp / "run.toml"  # as the first-hour walk: a random tiny model needs more steps to learn anything
+    config.write_text(config.read_text().replace("epochs = 1", "epochs = 8").replace("lr = 0.001", "lr = 0.02")
+                      .replace("batch_size = 8", "batch_size = 4"))
+    _cli(url, tmp, "train", "--datanet", "1:1", "--base", "tiny-llama", "--config", "run.toml", "--out", "run",
+         "--commit", "--base-model-id", "1", "--price", "1OPEN", "--dev-account", "3")
+    for v in VALIDATORS:
+        _cli(url, tmp, "stake", "register", "--amount", "200OPEN", "--gpu", "--dev-account", v)
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """A devnet started with the services on, an adapter of tiny-llama registered, three GPU validators."""
@@ -54,22 +74,7 @@ def chain(tmp_path_factory):
                           "--metrics", "--metrics.port", str(metrics_port)).wait_ready(90)
     node.metrics_port = metrics_port
     try:
-        url = node.url
-        (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
-        _cli(url, tmp, "datanet", "create", "--name", "facts", "--description", "facts", "--license", "CC-BY-4.0",
-             "--dev-account", "0")
-        _cli(url, tmp, "datanet", "import", "1", "rows.jsonl", "--column", "text", "--dev-account", "2")
-        _cli(url, tmp, "datanet", "curate", "1", "accept", "--all-pending", "--score", "80", "--dev-account", "0")
-        _cli(url, tmp, "datanet", "publish", "1", "--dev-account", "0")
-        _cli(url, tmp, "model", "register-base", "tiny-llama", "--dev-account", "3")
-        _cli(url, tmp, "train", "init", "run.toml")
-        config = tmp / "run.toml"  # as the first-hour walk: a random tiny model needs more steps to learn anything
-        config.write_text(config.read_text().replace("epochs = 1", "epochs = 8").replace("lr = 0.001", "lr = 0.02")
-                          .replace("batch_size = 8", "batch_size = 4"))
-        _cli(url, tmp, "train", "--datanet", "1:1", "--base", "tiny-llama", "--config", "run.toml", "--out", "run",
-             "--commit", "--base-model-id", "1", "--price", "1OPEN", "--dev-account", "3")
-        for v in VALIDATORS:
-            _cli(url, tmp, "stake", "register", "--amount", "200OPEN", "--gpu", "--dev-account", v)
+        set_up(node.url, tmp)
         yield node, tmp
     finally:
         node.stop()
@@ -120,6 +125,84 @@ def test_a_requested_job_is_served_verified_settled_and_attributed_by_the_servic
     assert earned["contributor"] > 0 and earned["validator"] > 0, earned
 
 
+def test_infer_pays_waits_and_prints_output_verification_contributors_and_payments(chain):
+    """`openledger infer --wait` (the SDK's `infer`): one command from a prompt to its fee split."""
+    node, tmp = chain
+    out = _cli(node.url, tmp, "infer", "--adapter", "1", "--prompt", "Bread rises because", "--max-fee", "2OPEN",
+               "--wait", "--dev-account", "8")
+    assert "job 2: succeeded, adapter 1, fee 1.000000 OPEN" in out  # the excess over the price refunded
+    assert "verification: valid (served by " in out and "votes 2 valid, 0 invalid" in out
+    assert "contributors credited:" in out and f"  {DEV[2][0]}  " in out  # the rows' importer
+    outcome = Client(node.url).inference(2)
+    assert outcome["done"] and outcome["output"] and outcome["output"] in out
+    assert sum(p["amount"] for p in outcome["payments"]) == outcome["fee"] == 10**18  # the whole fee, no more
+    assert sum(c["weightPpm"] for c in outcome["contributors"]) == 10**6
+    assert sum(c["paid"] for c in outcome["contributors"]) == \
+        sum(p["amount"] for p in outcome["payments"] if p["role"] == "contributor")
+    assert {p["role"] for p in outcome["payments"]} == {"contributor", "model owner", "validator", "treasury"}
+    assert outcome["payoutBlock"] - outcome["requestBlock"] <= 10  # the issue's target
+
+
+def test_rewards_by_source_split_each_accounts_earnings(chain):
+    """`openledger rewards ADDRESS [--from B --to B]` (ol_getRewards): the job's fee split and the work
+    shares of its blocks, by source; over any range the sources sum to the ledger's growth."""
+    node, tmp = chain
+    outcome = Client(node.url).inference(2)
+    payout = outcome["payoutBlock"]
+    paid: dict[tuple[str, str], int] = {}  # a contributor is paid once per row credited
+    for p in outcome["payments"]:
+        paid[(p["account"].lower(), p["role"])] = paid.get((p["account"].lower(), p["role"]), 0) + p["amount"]
+
+    def rewards(account: str, *block_range: int) -> dict:
+        args = [a for b, flag in zip(block_range, ("--from", "--to")) for a in (flag, str(b))]
+        return json.loads(_cli(node.url, tmp, "rewards", account, *args, "--json"))
+
+    server, attester, contributor, owner = (DEV[n][0] for n in (6, 4, 2, 3))  # job 2: served by 6 (2 % 3)
+    at_payout = {a: rewards(a, payout, payout)["bySource"] for a in (server, attester, contributor, owner)}
+    assert at_payout[contributor]["data contribution"] == paid[(contributor.lower(), "contributor")]
+    assert at_payout[owner]["model ownership"] == paid[(owner.lower(), "model owner")]
+    assert at_payout[attester]["verification"] == paid[(attester.lower(), "validator")]
+    assert at_payout[server]["inference work"] == paid[(server.lower(), "validator")]  # no job settled here
+    assert at_payout[server]["attribution"] > 0  # the poster's work share of the payout block's release
+    assert at_payout[server]["verification"] == at_payout[attester]["attribution"] == 0
+    settled = _events(node.url, "JobFinalised", 2)[0]["block"]
+    assert rewards(server, settled, settled)["bySource"]["inference work"] > 0  # the work share of that block
+    first_payout = Client(node.url).inference(1)["payoutBlock"]
+    assert rewards(contributor, 0, first_payout - 1)["bySource"]["data contribution"] == 0  # before any fee split
+    for account in (server, attester, contributor, owner, genesis.dev_validator()[0]):
+        whole = rewards(account)
+        assert whole["fromBlock"] == 0 and sum(whole["bySource"].values()) == whole["rewards"]
+    assert rewards(genesis.dev_validator()[0])["bySource"]["block rewards"] > 0  # the proposer
+
+
+@pytest.mark.parametrize("params, message", [
+    (["0x5", "0x2"], "block range 5..2 is empty"),
+    (["0x0", "0xffffff"], "header not found"),
+    (["0x0", "soon"], "invalid"),
+])
+def test_ol_get_rewards_refuses_a_bad_block_range(chain, params, message):
+    node, _ = chain
+    answer = call(node.url, "ol_getRewards", DEV[2][0], *params)
+    assert answer["error"]["code"] == -32602 and message in answer["error"]["message"], answer
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--adapter", "9"), "unknown adapter 9"),
+    (("--adapter", "1", "--max-fee", "1"), "below adapter 1's price"),
+    (("--adapter", "1", "--prompt", "x" * (64 * 1024 + 1)), "exceeds the 65536-byte limit"),
+    (("--adapter", "1", "--prompt", ""), "--prompt is empty"),
+])
+def test_infer_refuses_bad_requests_before_paying(chain, args, message):
+    node, tmp = chain
+    before = Client(node.url).rpc("eth_getTransactionCount", DEV[8][0], "latest")
+    argv = ["infer", *args, "--wait", "--dev-account", "8", "--rpc", node.url]
+    if "--prompt" not in args:
+        argv[1:1] = ["--prompt", "hello"]
+    r = subprocess.run(openledger(*argv), cwd=tmp, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert Client(node.url).rpc("eth_getTransactionCount", DEV[8][0], "latest") == before  # nothing sent
+
+
 def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
     node, tmp = chain
     node.stop()  # the same chain and services state, the services now run as their own process
@@ -136,24 +219,24 @@ def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
 
     services = launch()
     try:
-        assert "job 2" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Bees carry",
+        assert "job 3" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Bees carry",
                                "--dev-account", "7")
-        _wait("job 2 served", lambda: "job 2: output " in log.read_text())
+        _wait("job 3 served", lambda: "job 3: output " in log.read_text())
         services.kill()  # SIGKILL: no clean-up, wherever it is between storing the output and the receipt
         services.wait()
-        assert _job(node.url, tmp, 2)["statusName"] in ("requested", "submitted")
+        assert _job(node.url, tmp, 3)["statusName"] in ("requested", "submitted")
         services = launch()
-        job = _wait("job 2 settled", lambda: (j := _job(node.url, tmp, 2))["statusName"] in ("succeeded", "failed") and j)
+        job = _wait("job 3 settled", lambda: (j := _job(node.url, tmp, 3))["statusName"] in ("succeeded", "failed") and j)
         state = tmp / ".devnet" / "services" / "state.json"
         _wait("no job in flight", lambda: json.loads(state.read_text())["jobs"] == {})
     finally:
         services.kill()
         services.wait()
-    assert job["statusName"] == "succeeded" and job["submitter"].lower() == DEV[6][0].lower()
-    assert len(_events(node.url, "ResultSubmitted", 2)) == 1  # one result, one attestation per other validator
-    assert sorted(e["args"]["validator"].lower() for e in _events(node.url, "Attested", 2)) == \
-        sorted(DEV[v][0].lower() for v in (4, 5))
-    assert "job 2: result submitted in block" in log.read_text()
+    assert job["statusName"] == "succeeded" and job["submitter"].lower() == DEV[4][0].lower()
+    assert len(_events(node.url, "ResultSubmitted", 3)) == 1  # one result, one attestation per other validator
+    assert sorted(e["args"]["validator"].lower() for e in _events(node.url, "Attested", 3)) == \
+        sorted(DEV[v][0].lower() for v in (5, 6))
+    assert "job 3: result submitted in block" in log.read_text()
 
 
 def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(chain, tmp_path):
@@ -162,10 +245,10 @@ def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(c
     from node.services import model
 
     node, tmp = chain  # after the kill -9 test: a devnet with no services of its own
-    assert "job 3" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Ice melts at",
+    assert "job 4" in _cli(node.url, tmp, "job", "request", "--adapter", "1", "--prompt", "Ice melts at",
                            "--dev-account", "7")
     server = Client(node.url, DEV[4][1])
-    job = model.job_of(server, 3)
+    job = model.job_of(server, 4)
     rt = model.Runtime(server, model.ModelOptions(store=str(tmp_path / "adapters")), 1)
     try:
         served = model.serve(rt, job, model.prompt_of(server, job), 8)
@@ -175,7 +258,7 @@ def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(c
     finally:
         rt.close()
     edited = model.store_served(server, model.Served(model.canonical(result), served.proof, result["text"]))
-    server.send("InferenceJobs", "submitResult", 3, *edited)
+    server.send("InferenceJobs", "submitResult", 4, *edited)
 
     log = tmp / "verifier.log"
     with open(log, "ab") as out:
@@ -183,13 +266,25 @@ def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(c
                                                "--verify-inference", *(f for v in VALIDATORS for f in ("--dev-account", v))),
                                     cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        job = _wait("job 3 settled", lambda: (j := _job(node.url, tmp, 3))["statusName"] in ("succeeded", "failed") and j)
+        job = _wait("job 4 settled", lambda: (j := _job(node.url, tmp, 4))["statusName"] in ("succeeded", "failed") and j)
     finally:
         verifier.kill()
         verifier.wait()
     assert job["statusName"] == "failed" and (job["validVotes"], job["invalidVotes"]) == (0, 2), job
-    assert "job 3: result by " + DEV[4][0] + " checked: invalid" in log.read_text()
+    assert "job 4: result by " + DEV[4][0] + " checked: invalid" in log.read_text()
     receipts = [Client(node.url).rpc("eth_getTransactionReceipt", h) for h in
                 [line.rsplit("(tx ", 1)[1].rstrip(")") for line in log.read_text().splitlines() if "attested invalid" in line]]
     slashed = [e for r in receipts for e in decode_events(r["logs"]) if e["event"] == "Slashed"]
     assert [e["args"]["validator"].lower() for e in slashed] == [DEV[4][0].lower()]
+
+
+def test_the_supply_identity_held_after_every_block_of_the_flow(chain):
+    """Served, refunded, slashed, paid: the OPEN supply identity over every block's whole state
+    trie (ol_getSupply's audit), and a bad block named plainly."""
+    node, _ = chain
+    client = Client(node.url)
+    for n in range(int(client.rpc("eth_blockNumber"), 16) + 1):
+        audit = client.ol("getSupply", True, hex(n))["audit"]
+        assert audit["holds"] is True and int(audit["sum"], 16) == genesis.TOTAL_SUPPLY, (n, audit)
+    answer = call(node.url, "ol_getSupply", True, "0xffffff")
+    assert answer["error"]["code"] == -32602, answer

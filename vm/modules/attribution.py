@@ -2,7 +2,13 @@
 succeeded inference job (weights in parts per million summing to 1,000,000), naming the job's
 output hash and a method id the chain's registry enables (`attribution_methods`); other validators
 may dispute it within `dispute_window_s`; afterwards anyone finalises it and the job's escrowed
-fee is split.
+fee is split, and the poster's attribution is recorded as verified work of that block (paid, like
+a served job, from the block's reserve release: economics.record_work).
+
+A proof with no entries says that no contribution had a positive score: it is disputable and
+finalised the same way, and its fee split pays the model owner and validators as usual while the
+contributors' part, which no row earned, goes to the treasury (not back to the requester, who was
+served; and never left in escrow).
 
 Fee split (the rule other implementations must reproduce; parts always sum exactly to the fee):
   contributors = fee * contributorsPpm // 1e6, modelOwner = fee * ownerPpm // 1e6,
@@ -16,7 +22,7 @@ Storage (slots in the Attribution account):
   1  entries[jobId][index] -> e: e+0 contentHash; e+1 contributor | weightPpm << 160
 """
 from genesis.params import method_names
-from vm.modules import datanets, inference_jobs, models, staking
+from vm.modules import datanets, economics, inference_jobs, models, staking
 from vm.modules.abi import Call, NativeModule
 from vm.modules.storage import pack, require, slot_of, unpack
 from vm.modules.system import (
@@ -58,11 +64,11 @@ def _succeeded_job(call: Call, job_id: int) -> int:
 def post_proof(call: Call, job_id, output_hash, proof_hash, method_id, content_hashes, weights):
     st = call.store
     require(proof_hash != bytes(32), "proofHash is zero")
-    require(0 < len(content_hashes) <= MAX_ENTRIES, f"1..{MAX_ENTRIES} contributions per proof")
+    require(len(content_hashes) <= MAX_ENTRIES, f"0..{MAX_ENTRIES} contributions per proof")
     require(len(weights) == len(content_hashes), "contentHashes and weightsPpm differ in length")
     require(len(set(content_hashes)) == len(content_hashes), "duplicate contentHash in proof")
     require(all(w > 0 for w in weights), "every weight must be positive")
-    require(sum(weights) == PPM, f"weights sum to {sum(weights)}, must be {PPM}")
+    require(not weights or sum(weights) == PPM, f"weights sum to {sum(weights)}, must be {PPM}")
     econ = call.store_of(ECONOMICS)
     enabled = read_param(econ, "attribution_methods")
     require(enabled >> method_id & 1 == 1,
@@ -129,6 +135,7 @@ def finalise_proof(call: Call, job_id):
     per_contributor, owner_part, per_validator, treasury_part = split_fee(fee, split, [w for _, w in entries],
                                                                           len(validators))
     st.write(p, pack([(poster, 160), (PAID, 8), (method_id, 32)]))
+    economics.record_work(econ, call.block_number, poster.to_bytes(20, "big"))
     treasury = read_param(econ, "treasury").to_bytes(20, "big")
     payees = ([(a, CONTRIBUTOR, x) for (a, _), x in zip(entries, per_contributor)] + [(owner, MODEL_OWNER, owner_part)]
               + [(v, VALIDATOR, x) for v, x in zip(validators, per_validator)] + [(treasury, TREASURY, treasury_part)])
