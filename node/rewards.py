@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable
 from eth_utils import keccak
 
 from node.sdk import ROLES, decode_events
+from vm.modules import training_jobs
 from vm.modules.storage import slot_of
 from vm.modules.system import (
-    ATTRIBUTION, ECONOMICS, INFERENCE_JOBS, PARAM_FIELDS, PARAMS_BASE_SLOT, PARAMS_CONFIGURED_SLOT, REWARDS_SLOT, PPM,
+    ATTRIBUTION, ECONOMICS, INFERENCE_JOBS, TRAINING_JOBS, PARAM_FIELDS, PARAMS_BASE_SLOT, PARAMS_CONFIGURED_SLOT, REWARDS_SLOT, PPM,
     Params,
 )
 
@@ -40,6 +41,10 @@ SOURCES: dict[str, str] = {
     "data contribution": "accepted Datanet rows credited by a paid job's attribution proof",
     "model ownership": "the model owner's part of every paid job's fee on its adapters",
     "treasury": "the treasury's part of fee splits and their integer remainders",
+    "training work": "training a paid run (the trainer's part of its fee and a work share of the release of "
+                     "the block that completed it) and replaying it (the valid verifiers' part)",
+    "data use": "accepted Datanet rows of a version a paid training run used: the version's data-use price, "
+                "split by accepted contributions",
 }
 """Every source of rewards, in the order they are shown, with what it pays for."""
 
@@ -58,6 +63,14 @@ class Ledger:
     def proof_poster(self, job_id: int, block: int) -> bytes:
         head = self.storage(ATTRIBUTION, slot_of(0, job_id), block)
         return (head & (2**160 - 1)).to_bytes(20, "big")
+
+    def training_voters(self, job_id: int, block: int) -> list[tuple[bytes, int]]:
+        """(validator, vote: 1 valid, 2 invalid) of every attestation of a training job."""
+        count = self.storage(TRAINING_JOBS, training_jobs.job_slot(job_id) + 16, block) & training_jobs.LOW128
+        count += self.storage(TRAINING_JOBS, training_jobs.job_slot(job_id) + 16, block) >> 128
+        voters = [self.storage(TRAINING_JOBS, slot_of(training_jobs.VOTERS, job_id, i), block).to_bytes(20, "big")
+                  for i in range(count)]
+        return [(v, self.storage(TRAINING_JOBS, slot_of(training_jobs.ATTESTATIONS, job_id, v), block)) for v in voters]
 
     def param(self, name: str, block: int) -> int:
         if self.storage(ECONOMICS, PARAMS_CONFIGURED_SLOT, block) == 0:
@@ -89,8 +102,22 @@ def _fee_split_payment(args: dict, block: int, ledger: Ledger) -> Iterable[tuple
     yield account, source, args["amount"]
 
 
+def _training_completed(args: dict, block: int, ledger: Ledger) -> Iterable[tuple[bytes, str, int]]:
+    """A completed training job pays its trainer, its valid verifiers (equal parts) and the data-use
+    dust to the treasury (the contributors' parts have their own event)."""
+    yield bytes.fromhex(args["trainer"][2:]), "training work", args["trainerFee"]
+    valid = [v for v, vote in ledger.training_voters(args["jobId"], block) if vote == 1]
+    for v in valid:
+        yield v, "training work", args["verifierFee"] // len(valid)
+    yield ledger.param("treasury", block).to_bytes(20, "big"), "treasury", args["treasuryDust"]
+
+
 EVENT_RULES: list[EventRule] = [
     EventRule(ATTRIBUTION, "RewardPaid(address,uint256,uint8,uint256)", _fee_split_payment),
+    EventRule(TRAINING_JOBS, "DataUseFeePaid(uint256,address,uint256,uint256,uint256)",
+              lambda a, _n, _ledger: [(bytes.fromhex(a["contributor"][2:]), "data use", a["amount"])]),
+    EventRule(TRAINING_JOBS, "TrainingCompleted(uint256,uint256,address,uint256,uint256,uint256,uint256)",
+              _training_completed),
 ]
 
 WORK_EVENTS: list[tuple[bytes, str, Callable[[dict, int, Ledger], bytes | None], str]] = [
@@ -98,6 +125,8 @@ WORK_EVENTS: list[tuple[bytes, str, Callable[[dict, int, Ledger], bytes | None],
      lambda a, n, ledger: ledger.job_submitter(a["jobId"], n) if a["success"] else None, "inference work"),
     (ATTRIBUTION, "FeeSplit(uint256,uint256,uint256,uint256,uint256)",
      lambda a, n, ledger: ledger.proof_poster(a["jobId"], n), "attribution"),
+    (TRAINING_JOBS, "TrainingCompleted(uint256,uint256,address,uint256,uint256,uint256,uint256)",
+     lambda a, _n, _ledger: bytes.fromhex(a["trainer"][2:]), "training work"),
 ]
 """The events of a block that recorded verified work (economics.record_work), in the order the
 work was recorded within a transaction: (module, event, who did the work or None, source)."""

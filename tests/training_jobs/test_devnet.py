@@ -105,6 +105,12 @@ def test_a_hired_run_is_trained_verified_registered_and_pays_the_contributors(ch
     for a, amount in ((DEV[2][0], PRICE * 6 // 8), (DEV[8][0], PRICE * 2 // 8)):
         assert [(e["jobId"], e["datanetId"], e["version"], e["amount"]) for e in svc.data_use_earnings(
             Client(node.url), a)] == [(1, 1, 1, amount)]  # the "data use" source of a contributor's earnings
+        assert int(Client(node.url).rpc("ol_getRewards", a)["bySource"]["data use"], 16) == amount
+    by_source = {k: int(v, 16) for k, v in Client(node.url).rpc("ol_getRewards", trainer)["bySource"].items()}
+    assert by_source["training work"] >= report["split"]["trainerFee"]  # its fee, and the work share of the release
+    verifier = report["attestations"][0]["validator"]
+    verifier_work = int(Client(node.url).rpc("ol_getRewards", verifier)["bySource"]["training work"], 16)
+    assert verifier_work == report["split"]["verifierFee"] // len(report["attestations"])
 
     # the registered run is the builder's, and serves like any committed run
     run = report["run"]
