@@ -7,6 +7,7 @@ BSTAMP  := $(VENV)/.bench-installed
 NSTAMP  := node_modules/.installed
 SNSTAMP := studio/node_modules/.installed
 SSTAMP  := studio/dist/.built
+CSTAMP  := $(VENV)/.chromium
 DATADIR ?= .devnet
 PORT    ?= 8545
 BLOCK_TIME ?= 1
@@ -43,6 +44,15 @@ $(SSTAMP): $(SNSTAMP) studio/build.mjs $(shell find studio/src -type f) $(wildca
 
 studio: $(SSTAMP)
 
+# Debian's chromium for the browser tests (Studio, CORS): installed once where apt-get can (as root);
+# elsewhere those tests are skipped, and say so.
+$(CSTAMP): $(STAMP)
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ) || \
+	  echo "chromium not installed (apt-get install chromium): the browser tests will be skipped"
+	touch $@
+
 run: $(STAMP) $(SSTAMP)
 	$(BIN)/openledger devnet --datadir $(DATADIR) --http.port $(PORT) --block-time $(BLOCK_TIME)
 
@@ -58,10 +68,10 @@ demo: $(STAMP) $(SSTAMP)
 demo-stop:
 	$(BIN)/openledger demo --stop --datadir $(DEMO_DIR)
 
-test: $(STAMP) $(NSTAMP) $(SSTAMP)
+test: $(STAMP) $(NSTAMP) $(SSTAMP) $(CSTAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
-test-all: $(STAMP) $(NSTAMP) $(SSTAMP)
+test-all: $(STAMP) $(NSTAMP) $(SSTAMP) $(CSTAMP)
 	$(BIN)/python -m pytest -q tests
 
 # Models and data that ship inside PyPI packages (nothing downloads at run time).
