@@ -78,6 +78,7 @@ class P2PNetwork:
         self._out_send, self._out_recv = trio.open_memory_channel(10_000)
         self._senders: OrderedDict[object, object] = OrderedDict()  # message -> peer, for scoring
         self.bytes_sent = 0
+        self.blocks_synced = 0  # imported by block sync (for --metrics)
 
     @property
     def peers(self) -> "PeerView":
@@ -278,6 +279,7 @@ class P2PNetwork:
                         self.p2p.penalise(peer, Fault.MALFORMED)
                     break
                 imported += 1
+                self.blocks_synced += 1
                 progressed = True
             if not progressed:
                 return imported
