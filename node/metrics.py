@@ -13,8 +13,11 @@ and the Grafana dashboard read the same names). Two kinds of figures, chosen by 
   event loop's one thread (no lock, no label dict per request) and builds the histogram families
   at scrape time.
 
-Adding figures later (consensus and p2p, #13) needs no change here: their names are reserved in
-`FAMILIES`, and where node/app.py starts them:
+Consensus and p2p (#13) are `ConsensusMetrics`: the driver and the p2p service keep plain
+integers (votes missed, evidence, blocks synced, gossip messages and bytes per topic) read at
+scrape time; step durations and rounds per height are histograms observed a few times a height.
+Adding figures later works the same way: list the name in `FAMILIES`, then where node/app.py
+starts the subsystem:
 
     m = telemetry.registry                      # a NodeMetrics' Metrics (telemetry is None without --metrics)
     peers = m.gauge("p2p_peers", "Connected peers")                         # openledger_p2p_peers
@@ -77,14 +80,16 @@ FAMILIES: dict[str, str] = {
     # readiness
     "openledger_ready": "gauge: 1 when /ready answers 200",
     "openledger_info": "gauge{version,chain_id}: always 1",
-    # reserved for #13 (node/p2p, consensus/), registered by them once wired in (see the module doc)
+    # the validator network (#13): ConsensusMetrics, registered by node/app.py when consensus runs
     "openledger_p2p_peers": "gauge: connected peers",
-    "openledger_p2p_bytes_total": "counter{direction,topic}: gossip bytes",
-    "openledger_p2p_messages_total": "counter{topic}: gossip messages",
+    "openledger_p2p_bytes_total": "counter{direction=in|out,topic}: gossip bytes",
+    "openledger_p2p_messages_total": "counter{direction=in|out,topic}: gossip messages",
+    "openledger_p2p_blocks_synced_total": "counter: blocks imported by block sync (with verified commits)",
     "openledger_consensus_height": "gauge: height being decided",
     "openledger_consensus_round": "gauge: round at that height",
     "openledger_consensus_step_seconds": "histogram{step}: time spent in each step",
-    "openledger_consensus_votes_missed_total": "counter: our votes missing from commits",
+    "openledger_consensus_rounds": "histogram: rounds a decided height took (1: decided in round 0)",
+    "openledger_consensus_votes_missed_total": "counter: heights whose commit (in the next header) lacks our precommit",
     "openledger_consensus_evidence_total": "counter: evidence of misbehaviour seen",
 }
 
@@ -96,6 +101,8 @@ _BUCKET_OF = tuple(next((i for i, k in enumerate(LATENCY_EXPONENTS) if bits <= k
                    for bits in range(65))  # (ns - 1).bit_length() -> bucket index; ns <= 2^k iff that <= k
 BLOCK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 GAS_BUCKETS = (0, 21_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 15_000_000, 30_000_000, 60_000_000)
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+ROUND_BUCKETS = (1, 2, 3, 4, 6, 8, 16)
 DATADIR_SCAN_SECONDS = 30.0  # a scrape re-walks the data dir at most this often
 
 
@@ -286,6 +293,61 @@ class ChainMetrics:
             role, amount = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
             if role < len(self._earned):
                 self._earned[role].inc(amount)
+
+
+# -- consensus and p2p (#13) ---------------------------------------------------------------------
+
+class ConsensusMetrics:
+    """The validator network's figures for one node: `driver` is a node.validator.ConsensusDriver
+    (it calls `step` and `decided`), `network` a node.network.P2PNetwork or None (a lone
+    validator). Everything but the two histograms is read at scrape time."""
+
+    def __init__(self, metrics: Metrics, driver, network=None) -> None:
+        from consensus import Step
+
+        steps = metrics.histogram("consensus_step_seconds", "Time spent in each consensus step", ["step"],
+                                  buckets=STEP_BUCKETS)
+        self._steps = {step: steps.labels(step.name.lower()) for step in Step}
+        self._rounds = metrics.histogram("consensus_rounds", "Rounds a decided height took", buckets=ROUND_BUCKETS)
+        self.driver, self.network = driver, network
+        metrics.add_collector(self._collect)
+        driver.metrics = self
+
+    def step(self, step, seconds: float) -> None:
+        """A step of the driver's machine ended after `seconds` (trio thread)."""
+        self._steps[step].observe(seconds)
+
+    def decided(self, round_: int) -> None:
+        self._rounds.observe(round_ + 1)
+
+    def _collect(self) -> Iterable[Metric]:
+        driver = self.driver
+        state = driver.state()
+        yield GaugeMetricFamily("openledger_consensus_height", "Height being decided", value=state["height"])
+        yield GaugeMetricFamily("openledger_consensus_round", "Round at that height", value=state["round"])
+        yield CounterMetricFamily("openledger_consensus_votes_missed", FAMILIES["openledger_consensus_votes_missed_total"],
+                                  value=driver.votes_missed)
+        yield CounterMetricFamily("openledger_consensus_evidence", "Evidence of misbehaviour seen",
+                                  value=len(driver.evidence))
+        network = self.network
+        if network is None:
+            return
+        p2p = network.p2p
+        yield GaugeMetricFamily("openledger_p2p_peers", "Connected peers", value=len(p2p.connected_peers()))
+        yield CounterMetricFamily("openledger_p2p_blocks_synced", "Blocks imported by block sync",
+                                  value=network.blocks_synced)
+        yield from traffic_families(p2p.traffic)
+
+
+def traffic_families(traffic: dict) -> list[Metric]:
+    """node.p2p.P2P.traffic ({direction: {Kind: [messages, bytes]}}) as two counter families."""
+    messages = CounterMetricFamily("openledger_p2p_messages", "Gossip messages", labels=("direction", "topic"))
+    size = CounterMetricFamily("openledger_p2p_bytes", "Gossip bytes", labels=("direction", "topic"))
+    for direction, kinds in traffic.items():
+        for kind, (count, nbytes) in list(kinds.items()):
+            messages.add_metric((direction, kind.value), count)
+            size.add_metric((direction, kind.value), nbytes)
+    return [messages, size]
 
 
 # -- figures read at scrape time ------------------------------------------------------------------

@@ -78,6 +78,7 @@ class P2PNetwork:
         self._out_send, self._out_recv = trio.open_memory_channel(10_000)
         self._senders: OrderedDict[object, object] = OrderedDict()  # message -> peer, for scoring
         self.bytes_sent = 0
+        self.blocks_synced = 0  # imported by block sync (for --metrics)
 
     @property
     def peers(self) -> "PeerView":
@@ -219,7 +220,28 @@ class P2PNetwork:
                     for vote in votes:
                         self._remember(vote, peer)
                         driver.deliver(VoteReceived(vote))
+                await self._probe_ahead(peer, machine.height)
             since = trio.current_time()
+
+    async def _probe_ahead(self, peer, height: int) -> None:
+        """Has `peer` decided the height we are stuck at? Peers past it serve none of its
+        proposals or votes, and their own messages (of the next height) may all have been sent
+        before we were up to hear them: after all validators restart, the half that had not
+        finalised a height waited for the half that had, which waited for a quorum at the next
+        height, forever. A block at our height is what block sync needs to start."""
+        if (self.driver.node.sync_target or 0) >= height:
+            return
+        try:
+            data = await self.p2p.fetch_block(peer, height)
+        except FetchFailed as exc:
+            log.debug("p2p: probing %s for block %d: %s", peer, height, exc)
+            return
+        node = self.driver.node
+        if data is not None and (node.sync_target or 0) < height and node.head().block_number < height:
+            log.info("p2p: peer %s has decided height %d: syncing", peer, height)
+            if node.sync_target is None or node.sync_target <= node.head().block_number:
+                node.sync_start = node.head().block_number
+            node.sync_target = height
 
     async def _sync(self) -> None:
         """Block sync: while peers are known to be past our head for `repair_after`, fetch the
@@ -278,6 +300,7 @@ class P2PNetwork:
                         self.p2p.penalise(peer, Fault.MALFORMED)
                     break
                 imported += 1
+                self.blocks_synced += 1
                 progressed = True
             if not progressed:
                 return imported

@@ -39,7 +39,7 @@ from consensus import (
 from consensus.errors import MalformedMessage
 from consensus.evidence import DuplicateVoteEvidence
 from node.chain import Node
-from node.consensus import ChainApplication, evidence_transaction
+from node.consensus import ChainApplication, bitmap_signers, evidence_transaction
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,11 @@ class ConsensusDriver:
         self._started = False
         self._nursery: trio.Nursery | None = None
         self.evidence: list[DuplicateVoteEvidence] = []
+        # For --metrics (node/metrics.py ConsensusMetrics reads these at scrape time):
+        self.votes_missed = 0  # heights we could sign whose commit (in the next header) lacks our precommit
+        self.metrics = None  # a ConsensusMetrics: step durations and rounds per height, as they happen
+        self._at: tuple | None = None  # (height, round, step) and when it began
+        self._at_since = 0.0
 
     def state(self) -> dict:
         """For ol_consensusState and `openledger testnet`'s table."""
@@ -287,6 +292,7 @@ class ConsensusDriver:
         self._height_started = trio.current_time()
         self._news = trio.Event()
         await self._carry_out(self.machine.start())
+        self._track()
 
     async def _step(self, event) -> None:
         machine = self.machine
@@ -307,6 +313,7 @@ class ConsensusDriver:
                 self._height_started = trio.current_time()
                 self._news = trio.Event()
                 await self._carry_out(machine.start_height(event.height, self.app.validator_set(event.height)))
+                self._track()
             return
         if not self._started:
             if not isinstance(event, (ProposalReceived, VoteReceived)):
@@ -315,6 +322,18 @@ class ConsensusDriver:
         if isinstance(event, (ProposalReceived, VoteReceived)) and self._height_of(event) == machine.height:
             self.wal.append(machine.height, event)
         await self._carry_out(machine.handle(event))
+        self._track()
+
+    def _track(self) -> None:
+        """Step durations for --metrics: one tuple compare per event, a histogram observation
+        per step change (a few per height)."""
+        machine = self.machine
+        at = (machine.height, machine.round, machine.step)
+        if at != self._at:
+            now = trio.current_time()
+            if self._at is not None and self.metrics is not None:
+                self.metrics.step(self._at[2], now - self._at_since)
+            self._at, self._at_since = at, now
 
     async def _carry_out(self, actions) -> None:
         pending: SignerState | None = None
@@ -407,11 +426,30 @@ class ConsensusDriver:
         """Finalise (in a worker thread; a cancellation waits for it, so a commit is never cut
         off half way), then start the next height after timeout_commit."""
         await trio.to_thread.run_sync(self.app.finalize, decide.height, decide.block, decide.commit)
+        self._count_missed(decide.height)
+        if self.metrics is not None:
+            self.metrics.decided(decide.round)
         if self.network is not None:
             self.network.decided(decide)
         if self.on_decide is not None:
             self.on_decide(decide)
         self._nursery.start_soon(self._start_after_news, decide.height + 1, self.node.head().gas_used > 0)
+
+    def _count_missed(self, height: int) -> None:
+        """The commit of `height - 1` that the network kept (block `height`'s header names its
+        signers, as CometBFT's LastCommit) lacks our precommit: a missed vote."""
+        if self.signer is None or height < 2:
+            return
+        validators = self.app.validator_set(height - 1)
+        if self.signer.address not in validators:
+            return
+        header = self.node.header_by_number(height)
+        try:
+            signers = bitmap_signers(validators, header.extra_data)
+        except ValueError:  # not a consensus header (an imported chain)
+            return
+        if self.signer.address not in signers:
+            self.votes_missed += 1
 
     async def _start_after_news(self, height: int, head_had_transactions: bool) -> None:
         """timeout_commit: the next height starts `block_time` after this one started; in wait

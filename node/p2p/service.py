@@ -89,6 +89,9 @@ class P2P:
         self._inbound_send, self.inbound = trio.open_memory_channel[Inbound](config.inbound_slots)
         self._own_id = host.get_id().to_bytes()
         self.dropped_inbound = 0     # messages validated but not taken by the node in time
+        # Gossip traffic by topic, [messages, bytes] per direction: plain ints on the hot path,
+        # read by --metrics at scrape time (node/metrics.py ConsensusMetrics).
+        self.traffic: dict[str, dict[Kind, list[int]]] = {d: {k: [0, 0] for k in Kind} for d in ("in", "out")}
         for protocol in self.router.get_protocols():
             host.set_stream_handler(protocol, self._isolated(self.pubsub.stream_handler))
         for protocol, answer in ((wire.BLOCK_PROTOCOL, self._answer_block),
@@ -199,6 +202,9 @@ class P2P:
                 continue    # pubsub hands our own publications back; the node has them already
             # Validated already (pubsub ran `_validator`); decoding again is cheap RLP work.
             item = Inbound(kind, self._decode(kind, msg.data), ID(msg.from_id))
+            counts = self.traffic["in"][kind]
+            counts[0] += 1
+            counts[1] += len(msg.data)
             try:
                 self._inbound_send.send_nowait(item)
             except trio.WouldBlock:
@@ -210,6 +216,9 @@ class P2P:
         if len(data) > limit:
             raise ValueError(f"{kind.value} message of {len(data)} bytes is over the limit {limit}")
         await self.pubsub.publish(self.topic(kind), data)
+        counts = self.traffic["out"][kind]
+        counts[0] += 1
+        counts[1] += len(data)
 
     async def publish_vote(self, vote: SignedVote) -> None:
         await self._publish(Kind.VOTE, vote.encode())

@@ -53,13 +53,32 @@ def _start_network(root: pathlib.Path):
     return members, nodes
 
 
+LOG_TAIL = 4000  # characters of each node's log shown when a test fails
+
+
+def _report(members, nodes) -> str:
+    """What each node was doing: its consensus state, if it answers, and its log's tail (the log
+    itself stays in the test's tmp dir, `<datadir>/node.log`, appended across restarts)."""
+    out = []
+    for m, n in zip(members, nodes):
+        out.append(f"===== validator {m.index}: {testnet.status(m)} log {n.log}")
+        try:
+            out.append(n.log.read_text(errors="replace")[-LOG_TAIL:])
+        except OSError as exc:
+            out.append(f"(no log: {exc})")
+    return "\n".join(out)
+
+
 @pytest.fixture
-def network(tmp_path):
+def network(tmp_path, request):
     members, nodes = _start_network(tmp_path / "net")
     try:
         for n in nodes:
             n.wait_ready(180)
         yield members, nodes
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:  # shown with the failure, in pytest's summary
+            report.sections.append(("validator logs", _report(members, nodes)))
     finally:
         for n in nodes:
             n.stop()

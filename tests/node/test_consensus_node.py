@@ -529,3 +529,40 @@ def test_block_sync_imports_what_a_peer_serves_and_refuses_a_forged_commit(tmp_p
     with pytest.raises(ValueError):
         check_block_bytes(b"\x01\x02")
     follower.close()
+
+
+def test_a_validator_behind_syncs_from_a_peer_that_sends_it_nothing(tmp_path):
+    """The stall of "restart all four" (BENCHMARKS.md, fault tests): validators that had not
+    finalised a height came back after the others' messages of the next height were sent, and
+    the others, past that height, serve none of its proposals or votes. The stuck validator asks
+    its peers for the block at its height (real p2p on loopback; the peer never gossips) and
+    block sync takes it to the peer's head."""
+    from node.network import P2PNetwork
+    from node.p2p import P2PConfig, open_p2p
+
+    chain = Chain4(tmp_path, blocks=3)
+    ahead = ConsensusDriver(chain.node, None, block_time=1)  # serves blocks; its consensus is not running
+    follower = Node.init(tmp_path / "behind", chain.genesis)
+
+    def p2p_config(name: str, bootstrap=()) -> P2PConfig:
+        return P2PConfig(data_dir=tmp_path / name, chain_id=chain.genesis.chain_id, listen="/ip4/127.0.0.1/tcp/0",
+                         bootstrap=tuple(str(b) for b in bootstrap))
+
+    async def main():
+        async with open_p2p(p2p_config("p2p-ahead"), P2PNetwork.handlers(lambda: ahead)) as served:
+            behind = None
+            async with open_p2p(p2p_config("p2p-behind", [served.address]),
+                                P2PNetwork.handlers(lambda: behind)) as p2p:
+                network = P2PNetwork(p2p)
+                behind = ConsensusDriver(follower, chain.keys[3], block_time=0.5, network=network)
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(behind.run)
+                    nursery.start_soon(network.run, behind)
+                    await wait_until(lambda: follower.head().block_number >= 3, 60)
+                    nursery.cancel_scope.cancel()
+                assert network.blocks_synced == 3
+
+    trio.run(main)
+    assert follower.head() == chain.node.head()
+    follower.close()
+    chain.node.close()

@@ -33,6 +33,9 @@ def test_dashboard_queries_known_families():
     assert names and all(_known(n) for n in names), sorted(n for n in names if not _known(n))
     assert {"openledger_rpc_requests_total", "openledger_chain_block_seconds_bucket",
             "openledger_txpool_refused_total"} <= names
+    network = {f for f in FAMILIES if f.startswith(("openledger_consensus_", "openledger_p2p_"))}
+    queried = {n.removesuffix("_bucket").removesuffix("_sum").removesuffix("_count") for n in names}
+    assert network <= queried, sorted(network - queried)  # every consensus and p2p family is on the dashboard
 
 
 def test_alert_rules_parse_and_query_known_families():
@@ -44,3 +47,5 @@ def test_alert_rules_parse_and_query_known_families():
     assert all(_known(n) for n in names), sorted(n for n in names if not _known(n))
     described = {r["alert"] for r in rules if f"**{r['alert']}" in text}
     assert {r["alert"] for r in rules} - described <= {"OpenledgerRpcInternalErrors", "OpenledgerConnectionErrors"}
+    assert {"openledger_consensus_votes_missed_total", "openledger_p2p_peers", "openledger_consensus_round",
+            "openledger_consensus_height"} <= names  # the validator network's alerts

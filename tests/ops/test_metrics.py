@@ -78,6 +78,13 @@ def test_rpc_pool_blocks_and_connections_move(node):
     assert after[("openledger_datadir_bytes", (("part", "chaindata"),))] > 0
     assert after[("openledger_ready", ())] == 1
     assert after[("openledger_info", (("chain_id", str(genesis.devnet().chain_id)), ("version", "0.1.0")))] == 1
+    # consensus, through the real process (a lone validator: its own quorum, no p2p families)
+    head = int(node.rpc("eth_blockNumber"), 16)
+    assert after[("openledger_consensus_height", ())] >= after[("openledger_chain_head_block", ())]  # = in its commit step
+    assert _delta(before, after, "openledger_consensus_rounds_count") >= 1
+    assert _delta(before, after, "openledger_consensus_step_seconds_count", step="propose") >= 1
+    assert after[("openledger_consensus_votes_missed_total", ())] == 0 and head >= 1
+    assert ("openledger_p2p_peers", ()) not in after
 
 
 def test_every_family_is_listed(node):
