@@ -4,14 +4,18 @@
 transactions clients send to this node's JSON-RPC (so they reach the proposer, whichever
 validator it is), hands what peers publish to the driver and the pool, and answers peers'
 fetches from the node (blocks with their commits, this height's proposals and votes).
+Transactions go out on their own queue, several to a gossip message (`encode_tx_batch`) when
+they arrive faster than one message is sent: a client's burst costs a few gossipsub messages
+(each signed, relayed and checked by every peer) rather than one each, and never delays a vote.
 
 Gossip is not reliable delivery (NOTES.md), so two loops repair what it loses:
 - **votes and proposals**: while consensus stays at one (height, round, step) for longer than
   `repair_after`, fetch that round's proposal and votes from a peer (as CometBFT's reactor
   sends a peer what it lacks, pulled instead of pushed);
 - **block sync**: when peers' messages show heights past ours for longer than `repair_after`,
-  fetch the missing blocks with their commits, verify each commit against the validator set of
-  its height (`ChainApplication.import_decided`), import, and let consensus join at the head.
+  fetch the missing blocks with their commits (requests run ahead of the import), verify each
+  commit against the validator set of its height (`ChainApplication.import_decided`), import,
+  and let consensus join at the head.
 A peer whose answer fails those checks is scored down (node/p2p/scoring.py).
 """
 from __future__ import annotations
