@@ -4,14 +4,18 @@
 transactions clients send to this node's JSON-RPC (so they reach the proposer, whichever
 validator it is), hands what peers publish to the driver and the pool, and answers peers'
 fetches from the node (blocks with their commits, this height's proposals and votes).
+Transactions go out on their own queue, several to a gossip message (`encode_tx_batch`) when
+they arrive faster than one message is sent: a client's burst costs a few gossipsub messages
+(each signed, relayed and checked by every peer) rather than one each, and never delays a vote.
 
 Gossip is not reliable delivery (NOTES.md), so two loops repair what it loses:
 - **votes and proposals**: while consensus stays at one (height, round, step) for longer than
   `repair_after`, fetch that round's proposal and votes from a peer (as CometBFT's reactor
   sends a peer what it lacks, pulled instead of pushed);
 - **block sync**: when peers' messages show heights past ours for longer than `repair_after`,
-  fetch the missing blocks with their commits, verify each commit against the validator set of
-  its height (`ChainApplication.import_decided`), import, and let consensus join at the head.
+  fetch the missing blocks with their commits (requests run ahead of the import), verify each
+  commit against the validator set of its height (`ChainApplication.import_decided`), import,
+  and let consensus join at the head.
 A peer whose answer fails those checks is scored down (node/p2p/scoring.py).
 """
 from __future__ import annotations
@@ -33,7 +37,9 @@ from node.validator import ConsensusDriver
 log = logging.getLogger(__name__)
 
 REPAIR_AFTER_S = 1.0
-SYNC_BATCH = 64  # blocks fetched ahead at once (one request each, in parallel)
+TX_BATCH_BYTES = 64 * 1024
+"""Most bytes of transactions published in one gossip message (the p2p limit of one is 128 KiB)."""
+SYNC_BATCH = 64  # blocks requested ahead of the import (one request each, in parallel)
 
 
 def sync_bytes(node, height: int) -> bytes | None:
@@ -52,9 +58,36 @@ def check_block_bytes(data: bytes) -> None:
     split_block(data)
 
 
-def check_tx_bytes(data: bytes) -> None:
+def encode_tx_batch(raws: list[bytes]) -> bytes:
+    """Several transactions in one gossip message: an RLP byte string holding the RLP list of
+    the raw transactions (one gossipsub message, signed, relayed and checked once, instead of
+    one per transaction). A lone raw transaction never starts like an RLP byte string
+    (0x80-0xbf: a typed one starts with its type, below 0x80, a legacy one with a list header,
+    0xc0 and up), so a message of one transaction, as before, still reads as one."""
+    return raws[0] if len(raws) == 1 else rlp.encode(rlp.encode(raws))
+
+
+def _is_batch(data: bytes) -> bool:
+    return 0x80 <= data[0] <= 0xBF
+
+
+def split_tx_message(data: bytes) -> list[bytes]:
+    """The raw transactions of a tx gossip message; ValueError if it is malformed."""
     if not data:
         raise ValueError("empty transaction")
+    if not _is_batch(data):
+        return [data]
+    try:
+        raws = rlp.decode(rlp.decode(data, strict=True), strict=True)
+    except rlp.exceptions.DecodingError as exc:
+        raise ValueError(f"transaction batch is not RLP: {exc}") from None
+    if not isinstance(raws, list) or not raws or not all(isinstance(r, bytes) and r and not _is_batch(r) for r in raws):
+        raise ValueError("a transaction batch must be a non-empty RLP list of raw transactions")
+    return raws
+
+
+def check_tx_bytes(data: bytes) -> None:
+    split_tx_message(data)
 
 
 class PeerView:
@@ -75,7 +108,8 @@ class P2PNetwork:
         self.p2p = p2p
         self.repair_after = repair_after
         self.driver: ConsensusDriver | None = None
-        self._out_send, self._out_recv = trio.open_memory_channel(10_000)
+        self._out_send, self._out_recv = trio.open_memory_channel(10_000)  # proposals, votes, evidence
+        self._tx_send, self._tx_recv = trio.open_memory_channel(10_000)  # transactions
         self._senders: OrderedDict[object, object] = OrderedDict()  # message -> peer, for scoring
         self.bytes_sent = 0
         self.blocks_synced = 0  # imported by block sync (for --metrics)
@@ -116,7 +150,7 @@ class P2PNetwork:
 
     def _queue(self, kind: Kind, payload: tuple) -> None:
         try:
-            self._out_send.send_nowait((kind, payload))
+            (self._tx_send if kind is Kind.TX else self._out_send).send_nowait((kind, payload))
         except trio.WouldBlock:
             log.warning("p2p: outgoing queue full, dropping a %s (fetches recover it)", kind.value)
 
@@ -130,7 +164,7 @@ class P2PNetwork:
         self._queue(Kind.EVIDENCE, (evidence,))
 
     def broadcast_transaction(self, raw: bytes) -> None:
-        self._queue(Kind.TX, (raw,))
+        self._queue(Kind.TX, raw)
 
     def decided(self, decide: Decide) -> None:
         pass  # peers a height behind fetch the block with its commit (block sync)
@@ -146,21 +180,48 @@ class P2PNetwork:
         self.driver = driver
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._publish)
+            nursery.start_soon(self._publish_transactions)
             nursery.start_soon(self._receive)
             nursery.start_soon(self._repair)
             nursery.start_soon(self._sync)
 
     async def _publish(self) -> None:
-        """One task publishes, in the order the driver sent (a vote never overtakes the
-        proposal it is for)."""
+        """One task publishes, in the order the driver sent (a vote never overtakes the proposal
+        it is for). Transactions have their own queue and task (`_publish_transactions`): a
+        burst of client transactions would otherwise hold the proposals and votes behind it."""
         publish = {Kind.PROPOSAL: self.p2p.publish_proposal, Kind.VOTE: self.p2p.publish_vote,
-                   Kind.EVIDENCE: self.p2p.publish_evidence, Kind.TX: self.p2p.publish_tx}
+                   Kind.EVIDENCE: self.p2p.publish_evidence}
         async for kind, payload in self._out_recv:
             try:
                 await publish[kind](*payload)
                 self.bytes_sent += sum(len(p) if isinstance(p, bytes) else len(p.encode()) for p in payload)
             except Exception as exc:  # no peers yet, or over a limit: fetches and re-sends recover
                 log.debug("p2p: publishing a %s failed: %r", kind.value, exc)
+
+    async def _publish_transactions(self) -> None:
+        """Publish the queued transactions, as many as TX_BATCH_BYTES allows in one message:
+        while one message is being sent the next ones queue up, so a burst travels in a few
+        messages and a lone transaction leaves at once (no waiting to fill a batch)."""
+        carry: bytes | None = None
+        while True:
+            raw = carry if carry is not None else (await self._tx_recv.receive())[1]
+            carry, batch, size = None, [raw], len(raw)
+            while True:
+                try:
+                    _, raw = self._tx_recv.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                if size + len(raw) > TX_BATCH_BYTES:
+                    carry = raw
+                    break
+                batch.append(raw)
+                size += len(raw)
+            message = encode_tx_batch(batch)
+            try:
+                await self.p2p.publish_tx(message)
+                self.bytes_sent += len(message)
+            except Exception as exc:  # no peers yet, or over a limit
+                log.debug("p2p: publishing %d transactions failed: %r", len(batch), exc)
 
     def _remember(self, message: object, peer) -> None:
         self._senders[message] = peer
@@ -180,11 +241,16 @@ class P2PNetwork:
             elif item.kind is Kind.EVIDENCE:
                 driver.evidence_seen(item.message)
             elif item.kind is Kind.TX:
-                try:
-                    driver.node.mempool.add_raw(item.message)
-                except Exception as exc:  # known, underpriced, nonce taken: the pool's own verdicts
-                    log.debug("p2p: transaction from %s not pooled: %s", item.peer, exc)
-                else:
+                pooled = 0
+                for raw in split_tx_message(item.message):  # checked already (check_tx_bytes)
+                    try:
+                        driver.node.mempool.add_raw(raw)
+                    except Exception as exc:  # known, underpriced, nonce taken: the pool's own verdicts
+                        log.debug("p2p: transaction from %s not pooled: %s", item.peer, exc)
+                    else:
+                        pooled += 1
+                    await trio.lowlevel.checkpoint()  # the driver and JSON-RPC run between them
+                if pooled:
                     driver.notify_transaction()
 
     def _peers(self) -> list:
@@ -263,34 +329,60 @@ class P2PNetwork:
                 driver.jump_to_head()
 
     async def sync_to(self, target: int) -> int:
-        """Fetch, verify and import blocks head + 1 .. target from peers; how many were imported."""
-        driver, imported = self.driver, 0
-        node = driver.node
-        while node.head().block_number < target:
-            start = node.head().block_number + 1
-            heights = list(range(start, min(target, start + SYNC_BATCH - 1) + 1))
-            fetched: dict[int, tuple[bytes, object]] = {}
-            peers = self._peers()
-            if not peers:
-                return imported
+        """Fetch, verify and import blocks head + 1 .. target from peers; how many were imported.
+        Fetching runs ahead of importing: up to SYNC_BATCH blocks are requested at once (one
+        request each, spread over the peers), and each imported block frees a slot for the next
+        request, so the network fetches while a worker thread executes (rather than a whole
+        batch fetched, then a whole batch imported). A pass that stops at a block not fetched
+        is retried with the peers shuffled again, as long as it got further."""
+        imported = 0
+        while self.driver.node.head().block_number < target:
+            progressed = await self._sync_pass(target)
+            if not progressed:
+                break
+            imported += progressed
+        return imported
 
-            async def fetch(height: int, peer) -> None:
-                try:
-                    data = await self.p2p.fetch_block(peer, height)
-                except FetchFailed as exc:
-                    log.debug("p2p: block %d from %s: %s", height, peer, exc)
-                    return
+    async def _sync_pass(self, target: int) -> int:
+        driver = self.driver
+        node = driver.node
+        start = node.head().block_number + 1
+        peers = self._peers()
+        if not peers or start > target:
+            return 0
+        heights = range(start, target + 1)
+        arrived = {height: trio.Event() for height in heights}
+        fetched: dict[int, tuple[bytes, object]] = {}
+        slots = trio.Semaphore(SYNC_BATCH)
+
+        async def fetch(height: int, peer) -> None:
+            try:
+                data = await self.p2p.fetch_block(peer, height)
                 if data is not None:
                     fetched[height] = (data, peer)
+            except FetchFailed as exc:
+                log.debug("p2p: block %d from %s: %s", height, peer, exc)
+            finally:
+                arrived[height].set()
 
-            async with trio.open_nursery() as nursery:
-                for i, height in enumerate(heights):
-                    nursery.start_soon(fetch, height, peers[i % len(peers)])
-            progressed = False
+        stopped = False
+
+        async def request_all(nursery: trio.Nursery) -> None:
+            for i, height in enumerate(heights):
+                await slots.acquire()
+                if stopped:
+                    return
+                nursery.start_soon(fetch, height, peers[i % len(peers)])
+
+        imported = 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(request_all, nursery)
             for height in heights:
-                if height not in fetched:
+                await arrived[height].wait()
+                found = fetched.pop(height, None)
+                if found is None:
                     break
-                data, peer = fetched[height]
+                data, peer = found
                 try:
                     block, commit = split_block(data)
                     await trio.to_thread.run_sync(driver.app.import_decided, height, block, commit)
@@ -301,7 +393,7 @@ class P2PNetwork:
                     break
                 imported += 1
                 self.blocks_synced += 1
-                progressed = True
-            if not progressed:
-                return imported
+                slots.release()
+            stopped = True  # the fetches in flight end on their own (answered or timed out)
+            slots.release()
         return imported

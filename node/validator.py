@@ -49,6 +49,12 @@ WAL_FILE = "wal"
 DEFAULT_TIMEOUTS = TimeoutConfig(propose=2000, propose_delta=500, prevote=1000, prevote_delta=500,
                                  precommit=1000, precommit_delta=500)
 """Shorter proposal wait than CometBFT's 3 s (issue 13 targets 1 s blocks on a LAN); the rest as CometBFT."""
+GOSSIP_ALLOWANCE_S = 0.2
+"""The least time between deciding a height and starting the next, when deciding took longer than
+the block time (else the block time's boundary is later anyway): a transaction a client sends on
+seeing the decided block reaches the next proposer by gossip before that proposer builds, instead
+of missing the block by milliseconds and waiting a whole height more. CometBFT's timeout_commit,
+counted from the commit, serves the same end; capped at a quarter of the block time."""
 
 
 class Network(Protocol):
@@ -199,6 +205,7 @@ class ConsensusDriver:
         self._timers: dict[Step, trio.CancelScope] = {}
         self._busy: dict[tuple[int, int], trio.Event] = {}  # rounds whose block is being built or executed
         self._height_started = 0.0
+        self._decided_at = 0.0
         self._started = False
         self._nursery: trio.Nursery | None = None
         self.evidence: list[DuplicateVoteEvidence] = []
@@ -426,6 +433,7 @@ class ConsensusDriver:
         """Finalise (in a worker thread; a cancellation waits for it, so a commit is never cut
         off half way), then start the next height after timeout_commit."""
         await trio.to_thread.run_sync(self.app.finalize, decide.height, decide.block, decide.commit)
+        self._decided_at = trio.current_time()
         self._count_missed(decide.height)
         if self.metrics is not None:
             self.metrics.decided(decide.round)
@@ -452,11 +460,13 @@ class ConsensusDriver:
             self.votes_missed += 1
 
     async def _start_after_news(self, height: int, head_had_transactions: bool) -> None:
-        """timeout_commit: the next height starts `block_time` after this one started; in wait
-        mode (block time 0) once the pool has something new (or still has transactions after a
-        block that took some), or a peer is already at the next height."""
+        """timeout_commit: the next height starts `block_time` after this one started (and at
+        least GOSSIP_ALLOWANCE_S after the decision, with peers); in wait mode (block time 0) once
+        the pool has something new (or still has transactions after a block that took some), or a
+        peer is already at the next height."""
         if self.empty_blocks:
-            await trio.sleep_until(max(self._height_started + self.block_time, trio.current_time()))
+            allowance = min(GOSSIP_ALLOWANCE_S, self.block_time / 4) if self.network is not None else 0.0
+            await trio.sleep_until(max(self._height_started + self.block_time, self._decided_at + allowance))
         elif not (head_had_transactions and len(self.node.mempool)):
             await self._news.wait()
         self._send.send_nowait(_StartHeight(height))
