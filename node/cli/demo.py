@@ -5,8 +5,11 @@ a devnet with the validator services (inference, verification, attribution); a D
 from a small bundled text set by three contributor accounts, curated and published; a tiny LoRA
 adapter trained on it with its attribution index, committed and registered; three GPU validators
 staked; paid inferences sent together (the inference service serves them in one batch), each
-served, verified, attributed and paid; then a table of who earned what and why, and the OPEN supply
-identity audited over the whole state. The devnet keeps running afterwards, for a wallet or more
+served, verified, attributed and paid; the Datanet owner prices the version's data use and a
+builder hires a training run on it (`train request --wait`: a validator's training service claims,
+trains and submits it, the others replay segments and attest, the contributors are paid the data-use
+fee); then a table of who earned what and why, and the OPEN supply identity audited over the whole
+state. The devnet keeps running afterwards, for a wallet or more
 `openledger` commands; `make demo-stop` (or the printed kill) stops it.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from node.cli.common import CliError, port as _port
@@ -40,7 +44,8 @@ CONTRIBUTORS = {  # dev account -> the rows it contributes (first-hour rows: the
 CURATOR, MODEL_OWNER, USER = 0, 3, 7
 VALIDATORS = (4, 5, 6)
 PROMPTS = ("The capital of France is", "Bees carry", "Ice melts at")
-STEPS = 11
+BUILDER = USER
+DATA_USE_PRICE, TRAINING_FEE = "0.3OPEN", "2OPEN"  # 0.1 OPEN a contributor: each gave 4 of the 12 rows
 
 
 class Demo:
@@ -51,17 +56,27 @@ class Demo:
         self.log = self.dir / "demo.log"
 
     # -- helpers ---------------------------------------------------------------------------------
-    def cli(self, *argv: str) -> str:
-        """One `openledger` command, as a user types it (shown), its output kept in demo.log."""
+    def cli(self, *argv: str, follow: str | None = None) -> str:
+        """One `openledger` command, as a user types it (shown), its output kept in demo.log; the
+        lines starting with `follow` are shown as they come (a command that waits shows progress)."""
         shown = "openledger " + " ".join(a if " " not in a else repr(a) for a in argv)
         self.console.print(f"  [dim]$ {shown}[/dim]")
-        r = subprocess.run([sys.executable, "-m", "node.cli", *argv, "--rpc", self.url], cwd=self.dir,
-                           capture_output=True, text=True)
+        with tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "node.cli", *argv, "--rpc", self.url], cwd=self.dir,
+                                    stdout=subprocess.PIPE, stderr=err, text=True)
+            out = []
+            for line in proc.stdout:
+                out.append(line)
+                if follow and line.startswith(follow):
+                    self.console.print(f"  {line.rstrip()}", markup=False, highlight=False)
+            proc.wait()
+            err.seek(0)
+            stdout, stderr = "".join(out), err.read()
         with open(self.log, "a") as f:
-            f.write(f"$ {shown}\n{r.stdout}{r.stderr}\n")
-        if r.returncode != 0:
-            raise CliError(f"`{shown}` failed:\n{(r.stdout + r.stderr)[-2000:]}")
-        return r.stdout
+            f.write(f"$ {shown}\n{stdout}{stderr}\n")
+        if proc.returncode != 0:
+            raise CliError(f"`{shown}` failed:\n{(stdout + stderr)[-2000:]}")
+        return stdout
 
     def client(self, account: int | None = None):
         import genesis
@@ -82,8 +97,9 @@ class Demo:
             raise CliError(f"{self.dir} holds an earlier demo: `make demo-stop` removes it (or pass --datadir)")
         self.dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "node.cli", "devnet", "--datadir", str(self.dir / "chain"),
-               "--http.port", str(self.args.port), "--block-time", "0",
+               "--http.port", str(self.args.port), "--block-time", "1",  # a verifier waits for blocks
                "--serve-inference", "--verify-inference", "--attribute", "--attribution-run", str(self.dir / "run"),
+               "--serve-training", "--verify-training",
                *(a for v in VALIDATORS for a in ("--service-account", str(v)))]
         self.console.print("  [dim]$ openledger " + " ".join(cmd[3:]) + "[/dim]")
         with open(self.dir / "devnet.log", "ab") as out:
@@ -129,7 +145,7 @@ class Demo:
         for v in VALIDATORS:
             self.cli("stake", "register", "--amount", "200OPEN", "--gpu", "--dev-account", str(v))
 
-    def infer(self) -> list[dict]:
+    def infer(self) -> None:
         """Send the prompts together (one batch for the inference service), then follow each job."""
         user = self.client(USER)
         jobs = []
@@ -150,10 +166,30 @@ class Demo:
             self.console.print(f"  job {o['jobId']}: [bold]{o['output']!r}[/bold] - {o['verification']}, "
                                f"{len(o['contributors'])} rows credited, paid in block {o['payoutBlock']} "
                                f"({o['payoutBlock'] - o['requestBlock']} blocks after the request)")
-        return [outcomes[j] for j in jobs]
+        self.outcomes = [outcomes[j] for j in jobs]
 
-    def earnings(self, outcomes: list[dict]):
-        """A table: who earned what, by source, over the blocks of the paid jobs; and why."""
+    def price(self) -> None:
+        self.cli("datanet", "price", "1", "1", DATA_USE_PRICE, "--dev-account", str(CURATOR))
+
+    def hire(self) -> None:
+        """A builder hires a run on version 1; the devnet's training services train and verify it."""
+        self.cli("train", "init", "hire.toml")
+        config = self.dir / "hire.toml"  # 6 steps, a checkpoint every 2: three segments to replay
+        config.write_text(config.read_text().replace("epochs = 1", "epochs = 2").replace("lr = 0.001", "lr = 0.02")
+                          .replace("batch_size = 8", "batch_size = 4").replace("checkpoint_every = 10", "checkpoint_every = 2"))
+        out = self.cli("train", "request", "--datanet", "1:1", "--base", "tiny-llama", "--config", "hire.toml",
+                       "--max-fee", TRAINING_FEE, "--wait", "--dev-account", str(BUILDER), follow="training job")
+        report = json.loads(out[out.index("\n{") + 1:])
+        split = report["split"]
+        for a in report["attestations"]:
+            self.console.print(f"  {a['validator']} replayed segments {a['segments']}: "
+                               f"{'valid' if a['valid'] else 'invalid'} ({a['verdict']['reason']})")
+        self.console.print(f"  run {report['run']['id']} registered for the builder; paid: data use "
+                           f"{split['dataUseFee'] / OPEN:.4f} to {len(report['dataUse'])} contributors, trainer "
+                           f"{split['trainerFee'] / OPEN:.4f}, verifiers {split['verifierFee'] / OPEN:.4f}")
+
+    def earnings(self):
+        """A table: who earned what, by source, from the first paid inference on; and why."""
         from rich.table import Table
 
         import genesis
@@ -165,8 +201,9 @@ class Demo:
         who += [(dev[MODEL_OWNER][0], f"model owner (dev {MODEL_OWNER})")]
         who += [(dev[v][0], f"GPU validator (dev {v})") for v in VALIDATORS]
         who += [(genesis.dev_validator()[0], "block proposer"), ("0x" + int(treasury, 16).to_bytes(20, "big").hex(), "treasury")]
-        first, last = self.first_job_block, max(o["payoutBlock"] for o in outcomes)
-        table = Table(title=f"OPEN earned in blocks {first}..{last} ({len(outcomes)} paid jobs of 1 OPEN each)")
+        first, last = self.first_job_block, int(self.client().rpc("eth_blockNumber"), 16)
+        table = Table(title=f"OPEN earned in blocks {first}..{last} ({len(self.outcomes)} paid inferences of 1 OPEN "
+                            f"each, 1 hired training run of {TRAINING_FEE} with a data-use price of {DATA_USE_PRICE})")
         table.add_column("who")
         table.add_column("account")
         table.add_column("OPEN", justify="right")
@@ -211,19 +248,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ("train a LoRA adapter with its attribution index; commit and register it (1 OPEN a job)", demo.train),
         (f"{len(VALIDATORS)} validators stake 200 OPEN each as GPU validators", demo.stake),
         (f"{len(PROMPTS)} paid inferences: served, verified, attributed, paid", demo.infer),
+        (f"the Datanet owner prices version 1's data use at {DATA_USE_PRICE} a training run", demo.price),
+        (f"a builder hires a training run ({TRAINING_FEE}): trained, replayed, attested, registered, paid", demo.hire),
     ]
     with Progress(TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("demo", total=len(steps) + 2)
-        result = None
         for title, step in steps:
             progress.update(task, description=title)
             console.print(f"[bold]{title}[/bold]")
-            result = step()
+            step()
             progress.advance(task)
         progress.update(task, description="who earned what, and why")
         console.print("[bold]who earned what, and why[/bold]")
-        demo.earnings(result)
+        demo.earnings()
         progress.advance(task)
         progress.update(task, description="the OPEN supply identity over the whole state")
         console.print("[bold]the OPEN supply identity over the whole state[/bold]")
@@ -235,6 +273,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"  more:  openledger infer --adapter 1 --prompt 'Bread rises because' --wait --dev-account {USER} "
                   f"--rpc {demo.url}")
     console.print(f"         openledger rewards {demo.client(2).address} --rpc {demo.url}")
+    console.print(f"         openledger train status 1 --rpc {demo.url}")
     console.print(f"  stop:  make demo-stop   (or: kill {pid}; rm -rf {demo.dir})")
     return 0
 
