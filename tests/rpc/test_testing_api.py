@@ -2,6 +2,7 @@
 payload attributes without changing the chain, and its payload imports as the very block it
 describes (the block hash recomputed here from the payload's fields, then `Node.import_block`)."""
 import hashlib
+import time
 
 import pytest
 import rlp
@@ -26,9 +27,15 @@ GWEI = 10**9
 
 
 def start_devnet(tmp_path, apis: str = APIS) -> NodeProcess:
-    """`openledger devnet` with the testing namespace on and no block for an hour: the head only
-    moves if testing_buildBlockV1 (wrongly) moved it."""
-    return devnet_process(tmp_path / "data", "--http.api", apis, "--block-time", "3600").wait_ready()
+    """`openledger devnet` with the testing namespace on and no block for an hour after its first
+    (height 1 is decided as the node starts): the head only moves if testing_buildBlockV1 (wrongly)
+    moved it."""
+    proc = devnet_process(tmp_path / "data", "--http.api", apis, "--block-time", "3600").wait_ready()
+    deadline = time.monotonic() + 30
+    while int(call(proc.url, "eth_blockNumber")["result"], 16) < 1:
+        assert time.monotonic() < deadline, "the devnet decided no first block"
+        time.sleep(0.05)
+    return proc
 
 
 @pytest.fixture(scope="module")
