@@ -5,6 +5,8 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from eth_account import Account
 
 from eth_utils import to_checksum_address
@@ -30,6 +32,7 @@ def _mine(client: Client, blocks: int) -> None:
             "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}).raw_transaction).hex()))
 
 
+@pytest.mark.slow  # about a minute; the lifecycle test drives the same Governor over web3.py in the fast suite
 def test_parameter_change_and_grant_from_the_cli(devnet_factory, dev_accounts):
     node = devnet_factory(block_time=0).start()
     url, filler = node.url, Client(node.url, dev_accounts[9][1])

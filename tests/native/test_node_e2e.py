@@ -209,6 +209,7 @@ def test_ol_rejects_bad_params(node):
     assert e.value.code == 3 and e.value.reason.startswith("unknown job")
 
 
+@pytest.mark.slow  # about a minute of CLI processes; the same flow runs over JSON-RPC in the fast suite
 def test_cli_datanet_flow(node, tmp_path):
     url, w3, _ = node
     def cli(*args, ok=True):
