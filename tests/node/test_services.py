@@ -203,7 +203,6 @@ def test_infer_refuses_bad_requests_before_paying(chain, args, message):
     assert Client(node.url).rpc("eth_getTransactionCount", DEV[8][0], "latest") == before  # nothing sent
 
 
-@pytest.mark.slow  # about 30 s: a services process killed mid-job and restarted (make test-all)
 def test_a_kill_9_mid_job_then_a_restart_does_the_job_exactly_once(chain):
     node, tmp = chain
     node.stop()  # the same chain and services state, the services now run as their own process
