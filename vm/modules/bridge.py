@@ -155,14 +155,15 @@ def forced_relay(tx) -> bytes | None:
 
 def arrange(candidates, gas_limit: int, proposer: bytes) -> tuple[list, set[bytes]]:
     """A block's transactions in build order (vm.chain.build_block), and the hashes of the forced
-    ones among them: the proposer's own (its deposit and forced relays, in nonce order) first,
-    each forced relay followed by the transaction it carries, as long as their gas limits fit the
+    ones among them. Without a forced relay of the proposer's among them, `candidates` as they
+    are. With one: the proposer's own (its deposit and forced relays, in nonce order) first, each
+    forced relay followed by the transaction it carries, as long as their gas limits fit the
     block together; then the rest. The builder runs a forced one only where its relay queued it
     (`pending_forced`). The gas bound makes sure a queued one always fits (a block that leaves
     one out is invalid). When the bound cuts the proposer's list, its later transactions wait for
     the next block (their nonces could not come first)."""
     own = [tx for tx in candidates if tx.sender == proposer]
-    if not own:
+    if not any(forced_relay(tx) is not None for tx in own):
         return list(candidates), set()
     front: list = []
     placed: set[bytes] = set()
