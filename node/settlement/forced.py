@@ -21,8 +21,9 @@ RELAY_BASE_GAS = 200_000
 
 
 def relay_gas(raw: bytes) -> int:
-    """Gas limit of a relayForced call carrying `raw` (its calldata at 16 gas a byte on top)."""
-    return RELAY_BASE_GAS + 16 * (len(raw) + 100)
+    """Gas limit of a relayForced call carrying `raw`: the module's work, and its calldata at
+    Prague's floor price (EIP-7623: 40 gas a non-zero byte), so even the largest one is covered."""
+    return RELAY_BASE_GAS + 40 * len(relay_data(0, raw))
 
 
 def relay_data(forced_id: int, raw: bytes) -> bytes:

@@ -131,6 +131,24 @@ def test_hostile_forced_transactions_are_included_as_failed_with_the_reason(anvi
         assert fresh.head().hash == l2.head().hash
 
 
+def test_the_largest_forced_transactions_are_relayed(anvil, deployment, l2):
+    """16,384 bytes, the L1's limit: a valid one (a call with 16 KiB of data) lands, a garbage one
+    is consumed as failed; the relay's gas covers Prague's calldata floor for both."""
+    from vm.modules.bridge import MAX_FORCED_TX_BYTES
+    settlement = Settlement(l2, _config(anvil, deployment))
+    l2.produce_block()
+    big = _signed(l2, gas=1_000_000, data=b"\x01" * 16_000)
+    big = _signed(l2, gas=1_000_000, data=b"\x01" * (16_000 + MAX_FORCED_TX_BYTES - len(big)))
+    assert len(big) == MAX_FORCED_TX_BYTES
+    _force(anvil, deployment, big)
+    _force(anvil, deployment, b"\x02" + b"\xab" * (MAX_FORCED_TX_BYTES - 1))
+    anvil.rpc("anvil_mine", hex(F))
+    assert settlement.step().forced == [0, 1]
+    block = l2.produce_block()
+    assert [(kind, i) for kind, i, _ in _outcomes(l2, block.number)] == [("queued", 0), ("failed", 1)]
+    assert l2.tx_location(keccak(big)) == (block.number, 1)
+
+
 def test_forced_call_that_reverts_is_included_as_failed_and_a_forced_withdrawal_goes_through(anvil, deployment,
                                                                                               l2):
     """A transaction to a system address runs the module like any call: a call it refuses is a
