@@ -210,12 +210,12 @@ def bench_forced(tmp: pathlib.Path, count: int) -> dict:
         l1, l2 = L1(anvil.url, DEPLOYER), Client(node.url)
         chain_id = int(node.rpc("eth_chainId"), 16)
         sender = Account.from_key(genesis.dev_accounts()[7][1])
-        forced, deposits, l1_gas, relay_gas = [], [], [], []
+        forced, deposits, l1_gas, relay_gas, size = [], [], [], [], 0
         for i in range(count):
             raw = bytes(sender.sign_transaction({
                 "type": 2, "chainId": chain_id, "nonce": i, "to": Account.create().address, "value": 10**15,
                 "gas": 21_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}).raw_transaction)
-            receipt = force(l1, d, raw)
+            receipt, size = force(l1, d, raw), len(raw)
             t0 = time.perf_counter()
             l1_gas.append(int(receipt["gasUsed"], 16))
             while (l2_receipt := node.rpc("eth_getTransactionReceipt", "0x" + keccak(raw).hex())) is None:
@@ -239,7 +239,8 @@ def bench_forced(tmp: pathlib.Path, count: int) -> dict:
         oracle = Contract(l1, "OutputOracle", d.oracle)
         logs = oracle.events("OutputProposed", d.deploy_block)
         output_gas = int(l1.receipt(logs[0]["transactionHash"])["gasUsed"], 16)
-        return {"forced": sorted(forced), "deposits": sorted(deposits), "l1_gas": l1_gas[0], "largest": largest,
+        return {"forced": sorted(forced), "deposits": sorted(deposits), "l1_gas": l1_gas[0], "size": size,
+                "largest": largest,
                 "relay_gas": relay_gas[0], "output": output_gas}
     finally:
         node.stop()
@@ -269,7 +270,7 @@ def main(argv: list[str]) -> None:
     t.add_row("latency, L1 receipt -> L2 receipt, s (median / max)", f"{med(f['forced']):.1f} / {f['forced'][-1]:.1f}",
               f"deposit -> L2 balance {med(f['deposits']):.1f} / {f['deposits'][-1]:.1f} "
               f"({med(f['forced']) / med(f['deposits']):.2f}x)")
-    t.add_row("L1 forceTransaction gas, a 115-byte transfer", str(f["l1_gas"]), "")
+    t.add_row(f"L1 forceTransaction gas, a {f['size']}-byte transfer", str(f["l1_gas"]), "")
     t.add_row("L1 forceTransaction gas, 16,384 bytes (the maximum)", str(f["largest"]), "")
     t.add_row("L2 relayForced gas (paid by the proposer)", str(f["relay_gas"]), "+ the transaction's own gas")
     t.add_row("L1 proposeOutput gas, with the posted-data check", str(f["output"]), "")
