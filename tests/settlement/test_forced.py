@@ -125,6 +125,13 @@ def test_hostile_forced_transactions_are_included_as_failed_with_the_reason(anvi
     assert l2.tx_location(keccak(good)) is not None and _balance(l2, PAYEE) == 10**18
     assert l2.state_at(l2.head()).get_storage(genesis.L2_BRIDGE_ADDRESS, NEXT_FORCED) == len(hostile)
     assert total_supply(l2) == genesis.TOTAL_SUPPLY
+    # debug_trace* replays the block as it ran (its replay skips transaction validation: the
+    # relays must still judge as they did)
+    from vm.tracing import TraceConfig, trace_block
+    traces = trace_block(l2.evm_chain(), block, TraceConfig(tracer="callTracer"))
+    assert len(traces) == len(block.transactions)
+    cumulative = [0] + [r.gas_used for r in l2.receipts(block.header)]
+    assert [int(t["gasUsed"], 16) for t in traces] == [b - a for a, b in zip(cumulative, cumulative[1:])]
     _post_all(settlement)
     with Node.init(tmp_path / "derived", l2_genesis) as fresh:
         assert derive(fresh, L1(anvil.url), deployment).forced == len(hostile)

@@ -133,7 +133,10 @@ def forced_problem(state, raw: bytes):
     if problem is not None:
         return None, problem
     try:
-        state.get_transaction_executor().validate_transaction(tx)  # tx.validate() + the state's checks
+        # what the executor's validate_transaction runs (a tracer's replay executor skips it, so
+        # it is called here directly: a replay must judge as the block did)
+        tx.validate()
+        state.validate_transaction(tx)
         if tx.gas < tx.intrinsic_gas:
             raise ValidationError(f"gas {tx.gas} below its intrinsic gas {tx.intrinsic_gas}")
         if not tx.to:
