@@ -2,7 +2,8 @@
 transaction posted (zlib batches beside the same blocks posted as raw RLP), deposit latency (L1
 deposit transaction -> L2 balance, with a real devnet process and 1 s L1 blocks), the gas of a
 withdrawal's prove and finalise, and derivation speed (L2 blocks/s rebuilt from L1 data, beside
-`import` of the same blocks from a local file). No torch: nothing to pin.
+`import` of the same blocks from a local file); forced transactions through the L1 (latency L1
+tx -> L2 receipt beside deposits in the same run, gas on both sides). No torch: nothing to pin.
 
 OP Stack's figures printed beside ours are from memory of its specs and docs (this machine cannot
 browse): treat them as approximate, not as measurements of this run.
@@ -192,17 +193,90 @@ def bench_deposit_latency(tmp: pathlib.Path, count: int) -> list[float]:
         anvil.stop()
 
 
+def bench_forced(tmp: pathlib.Path, count: int) -> dict:
+    """Forced transactions on a real devnet process (anvil 1 s blocks, 1 s L2 blocks, F = 2, a
+    settlement step every 2 s): seconds from the L1 forceTransaction receipt to the L2 receipt,
+    beside deposits over the same path in the same run; L1 gas of forceTransaction (a transfer, and
+    the largest allowed), L2 gas of the relay, and proposeOutput's gas with the data check."""
+    from eth_utils import keccak
+
+    from node.sdk import Client
+    from node.settlement.withdrawals import force
+    anvil = _anvil(tmp, "--block-time", "1")
+    datadir = tmp / "l2f"
+    node = devnet_process(datadir, "--l1", anvil.url, "--l1.confirmations", "2").wait_ready()
+    try:
+        d = Deployment.load(datadir / "l1-deployment.json")
+        l1, l2 = L1(anvil.url, DEPLOYER), Client(node.url)
+        chain_id = int(node.rpc("eth_chainId"), 16)
+        sender = Account.from_key(genesis.dev_accounts()[7][1])
+        forced, deposits, l1_gas, relay_gas, size = [], [], [], [], 0
+        for i in range(count):
+            raw = bytes(sender.sign_transaction({
+                "type": 2, "chainId": chain_id, "nonce": i, "to": Account.create().address, "value": 10**15,
+                "gas": 21_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}).raw_transaction)
+            receipt, size = force(l1, d, raw), len(raw)
+            t0 = time.perf_counter()
+            l1_gas.append(int(receipt["gasUsed"], 16))
+            while (l2_receipt := node.rpc("eth_getTransactionReceipt", "0x" + keccak(raw).hex())) is None:
+                time.sleep(0.05)
+                if time.perf_counter() - t0 > 120:
+                    raise RuntimeError(f"forced transaction {i} not included in 120 s: see {node.log}")
+            forced.append(time.perf_counter() - t0)
+            index = int(l2_receipt["transactionIndex"], 16)
+            block = l2.rpc("eth_getBlockByNumber", l2_receipt["blockNumber"], True)
+            relay = node.rpc("eth_getTransactionReceipt", block["transactions"][index - 1]["hash"])
+            relay_gas.append(int(relay["gasUsed"], 16))
+            to = Account.create().address
+            deposit(l1, d, to, 10**18)
+            t0 = time.perf_counter()
+            while int(node.rpc("eth_getBalance", to, "latest"), 16) == 0:
+                time.sleep(0.05)
+                if time.perf_counter() - t0 > 120:
+                    raise RuntimeError(f"deposit {i} not relayed in 120 s: see {node.log}")
+            deposits.append(time.perf_counter() - t0)
+        largest = int(force(l1, d, b"\x02" + b"\xab" * 16_383)["gasUsed"], 16)
+        oracle = Contract(l1, "OutputOracle", d.oracle)
+        logs = oracle.events("OutputProposed", d.deploy_block)
+        output_gas = int(l1.receipt(logs[0]["transactionHash"])["gasUsed"], 16)
+        return {"forced": sorted(forced), "deposits": sorted(deposits), "l1_gas": l1_gas[0], "size": size,
+                "largest": largest,
+                "relay_gas": relay_gas[0], "output": output_gas}
+    finally:
+        node.stop()
+        anvil.stop()
+
+
 def main(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="python -m bench settlement")
     p.add_argument("--blocks", type=int, default=40)
     p.add_argument("--per-block", type=int, default=50, help="OPEN transfers per L2 block")
     p.add_argument("--batch-blocks", type=int, default=20, help="L2 blocks per batch")
     p.add_argument("--deposits", type=int, default=5)
+    p.add_argument("--forced", type=int, default=5, help="forced transactions (and deposits beside them)")
+    p.add_argument("--only", choices=("forced",), help="run one part only")
     args = p.parse_args(argv)
     if not ANVIL.exists() or shutil.which("node") is None:
         print("anvil comes from npm: run `npm install` first")
         return
     console = Console()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        f = bench_forced(pathlib.Path(tmp_name), args.forced)
+    t = Table(title=f"Forced transactions through the L1 ({args.forced}, each beside a deposit, same devnet)")
+    t.add_column("figure")
+    t.add_column("ours", justify="right")
+    t.add_column("beside it", justify="right")
+    med = lambda xs: xs[len(xs) // 2]  # noqa: E731
+    t.add_row("latency, L1 receipt -> L2 receipt, s (median / max)", f"{med(f['forced']):.1f} / {f['forced'][-1]:.1f}",
+              f"deposit -> L2 balance {med(f['deposits']):.1f} / {f['deposits'][-1]:.1f} "
+              f"({med(f['forced']) / med(f['deposits']):.2f}x)")
+    t.add_row(f"L1 forceTransaction gas, a {f['size']}-byte transfer", str(f["l1_gas"]), "")
+    t.add_row("L1 forceTransaction gas, 16,384 bytes (the maximum)", str(f["largest"]), "")
+    t.add_row("L2 relayForced gas (paid by the proposer)", str(f["relay_gas"]), "+ the transaction's own gas")
+    t.add_row("L1 proposeOutput gas, with the posted-data check", str(f["output"]), "")
+    console.print(t)
+    if args.only == "forced":
+        return
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = pathlib.Path(tmp_name)
         b = bench_batches(tmp, args.blocks, args.per_block, args.batch_blocks)

@@ -2,13 +2,14 @@
 
 Three overrides, each a clean subclass hook (no patching of py-evm):
 - the computation merges `registry.PRECOMPILES` into Prague's precompiles;
-- the state rejects transactions for another chain id (py-evm itself does not check it);
+- the state rejects transactions for another chain id (py-evm itself does not check it) and
+  enforces forced inclusion (a forced transaction the L2 bridge queued comes next);
 - the VM keeps the genesis gas limit, sends the base fee to the treasury when genesis says so,
   and runs `registry.BLOCK_HOOKS` when a block is finalised (both when built and imported).
 """
 import copy
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
@@ -32,7 +33,7 @@ from eth_utils import ValidationError
 from genesis import Genesis
 from vm import governance, registry
 from vm.errors import WrongChainId
-from vm.modules import genesis_accounts
+from vm.modules import bridge, genesis_accounts
 from vm.trie import ordered_trie_root
 from vm.forks import build_ethereum_chain_class, ethereum_genesis_params
 
@@ -121,6 +122,20 @@ class OpenLedgerState(PragueState):
     def validate_transaction(self, transaction: SignedTransactionAPI) -> None:
         validate_chain_id(transaction, self.execution_context.chain_id)
         super().validate_transaction(transaction)
+
+    def apply_transaction(self, transaction: SignedTransactionAPI) -> Any:
+        """py-evm's, after the forced-inclusion rule (vm.modules.bridge): a forced transaction
+        the bridge queued must be the next one. It is checked before anything changes, so a
+        refused transaction leaves the state as it was."""
+        pending = bridge.pending_forced(self)
+        if pending is None:
+            return super().apply_transaction(transaction)
+        if pending != transaction.hash:
+            raise ValidationError(f"forced transaction 0x{pending.hex()} must come before 0x{transaction.hash.hex()}")
+        executor = self.get_transaction_executor()
+        executor.validate_transaction(transaction)
+        bridge.clear_pending_forced(self)
+        return executor(transaction)
 
 
 class OpenLedgerBlock(PragueBlock):
@@ -281,16 +296,19 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
                 **header_fields: Any) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]]:
     """Fill a block on top of the chain's head from `transactions` (in price-and-nonce order,
     each sender's in nonce order) as go-ethereum's miner does (`fill_block`), and persist it.
+    The proposer's own transactions go first, each forced transaction right after the L1 relay
+    that carries it (`vm.modules.bridge.arrange`).
     A transaction that fails validation is passed to `rejected(tx, error)`. `header_fields`
     (extra_data, parent_beacon_block_root: the consensus commitment) go into the header."""
     header = chain.create_header_from_parent(chain.get_canonical_head(), timestamp=timestamp, coinbase=coinbase,
                                              **header_fields)
+    transactions, forced = bridge.arrange(transactions, header.gas_limit, coinbase)  # forced ones after their relays
 
     def refused(tx: SignedTransactionAPI, error: ValidationError | None) -> None:
         if error is not None and rejected is not None:
             rejected(tx, error)
 
-    block, receipts, _ = fill_block(chain.get_vm(header), transactions, refused)
+    block, receipts, _ = fill_block(chain.get_vm(header), transactions, refused, forced=forced)
     chain.validate_block(block)
     chain.chaindb.persist_block(block)
     return block, receipts
@@ -298,7 +316,8 @@ def build_block(chain: MiningChain, transactions: Iterable[SignedTransactionAPI]
 
 def fill_block(vm: Any, transactions: Iterable[SignedTransactionAPI],
                refused: Callable[[SignedTransactionAPI, ValidationError | None], None],
-               withdrawals: Sequence[Any] = ()) -> tuple[BlockAPI, tuple[ReceiptAPI, ...], tuple[bytes, ...]]:
+               withdrawals: Sequence[Any] = (), forced: Collection[bytes] = frozenset(),
+               ) -> tuple[BlockAPI, tuple[ReceiptAPI, ...], tuple[bytes, ...]]:
     """Execute and seal the block `vm` was built on: (block, receipts, EIP-7685 requests). Block
     production and testing_buildBlockV1 build with it.
 
@@ -311,7 +330,9 @@ def fill_block(vm: Any, transactions: Iterable[SignedTransactionAPI],
     transaction whose limit exceeds what is left (`refused(tx, None)`) or that fails validation
     (`refused(tx, error)`) is skipped, and so are its sender's later transactions, since their
     nonces cannot come first; `refused` may raise to stop the build. Each transaction executes
-    once."""
+    once. A transaction in `forced` (forced transactions from the L1, `bridge.arrange`) runs only
+    where its relay has just queued it, and is passed over silently elsewhere (the relay consumed
+    it as failed)."""
     vm.block_preprocessing(vm.get_block())
     header = vm.get_header()
     applied: list[SignedTransactionAPI] = []
@@ -321,7 +342,10 @@ def fill_block(vm: Any, transactions: Iterable[SignedTransactionAPI],
         left = header.gas_limit - header.gas_used
         if left < GAS_TX:
             break
-        if tx.sender in stopped:
+        if tx.hash in forced:
+            if bridge.pending_forced(vm.state) != tx.hash:
+                continue
+        elif tx.sender in stopped:
             continue
         if tx.gas > left:
             stopped.add(tx.sender)

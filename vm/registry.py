@@ -8,14 +8,16 @@ from typing import Any
 
 from eth_typing import Address
 
-from vm.modules import MODULES, economics, staking
+from vm.modules import MODULES, bridge, economics, staking
 
 PRECOMPILES: dict[Address, Callable[[Any], Any]] = {m.address: m for m in MODULES}
 """address -> fn(computation): a stateful precompile (see NOTES.md on py-evm precompiles)."""
 
 BLOCK_HOOKS: tuple[Callable[[Any, Any, Any], None], ...] = (economics.release_block_reward,
-                                                            staking.update_validator_set)
+                                                            staking.update_validator_set,
+                                                            bridge.check_forced_included)
 """fn(state, header, genesis), run in order at block finalisation before the state root is
 computed, identically when building and when importing a block. A hook that raises
-eth_utils.ValidationError makes the block invalid (a malformed signer bitmap). Rewards first: they
+eth_utils.ValidationError makes the block invalid (a malformed signer bitmap, a queued forced
+transaction left out). Rewards first: they
 read the set of the parent's height, which the set update (for a later height) never touches."""

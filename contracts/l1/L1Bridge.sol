@@ -16,6 +16,12 @@ import {OutputOracle} from "./OutputOracle.sol";
 /// amount)). It is proven with the eth_getProof storage proof of that slot against the
 /// withdrawals storage root inside a posted output root; the Merkle-Patricia verification is
 /// OpenZeppelin's TrieProof (itself based on Optimism's MerkleTrie.sol).
+/// Forced transactions (OptimismPortal.depositTransaction, Arbitrum's delayed inbox): anyone may
+/// hand this contract a signed raw L2 transaction; it is numbered and logged, and every L2 node
+/// derives the same queue from the logs. The L2 proposer must include each one, in order, within
+/// the sequencing window (as an executed transaction, or as a failed one when it cannot execute),
+/// or every deriving node refuses the chain: a validator set that censors a user cannot keep a
+/// valid chain. See docs/settlement.md.
 contract L1Bridge {
     using SafeERC20 for IERC20;
 
@@ -38,15 +44,19 @@ contract L1Bridge {
     }
 
     uint256 public constant SENT_SLOT = 0;
+    /// @notice Largest forced transaction: the L2 relay carries it again in its own calldata.
+    uint256 public constant MAX_FORCED_TX_BYTES = 16_384;
 
     IERC20 public immutable token;
     OutputOracle public immutable oracle;
     uint256 public immutable finalizationPeriod;
     uint256 public depositCount;
+    uint256 public forcedCount;
     mapping(bytes32 => Proven) public proven;
     mapping(bytes32 => bool) public finalized;
 
     event DepositInitiated(uint256 indexed depositId, address indexed from, address indexed to, uint256 amount);
+    event TransactionForced(uint256 indexed forcedId, address indexed from, bytes32 indexed txHash, bytes transaction);
     event WithdrawalProven(bytes32 indexed withdrawalHash, uint256 indexed outputIndex, address to, uint256 amount);
     event WithdrawalFinalized(bytes32 indexed withdrawalHash, address indexed to, uint256 amount);
 
@@ -58,6 +68,9 @@ contract L1Bridge {
     error AlreadyFinalized(bytes32 withdrawalHash);
     error NotProven(bytes32 withdrawalHash);
     error FinalizationPeriodNotOver(uint256 readyAt);
+    error EmptyTransaction();
+    error TransactionTooLarge(uint256 size, uint256 max);
+    error UnsupportedTransactionType(uint8 firstByte);
 
     constructor(IERC20 token_, OutputOracle oracle_, uint256 finalizationPeriod_) {
         token = token_;
@@ -74,6 +87,21 @@ contract L1Bridge {
         if (uint160(to) <= type(uint32).max) revert RecipientIsSystemAddress(to);
         token.safeTransferFrom(msg.sender, address(this), amount);
         emit DepositInitiated(depositCount++, msg.sender, to, amount);
+    }
+
+    /// @notice Queue a signed raw L2 transaction (legacy EIP-155, EIP-2930 or EIP-1559 encoding,
+    /// as for eth_sendRawTransaction) for forced inclusion on the L2. Its L2 hash is
+    /// keccak256(transaction). Whether it executes is decided on the L2 when it is included
+    /// (signature, chain id, nonce, balance, gas): one that cannot is included as failed, with the
+    /// reason in the L2 log `ForcedTransactionFailed`.
+    function forceTransaction(bytes calldata transaction) external {
+        if (transaction.length == 0) revert EmptyTransaction();
+        if (transaction.length > MAX_FORCED_TX_BYTES) {
+            revert TransactionTooLarge(transaction.length, MAX_FORCED_TX_BYTES);
+        }
+        uint8 first = uint8(transaction[0]);
+        if (first != 1 && first != 2 && first < 0xc0) revert UnsupportedTransactionType(first);
+        emit TransactionForced(forcedCount++, msg.sender, keccak256(transaction), transaction);
     }
 
     function withdrawalHash(Withdrawal calldata w) public pure returns (bytes32) {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {BatchInbox} from "./BatchInbox.sol";
 
 /// @title OutputOracle: L2 output roots signed by more than 2/3 of the validator stake (OP Stack's
 /// L2OutputOracle, with a validator quorum in place of a single proposer).
@@ -11,7 +12,9 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 /// whose domain holds the L1 chain id and this contract's address and whose fields hold the L2
 /// chain id, so a signature is good for one output of one L2 on one L1 deployment only. Every
 /// output carries the validator set that signs the next one: a new set takes effect by the same
-/// > 2/3 rule as the root itself.
+/// > 2/3 rule as the root itself. Data before settlement: a root is accepted only for an L2 block
+/// the BatchInbox already holds, so nobody can withdraw against a state whose blocks were withheld
+/// from the L1 (anyone can re-execute and check every root).
 contract OutputOracle is EIP712 {
     struct Validator {
         address addr;
@@ -29,6 +32,7 @@ contract OutputOracle is EIP712 {
     );
 
     uint256 public immutable l2ChainId;
+    BatchInbox public immutable inbox;
     bytes32 public validatorSetHash;
     uint256 public totalStake;
     mapping(address => uint256) public stakeOf;
@@ -45,9 +49,13 @@ contract OutputOracle is EIP712 {
     error InsufficientStake(uint256 signed, uint256 total);
     error BadValidatorSet(string reason);
     error NoSuchOutput(uint256 index);
+    error OutputDataNotPosted(uint64 l2BlockNumber, uint64 postedUpTo);
 
-    constructor(uint256 l2ChainId_, Validator[] memory initial) EIP712("OpenLedger OutputOracle", "1") {
+    constructor(uint256 l2ChainId_, Validator[] memory initial, BatchInbox inbox_)
+        EIP712("OpenLedger OutputOracle", "1")
+    {
         l2ChainId = l2ChainId_;
+        inbox = inbox_;
         _setValidators(initial);
     }
 
@@ -75,6 +83,8 @@ contract OutputOracle is EIP712 {
         if (count > 0 && l2BlockNumber <= _outputs[count - 1].l2BlockNumber) {
             revert OutputNotAfterLatest(_outputs[count - 1].l2BlockNumber, l2BlockNumber);
         }
+        uint64 postedUpTo = inbox.nextBlock() - 1;
+        if (l2BlockNumber > postedUpTo) revert OutputDataNotPosted(l2BlockNumber, postedUpTo);
         bytes32 nextHash = hashValidatorSet(nextSet);
         bytes32 digest = outputDigest(l2BlockNumber, outputRoot, nextHash);
         uint256 signed;

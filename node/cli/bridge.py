@@ -1,4 +1,4 @@
-"""`openledger bridge deploy|deposit|withdraw|prove|finalize|status` and `openledger derive`: the
+"""`openledger bridge deploy|deposit|force|withdraw|prove|finalize|status` and `openledger derive`: the
 L1 side of settlement from the command line (docs/settlement.md), and the `--l1 ...` flags that
 `devnet` and `run` take to post batches and output roots and to relay deposits."""
 from __future__ import annotations
@@ -41,6 +41,16 @@ def _key(text: str) -> str:
     except ValueError:
         pass
     raise argparse.ArgumentTypeError("invalid key: want 0x and 64 hex digits (the value is not echoed)")
+
+
+def _raw_tx(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text[2:]) if text.startswith("0x") else b""
+    except ValueError:
+        raw = b""
+    if not raw:
+        raise argparse.ArgumentTypeError(f"invalid transaction {text[:20]!r}: want 0x and the signed transaction's hex")
+    return raw
 
 
 def _dev_key(n: int) -> str:
@@ -107,6 +117,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--to", type=_address, required=True, metavar="ADDR", help="L2 recipient")
     _add_common(p)
     p.set_defaults(func=cmd_deposit)
+
+    p = sub.add_parser("force", help="send a signed L2 transaction through the L1 (forced inclusion)",
+                       description="Queue RAW_TX (a signed L2 transaction, as eth_sendRawTransaction takes it) "
+                                   "on the L1 bridge: the L2 must include it after the confirmations, or its "
+                                   "chain no longer derives from the L1.")
+    p.add_argument("raw", type=_raw_tx, metavar="RAW_TX", help="0x-hex signed L2 transaction")
+    _add_common(p)
+    p.set_defaults(func=cmd_force)
 
     p = sub.add_parser("withdraw", help="start a withdrawal of L2 OPEN to the L1",
                        description="Send AMOUNT OPEN to the L2 bridge for --to on the L1 (then prove and finalize).")
@@ -190,6 +208,18 @@ def cmd_deposit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_force(args: argparse.Namespace) -> int:
+    from eth_utils import keccak
+
+    from node.settlement.withdrawals import force
+
+    with _l1_errors():
+        receipt = force(_l1(args), _deployment(args.deployment), args.raw)
+    print(f"queued on the L1 in tx {receipt['transactionHash']} (block {int(receipt['blockNumber'], 16)}); "
+          f"the L2 includes it after the confirmations as 0x{keccak(args.raw).hex()}")
+    return 0
+
+
 def cmd_withdraw(args: argparse.Namespace) -> int:
     from node.cli.native import _send
 
@@ -236,14 +266,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"L2 blocks posted: 1..{inbox.call('nextBlock') - 1} in {inbox.call('batchCount')} batches")
         print(f"output roots: {oracle.call('outputCount')}, latest of L2 block {oracle.call('latestBlockNumber')}")
         locked = token.call("balanceOf", bridge.address)
-        print(f"deposits: {bridge.call('depositCount')}; OPEN locked in the L1 bridge: {locked} wei "
-              f"(outside it: {genesis_mod.TOTAL_SUPPLY - locked})")
+        print(f"deposits: {bridge.call('depositCount')}; forced transactions: {bridge.call('forcedCount')}; "
+              f"OPEN locked in the L1 bridge: {locked} wei (outside it: {genesis_mod.TOTAL_SUPPLY - locked})")
         if args.rpc:
             from node.sdk import Client
 
             l2 = Client(args.rpc)
             escrow = int(l2.rpc("eth_getBalance", "0x" + genesis_mod.L2_BRIDGE_ADDRESS.hex(), "latest"), 16)
-            print(f"L2: deposits relayed {l2.call('L2Bridge', 'nextDepositId')}, withdrawals "
+            print(f"L2: deposits relayed {l2.call('L2Bridge', 'nextDepositId')}, forced transactions "
+                  f"{l2.call('L2Bridge', 'nextForcedId')}, withdrawals "
                   f"{l2.call('L2Bridge', 'withdrawalCount')}; escrow {escrow} wei")
     return 0
 
@@ -270,7 +301,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
                 raise CliError(f"derivation stopped: {e}") from None
         print(f"derived from {report.batches} batches: imported {report.imported} blocks, skipped {report.skipped}; "
               f"head {node.head().block_number} 0x{node.head().hash.hex()}", flush=True)
-        while args.follow:  # a withheld batch: derivation simply waits at the last posted block
+        print(report.waiting, flush=True)
+        waiting = report.waiting
+        while args.follow:  # a withheld batch: derivation waits at the last posted block, and says so
             time.sleep(args.follow)
             try:
                 report = derive(node, _l1(args, signing=False), d)
@@ -279,6 +312,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
             if report.imported:
                 print(f"imported {report.imported} blocks; head {node.head().block_number} "
                       f"0x{node.head().hash.hex()}", flush=True)
+            if report.waiting != waiting:
+                print(report.waiting, flush=True)
+                waiting = report.waiting
     return 0
 
 

@@ -25,8 +25,8 @@ class Deployment:
     finalization_period: int  # seconds between proving and finalising a withdrawal
     batcher: str
     sequencing_window: int = 3600
-    """L1 blocks within which a deposit must be relayed: a batch posted later that still has not
-    relayed it is invalid (OP Stack's sequencer window: 3,600 L1 blocks, 12 hours)."""
+    """L1 blocks within which a deposit or forced transaction must be relayed: a batch posted later
+    that still has not relayed it is invalid (OP Stack's sequencer window: 3,600 L1 blocks, 12 hours)."""
 
     def contracts(self, l1: L1) -> tuple[Contract, Contract, Contract, Contract]:
         """(token, oracle, inbox, bridge) on `l1`, after checking it is this deployment's chain."""
@@ -61,8 +61,8 @@ def deploy_all(l1: L1, *, l2_chain_id: int, l2_genesis_hash: bytes, validators: 
         raise L1Error(f"escrow {escrow} outside 0..{TOTAL_SUPPLY}")
     start = l1.block_number()
     token = deploy(l1, "L1OpenToken", l1.address)
-    oracle = deploy(l1, "OutputOracle", l2_chain_id, [(checksum(a), power) for a, power in validators])
     inbox = deploy(l1, "BatchInbox", checksum(batcher), l2_genesis_hash)
+    oracle = deploy(l1, "OutputOracle", l2_chain_id, [(checksum(a), power) for a, power in validators], inbox)
     bridge = deploy(l1, "L1Bridge", token, oracle, finalization_period)
     Contract(l1, "L1OpenToken", token).transact("transfer", bridge, TOTAL_SUPPLY - escrow)
     return Deployment(l1.chain_id, l2_chain_id, "0x" + l2_genesis_hash.hex(), token, oracle, inbox, bridge,

@@ -7,7 +7,12 @@ L1 bridge's `DepositInitiated` logs before their block is imported: a block rela
 the L1 does not hold (or with another recipient or amount, or one posted before the deposit was
 made) stops derivation with the reason, and so does a batch posted more than the sequencing window
 after a deposit that it still has not relayed (forced inclusion: the sequencer cannot skip one
-and cannot hold one back forever; see docs/settlement.md). Resumable: blocks the data dir already holds are skipped.
+and cannot hold one back forever; see docs/settlement.md). Forced transactions (raw L2
+transactions queued on the L1 bridge) are held to the same two rules: a relay must carry exactly
+the bytes the L1 logged under its id, and none may be held back past the window. Resumable:
+blocks the data dir already holds are skipped. When the L1 holds nothing new, the report says
+what derivation waits for (a withheld batch: the next L2 block, and the deposits and forced
+transactions queued on the L1 that the L2 has not yet shown).
 """
 from __future__ import annotations
 
@@ -17,11 +22,11 @@ from collections.abc import Callable
 import eth_abi
 from eth_utils import ValidationError, keccak
 
-from node.settlement import batches
+from node.settlement import batches, forced
 from node.settlement.deployment import Deployment
 from node.settlement.l1 import L1
 from node.settlement.service import RELAY_SELECTOR
-from vm.modules.bridge import NEXT_DEPOSIT
+from vm.modules.bridge import NEXT_DEPOSIT, NEXT_FORCED
 from vm.modules.system import L2_BRIDGE
 
 
@@ -39,6 +44,8 @@ class DeriveReport:
     imported: int = 0
     skipped: int = 0
     deposits: int = 0
+    forced: int = 0  # forced transactions relayed in the imported blocks
+    waiting: str = ""  # what the next run waits for on the L1
 
 
 def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None] | None = None) -> DeriveReport:
@@ -48,6 +55,7 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
         raise DerivationError(f"the inbox at {inbox.address} settles L2 genesis 0x{inbox.call('l2GenesisHash').hex()}, "
                               f"this data dir holds 0x{genesis_hash.hex()}")
     deposits = {e["args"]["depositId"]: e for e in bridge.events("DepositInitiated", deployment.deploy_block)}
+    queue = {e["args"]["forcedId"]: e for e in bridge.events("TransactionForced", deployment.deploy_block)}
     report = DeriveReport()
     stored = node.db.get(DERIVED_UP_TO)
     start = max(deployment.deploy_block, int(stored) if stored else 0)
@@ -66,6 +74,7 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
             raise DerivationError(f"{where}: {e}") from None
         report.batches += 1
         _check_window(node, blocks, deposits, event["blockNumber"], deployment.sequencing_window, where)
+        _check_forced_window(node, blocks, queue, event["blockNumber"], deployment.sequencing_window, where)
         for block in blocks:
             known = node.header_by_number(block.number)
             if known is not None:
@@ -75,6 +84,7 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
                 report.skipped += 1
                 continue
             report.deposits += _check_deposits(block, deposits, event["blockNumber"], where)
+            report.forced += _check_forced(block, queue, event["blockNumber"], where)
             try:
                 node.import_block(block)
             except ValidationError as e:
@@ -84,7 +94,25 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
                 on_block(block.number)
         # the next run reads logs from this batch's L1 block on (its blocks are then skipped)
         node.db[DERIVED_UP_TO] = str(event["blockNumber"]).encode()
+    report.waiting = _waiting(node, inbox, deposits, queue, deployment.sequencing_window)
     return report
+
+
+def _waiting(node, inbox, deposits: dict[int, dict], queue: dict[int, dict], window: int) -> str:
+    """What derivation waits for once it holds every posted block: the next L2 block, and the
+    oldest deposit and forced transaction the L1 holds that the derived chain has not relayed
+    (with the L1 block by which a batch must carry it)."""
+    head = node.head().block_number
+    posted = inbox.call("nextBlock") - 1
+    parts = [f"waiting for L2 block {head + 1}: the L1 inbox holds blocks up to {posted}"]
+    state = node.state_at(node.head())
+    for name, pending, next_id in (("deposit", deposits, state.get_storage(L2_BRIDGE, NEXT_DEPOSIT)),
+                                   ("forced transaction", queue, state.get_storage(L2_BRIDGE, NEXT_FORCED))):
+        if next_id in pending:
+            e = pending[next_id]
+            parts.append(f"{len(pending) - next_id} {name}(s) queued on the L1 not yet on the L2, the oldest "
+                         f"#{next_id} from L1 block {e['blockNumber']}, due by L1 block {e['blockNumber'] + window}")
+    return "; ".join(parts)
 
 
 def _relayed_ids(block) -> set[int]:
@@ -105,6 +133,44 @@ def _check_window(node, blocks, deposits: dict[int, dict], batch_l1_block: int, 
         raise DerivationError(f"{where}: deposit #{next_id} (L1 block {due['blockNumber']}) is past the sequencing "
                               f"window of {window} L1 blocks and still not relayed by L2 block "
                               f"{blocks[-1].number}")
+
+
+def _forced_ids(block) -> set[int]:
+    return {r[0] for tx in block.transactions
+            if tx.sender == block.header.coinbase and (r := forced.relayed(tx)) is not None}
+
+
+def _check_forced_window(node, blocks, queue: dict[int, dict], batch_l1_block: int, window: int, where: str) -> None:
+    """As _check_window, for forced transactions: censoring one past the window is refused."""
+    next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, NEXT_FORCED)
+    relayed = set().union(*(_forced_ids(b) for b in blocks if b.number > node.head().block_number))
+    while next_id in relayed:
+        next_id += 1
+    due = queue.get(next_id)
+    if due is not None and due["blockNumber"] + window < batch_l1_block:
+        raise DerivationError(f"{where}: forced transaction #{next_id} (L1 block {due['blockNumber']}, L2 tx "
+                              f"0x{due['args']['txHash'].hex()}) is past the sequencing window of {window} L1 blocks "
+                              f"and still not included by L2 block {blocks[-1].number}")
+
+
+def _check_forced(block, queue: dict[int, dict], batch_l1_block: int, where: str) -> int:
+    """Every forced relay of the proposer carries the bytes the L1 logged under its id, logged
+    before the batch was posted: a proposer cannot make one up or swap its transaction."""
+    count = 0
+    for tx in block.transactions:
+        relay = forced.relayed(tx)
+        if relay is None or tx.sender != block.header.coinbase:
+            continue  # another sender's relay reverts on the L2: nothing is consumed
+        forced_id, raw = relay
+        l1 = queue.get(forced_id)
+        if l1 is None or l1["blockNumber"] > batch_l1_block:
+            raise DerivationError(f"{where}: L2 block {block.number} relays forced transaction #{forced_id}, which "
+                                  "the L1 bridge did not hold when the batch was posted")
+        if raw != l1["args"]["transaction"]:
+            raise DerivationError(f"{where}: L2 block {block.number} relays forced transaction #{forced_id} as "
+                                  f"0x{keccak(raw).hex()}; the L1 queued 0x{l1['args']['txHash'].hex()}")
+        count += 1
+    return count
 
 
 def _check_deposits(block, deposits: dict[int, dict], batch_l1_block: int, where: str) -> int:

@@ -7,8 +7,9 @@ what the L1 says, and the posting account has one transaction in flight at most 
 nonce is checked first). The node DB keeps one thing more, the batch transaction in flight (written
 before it is sent): a batcher restarted while it is pending waits for it instead of sending a
 second one, and one the L1 forgot (dropped, or reorged out) is simply posted again from the
-inbox's `nextBlock`. Deposits are relayed from logs at least `confirmations` L1 blocks deep, so a
-reorg shallower than that never changes what the L2 has relayed.
+inbox's `nextBlock`. Deposits and forced transactions are relayed from logs at least
+`confirmations` L1 blocks deep, so a reorg shallower than that never changes what the L2 has
+relayed.
 """
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from eth_utils import keccak, to_canonical_address
 
 from node.mempool import TxPoolError
 from node.sdk import encode_call
-from node.settlement import batches
+from node.settlement import batches, forced
 from node.settlement.deployment import Deployment
 from node.settlement.l1 import L1, L1Error
 from node.settlement.outputs import output_at, output_digest, signatures, validator_set_hash
-from vm.modules.bridge import NEXT_DEPOSIT
+from vm.modules.bridge import NEXT_DEPOSIT, NEXT_FORCED
 from vm.modules.system import L2_BRIDGE
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class SettlementConfig:
     l1_url: str
     deployment: Deployment
     batcher_key: str  # L1 account that posts batches and outputs (pays the L1 gas)
-    validator_keys: tuple[str, ...]  # sign output roots; the first also relays deposits (the proposer)
+    validator_keys: tuple[str, ...]  # sign output roots; the first also relays deposits and forced txs (the proposer)
     output_interval: int = 10  # K: an output root every K L2 blocks
     confirmations: int = 2  # F: L1 blocks on top of a deposit before it is relayed
     max_batch_blocks: int = 100
@@ -61,6 +62,7 @@ class StepReport:
     batches: list[tuple[int, int, str]] = dataclasses.field(default_factory=list)  # (first, last, L1 tx)
     outputs: list[int] = dataclasses.field(default_factory=list)  # L2 blocks whose output was posted
     relayed: list[int] = dataclasses.field(default_factory=list)  # deposit ids sent to the pool
+    forced: list[int] = dataclasses.field(default_factory=list)  # forced transaction ids relayed to the pool
 
 
 class Settlement:
@@ -82,11 +84,13 @@ class Settlement:
             raise L1Error(f"the validator key's account {self.proposer.address} is not this chain's block proposer "
                           f"(0x{coinbase.hex() if coinbase else '-'}): it could not relay deposits")
         self._deposits: dict[int, dict] = {}
+        self._forced: dict[int, dict] = {}
         self._scanned = d.deploy_block - 1
 
     def step(self) -> StepReport:
         report = StepReport()
         self.relay_deposits(report)
+        self.relay_forced(report)
         self.post_batch(report)
         self.propose_outputs(report)
         return report
@@ -169,14 +173,50 @@ class Settlement:
 
     # -- deposits ------------------------------------------------------------------------------
 
-    def confirmed_deposits(self) -> dict[int, dict]:
-        """L1 deposits at least F blocks deep, by id: {from, to, amount, l1Block}."""
+    def _scan(self) -> None:
+        """Read the deposits and forced transactions of the L1 blocks now at least F deep."""
         safe = self.l1.block_number() - self.config.confirmations
         if safe > self._scanned:
             for e in self.bridge.events("DepositInitiated", self._scanned + 1, safe):
                 self._deposits[e["args"]["depositId"]] = {**e["args"], "l1Block": e["blockNumber"]}
+            for e in self.bridge.events("TransactionForced", self._scanned + 1, safe):
+                self._forced[e["args"]["forcedId"]] = {**e["args"], "l1Block": e["blockNumber"]}
             self._scanned = safe
+
+    def confirmed_deposits(self) -> dict[int, dict]:
+        """L1 deposits at least F blocks deep, by id: {from, to, amount, l1Block}."""
+        self._scan()
         return self._deposits
+
+    def confirmed_forced(self) -> dict[int, dict]:
+        """L1 forced transactions at least F blocks deep, by id: {from, txHash, transaction, l1Block}."""
+        self._scan()
+        return self._forced
+
+    def _sign_relay(self, data: bytes, gas: int) -> bytes:
+        node, sender = self.node, to_canonical_address(self.proposer.address)
+        base = node.head().base_fee_per_gas
+        signed = self.proposer.sign_transaction({
+            "type": 2, "chainId": node.chain_id, "nonce": node.mempool.pending_nonce(sender), "to": L2_BRIDGE,
+            "value": 0, "gas": gas, "maxFeePerGas": 2 * base + 10**9, "maxPriorityFeePerGas": 10**9, "data": data})
+        return bytes(signed.raw_transaction)
+
+    def relay_forced(self, report: StepReport) -> None:
+        """Send the proposer's relayForced transactions for confirmed forced transactions not yet
+        relayed, in id order, to the node's own pool; the block builder puts each forced
+        transaction right after its relay (`vm.modules.bridge.arrange`). A forced transaction that cannot
+        execute is relayed all the same: the L2 module consumes it as failed, with the reason."""
+        node, sender = self.node, to_canonical_address(self.proposer.address)
+        queue = self.confirmed_forced()
+        next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, NEXT_FORCED)
+        pooled = {r[0] for tx in node.mempool.content().get(sender, []) if (r := forced.relayed(tx)) is not None}
+        while next_id in queue:
+            if next_id not in pooled:
+                raw = queue[next_id]["transaction"]
+                node.mempool.add_raw(self._sign_relay(forced.relay_data(next_id, raw), forced.relay_gas(raw)),
+                                     local=False)
+                report.forced.append(next_id)
+            next_id += 1
 
     def relay_deposits(self, report: StepReport) -> None:
         """Send the proposer's relayDeposit transactions for confirmed deposits not yet relayed,
@@ -189,13 +229,8 @@ class Settlement:
         while next_id in deposits:
             if next_id not in pooled:
                 d = deposits[next_id]
-                base = node.head().base_fee_per_gas
-                signed = self.proposer.sign_transaction({
-                    "type": 2, "chainId": node.chain_id, "nonce": node.mempool.pending_nonce(sender),
-                    "to": L2_BRIDGE, "value": 0, "gas": RELAY_GAS, "maxFeePerGas": 2 * base + 10**9,
-                    "maxPriorityFeePerGas": 10**9,
-                    "data": encode_call("L2Bridge", "relayDeposit", next_id, d["to"], d["amount"])})
-                node.mempool.add_raw(bytes(signed.raw_transaction), local=False)
+                data = encode_call("L2Bridge", "relayDeposit", next_id, d["to"], d["amount"])
+                node.mempool.add_raw(self._sign_relay(data, RELAY_GAS), local=False)
                 report.relayed.append(next_id)
             next_id += 1
 
@@ -225,4 +260,6 @@ async def run(node, config: SettlementConfig) -> None:
                 print(f"L1: posted the output root of L2 block {number}", flush=True)
             for deposit_id in report.relayed:
                 print(f"L1: relaying deposit #{deposit_id}", flush=True)
+            for forced_id in report.forced:
+                print(f"L1: relaying forced transaction #{forced_id}", flush=True)
         await trio.sleep(config.interval_s)

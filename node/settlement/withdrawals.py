@@ -1,7 +1,8 @@
 """Withdrawals from the user's side (SDK and `openledger bridge`): find the record an L2
 withdrawal made, prove it on the L1 against the first posted output root that covers its block
 (an eth_getProof storage proof of `sent[hash]` in the L2 bridge account), then finalise it once
-the finalization period has passed. Deposits: approve and lock OPEN in the L1 bridge."""
+the finalization period has passed. Deposits: approve and lock OPEN in the L1 bridge. Forced
+transactions: queue a signed raw L2 transaction on the L1 bridge (docs/settlement.md)."""
 from __future__ import annotations
 
 import dataclasses
@@ -89,3 +90,10 @@ def deposit(l1: L1, deployment: Deployment, to: str, amount: int) -> dict:
     return bridge.transact("deposit", to, amount)
 
 
+
+
+def force(l1: L1, deployment: Deployment, raw: bytes) -> dict:
+    """Queue the signed raw L2 transaction `raw` on the L1 for forced inclusion; the L1 receipt.
+    Its L2 hash is keccak256(raw); the L2 includes it after the confirmations (as failed, with
+    the reason in `ForcedTransactionFailed`, when it cannot execute)."""
+    return deployment.contracts(l1)[3].transact("forceTransaction", raw)

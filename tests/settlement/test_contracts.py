@@ -1,12 +1,14 @@
 """The L1 contracts on anvil: the supply split, the inbox's batcher and contiguity rules, output
-roots signed by > 2/3 of the validator stake (and validator set rotation by the same rule), and
-deposit refusals with their reasons. Driven through the node's own L1 client."""
+roots signed by > 2/3 of the validator stake (and validator set rotation by the same rule) and
+only for posted blocks, deposit refusals with their reasons, and the forced-transaction queue's
+refusals. Driven through the node's own L1 client."""
 import pytest
 from eth_account import Account
 from eth_utils import keccak, to_canonical_address
 
 import genesis
 from node.settlement import L1, Contract, L1Error, deploy_all
+from node.settlement.l1 import checksum
 from node.settlement.outputs import output_digest, signatures, validator_set_hash
 from tests.settlement.conftest import BATCHER, DEPLOYER, ESCROW, L1_CHAIN_ID, USER, VALIDATOR_KEY
 
@@ -39,10 +41,12 @@ def test_inbox_takes_contiguous_batches_from_the_batcher_only(deployment, anvil)
 
 @pytest.fixture
 def oracle(anvil):
-    """An oracle with four validators of stakes 1, 2, 3, 4: more than 2/3 of 10 means 7 or more."""
+    """An oracle with four validators of stakes 1, 2, 3, 4: more than 2/3 of 10 means 7 or more.
+    L2 blocks 1..10 are posted to its inbox (roots are taken for posted blocks only)."""
     l1 = L1(anvil.url, DEPLOYER)
     d = deploy_all(l1, l2_chain_id=7167, l2_genesis_hash=b"\x11" * 32, validators=list(zip(ADDRS, [1, 2, 3, 4])),
                    batcher=Account.from_key(BATCHER).address, escrow=0, finalization_period=1)
+    Contract(L1(anvil.url, BATCHER), "BatchInbox", d.inbox).transact("appendBatch", 1, 10, b"blocks")
     return Contract(l1, "OutputOracle", d.oracle)
 
 
@@ -66,6 +70,19 @@ def test_output_needs_more_than_two_thirds_of_the_stake(oracle):
     assert oracle.call("getOutput", 0)[0] == root
     with pytest.raises(L1Error, match=r"OutputNotAfterLatest\(5, 5\)"):
         _propose(oracle, 5, root, KEYS, same)
+
+
+def test_no_root_for_blocks_the_inbox_does_not_hold(oracle, anvil):
+    """Data before settlement: with block 11 withheld from the inbox, nobody can post (and then
+    withdraw against) a root of it, however well signed; once it is posted, the root goes in."""
+    same = list(zip(ADDRS, [1, 2, 3, 4]))
+    with pytest.raises(L1Error, match=r"OutputDataNotPosted\(11, 10\)"):
+        _propose(oracle, 11, keccak(b"root"), KEYS, same)
+    _propose(oracle, 10, keccak(b"root"), KEYS, same)
+    inbox = Contract(L1(anvil.url, BATCHER), "BatchInbox", checksum(oracle.call("inbox")))
+    inbox.transact("appendBatch", 11, 11, b"block 11")
+    _propose(oracle, 11, keccak(b"root 11"), KEYS, same)
+    assert oracle.call("latestBlockNumber") == 11
 
 
 def test_forged_duplicated_and_replayed_signatures_are_refused(oracle):
@@ -160,3 +177,30 @@ def test_an_l1_that_answers_garbage_or_nothing_is_named(tmp_path):
     server.close()
     with pytest.raises(L1Error, match="cannot reach the L1"):
         L1(f"http://127.0.0.1:{port}").block_number()
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"", "EmptyTransaction"),
+    (b"\x02" + b"\x00" * 16_384, r"TransactionTooLarge\(16385, 16384\)"),
+    (b"\x03blob", r"UnsupportedTransactionType\(3\)"),
+    (b"\x04setcode", r"UnsupportedTransactionType\(4\)"),
+    (b"\x7fgarbage", r"UnsupportedTransactionType\(127\)"),
+])
+def test_forced_transactions_the_l1_refuses(deployment, anvil, raw, reason):
+    bridge = Contract(L1(anvil.url, USER), "L1Bridge", deployment.bridge)
+    with pytest.raises(L1Error, match=reason):
+        bridge.transact("forceTransaction", raw)
+    assert bridge.call("forcedCount") == 0
+
+
+def test_forced_transactions_are_numbered_and_logged_with_their_l2_hash(deployment, anvil):
+    """What the L1 cannot judge (garbage after a valid first byte, a signature) it queues: the L2
+    decides, and includes it as failed when it cannot execute."""
+    bridge = Contract(L1(anvil.url, USER), "L1Bridge", deployment.bridge)
+    for raw in (b"\x02garbage", b"\xc0", b"\x01" + b"\xff" * 16_383):
+        bridge.transact("forceTransaction", raw)
+    events = bridge.events("TransactionForced", deployment.deploy_block)
+    assert [e["args"]["forcedId"] for e in events] == [0, 1, 2]
+    assert [e["args"]["txHash"] for e in events] == [keccak(e["args"]["transaction"]) for e in events]
+    assert events[0]["args"]["from"].lower() == Account.from_key(USER).address.lower()
+    assert bridge.call("forcedCount") == 3

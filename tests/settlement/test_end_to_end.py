@@ -12,6 +12,7 @@ from eth_account import Account
 
 import genesis
 from node.chain import Node
+from node.sdk import Client
 from node.settlement import L1, Contract, Deployment
 from node.settlement.derive import derive
 from tests.rpc.nodes import ANVIL, ROOT as ROOT_DIR, devnet_process, openledger
@@ -83,7 +84,7 @@ def test_deposit_withdraw_prove_finalize_and_derive(devnet, anvil, tmp_path):
     assert again.returncode == 1 and "AlreadyFinalized" in again.stderr
     assert "AlreadyFinalized" in cli(*prove, check=False).stderr
     status = cli("bridge", "status", *common, "--rpc", node.url).stdout
-    assert "deposits: 1" in status and "L2: deposits relayed 1, withdrawals 1" in status
+    assert "deposits: 1" in status and "L2: deposits relayed 1, forced transactions 0, withdrawals 1" in status
 
     # a fresh node from L1 data alone reaches the validator's block hashes
     node.stop()
@@ -105,6 +106,35 @@ def test_bridge_commands_name_bad_input(anvil, tmp_path):
     r = cli("derive", "--l1", anvil.url, "--deployment", str(tmp_path / "missing.json"), "--datadir",
             str(tmp_path / "x"), check=False)
     assert r.returncode == 1 and "cannot read the L1 deployment file" in r.stderr
+    r = cli("bridge", "force", "0xzz", "--l1", anvil.url, "--deployment", str(bad), check=False)
+    assert r.returncode == 2 and "invalid transaction '0xzz'" in r.stderr
+
+
+@pytest.mark.slow  # about 20 s: a devnet and three CLI processes
+def test_forced_transaction_through_the_cli_and_derivation_says_what_it_waits_for(devnet, anvil, tmp_path):
+    """`bridge force` with a transaction the L2 never saw: it gets an L2 receipt; `bridge force`
+    of garbage is queued and consumed as failed; `derive` prints what it waits for."""
+    node, d = devnet
+    common = ("--l1", anvil.url, "--deployment", str(tmp_path / "l2" / "l1-deployment.json"), "--l1.dev-account", "2")
+    sender = Account.from_key(genesis.dev_accounts()[6][1])
+    raw = bytes(sender.sign_transaction({
+        "type": 2, "chainId": int(node.rpc("eth_chainId"), 16), "nonce": 0, "to": L1_RECEIVER, "value": 10**18,
+        "gas": 21_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}).raw_transaction)
+    out = cli("bridge", "force", "0x" + raw.hex(), *common).stdout
+    tx_hash = re.search(r"as (0x[0-9a-f]{64})", out).group(1)
+    anvil.rpc("anvil_mine", "0x1")  # the confirmation
+    receipt = until(lambda: node.rpc("eth_getTransactionReceipt", tx_hash), "the forced transaction's L2 receipt")
+    assert receipt["status"] == "0x1" and receipt["from"].lower() == sender.address.lower()
+    cli("bridge", "force", "0x02deadbeef", *common)
+    anvil.rpc("anvil_mine", "0x1")
+    until(lambda: Client(node.url).call("L2Bridge", "nextForcedId") == 2, "the garbage consumed as failed")
+    status = cli("bridge", "status", *common[:4], "--rpc", node.url).stdout
+    assert "forced transactions: 2" in status and "forced transactions 2" in status
+    node.stop()
+    (tmp_path / "genesis.json").write_text((tmp_path / "l2" / "genesis.json").read_text())
+    out = cli("derive", *common[:4], "--datadir", str(tmp_path / "derived"), "--genesis",
+              str(tmp_path / "genesis.json")).stdout
+    assert re.search(r"waiting for L2 block \d+: the L1 inbox holds blocks up to \d+", out)
 
 
 @pytest.mark.slow  # a minute or two: a devnet killed and restarted six times
