@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 PENDING_BATCH = b"settlement:pending-batch"
 RELAY_SELECTOR = keccak(text="relayDeposit(uint256,address,uint256)")[:4]
 RELAY_GAS = 200_000
+WAIT_REPORT_S = 10.0  # an output short of signatures this long is reported (node log and stdout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +184,8 @@ class Settlement:
             if target > posted_up_to:
                 return
             expected = self.signatures.expected(target)
+            if expected is None:
+                return  # not decided here yet
             self.signatures.sign(target)
             stakes = {to_canonical_address(a): stake for a, stake in self.oracle.call("validators")}
             chosen = sorted((a, sig) for a, sig in self.signatures.gathered(target).items() if a in stakes)
@@ -234,10 +237,11 @@ async def run(node, config: SettlementConfig, signatures: OutputSignatures | Non
     """The node task: a step every `interval_s` in a worker thread. An L1 that is down or refuses
     a post, or a deployment that does not match the chain, is logged (once per distinct error)
     and tried again at the next step; it never stops the node, whose chain does not depend on the
-    L1 to go on."""
+    L1 to go on. An output short of signatures is reported once it has waited WAIT_REPORT_S
+    (signatures usually arrive a step or two after the block is posted), then at each change."""
     import trio
 
-    settlement, last_error, last_waiting = None, None, None
+    settlement, last_error, last_waiting, waiting_since = None, None, None, None
     while True:
         try:
             if settlement is None:  # an L1 still starting (or down) at the node's start is retried too
@@ -254,10 +258,13 @@ async def run(node, config: SettlementConfig, signatures: OutputSignatures | Non
             for number in report.outputs:
                 print(f"L1: posted the output root of L2 block {number} ({report.signers[number]} validator "
                       "signatures)", flush=True)
-            if report.waiting is not None and report.waiting != last_waiting:
-                print(f"L1: {report.waiting}", flush=True)
-                log.info("%s", report.waiting)
-            last_waiting = report.waiting
+            waiting, now = report.waiting, trio.current_time()
+            if waiting is None or waiting_since is None or waiting_since[0] != waiting.block:
+                waiting_since = None if waiting is None else (waiting.block, now)
+            elif now - waiting_since[1] >= WAIT_REPORT_S and waiting != last_waiting:
+                print(f"L1: {waiting}", flush=True)
+                log.info("%s", waiting)
+                last_waiting = waiting
             for deposit_id in report.relayed:
                 print(f"L1: relaying deposit #{deposit_id}", flush=True)
         await trio.sleep(config.interval_s)

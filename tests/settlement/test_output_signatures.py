@@ -131,6 +131,35 @@ def test_the_proposer_posts_once_more_than_two_thirds_signed_and_the_set_rotates
     assert oracle.call("latestBlockNumber") == 2 * K
 
 
+def test_a_validator_signs_the_outputs_after_the_latest_posted_one(anvil, chain):
+    """The signer task reads the oracle (no L1 key) and signs each decided output past the latest
+    posted one, once each until REPUBLISH_S has passed (`AHEAD` at most)."""
+    from node.settlement.signatures import run_signer
+    from tests.p2p.helpers import until
+
+    for _ in range(K + 1):
+        chain.decide_next()  # blocks up to 2K + 1: outputs K and 2K decided, 3K not
+    d = deploy_all(L1(anvil.url, DEPLOYER), l2_chain_id=chain.genesis.chain_id,
+                   l2_genesis_hash=chain.node.header_by_number(0).hash,
+                   validators=[(v.address, v.power) for v in chain.genesis.validators],
+                   batcher=L1(anvil.url, BATCHER).address, escrow=0, finalization_period=1)
+    published = []
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_signer, chain.node, OutputSignatures(chain.node, d, K, (chain.keys[1],)),
+                               anvil.url, published.append, 0.05)
+            await until(lambda: len(published) >= 2, 30, "two signatures")
+            await trio.sleep(0.5)  # ten ticks more: nothing published again
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert [s.number for s in published] == [K, 2 * K]
+    pool = OutputSignatures(chain.node, d, K)
+    assert all(pool.add(s) for s in published)  # each checks out
+    assert list(pool.gathered(K)) == [address_of(chain.keys[1])]
+
+
 def test_signatures_travel_over_p2p_and_a_forged_one_scores_its_publisher_down(chain, tmp_path):
     """A validator's node (P2PNetwork over node/p2p, with the pool) and a peer that publishes one
     good signature and then forged ones: the good one reaches the pool, each forged one costs
@@ -176,3 +205,17 @@ def test_signatures_travel_over_p2p_and_a_forged_one_scores_its_publisher_down(c
                 nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_run_names_what_posting_needs(tmp_path, capsys):
+    """`run --l1` alone signs (it needs the deployment file); posting needs the proposer's key too."""
+    import genesis
+    from node.chain import Node
+    from node.cli import main
+
+    Node.init(tmp_path / "d", genesis.devnet()).close()
+    run = ["run", "--datadir", str(tmp_path / "d"), "--l1", "http://127.0.0.1:9"]
+    assert main([*run, "--l1.batcher-key", BATCHER]) == 1
+    assert "--l1.batcher-key needs --l1.validator-key" in capsys.readouterr().err
+    assert main(run) == 1
+    assert "--l1 needs --l1.deployment FILE" in capsys.readouterr().err
