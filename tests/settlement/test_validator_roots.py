@@ -4,7 +4,8 @@ only with the signatures of more than 2/3 of the stake, gathered over the valida
 Validators 0 (batcher and proposer) and 1 sign from the start, 2 and 3 run without `--l1`: the
 chain goes on, batches are posted, but no root is, and the proposer says why. Validator 2 is
 restarted signing: the roots land signed by three or four, and a withdrawal made meanwhile is
-proven against one and finalised. Starting four processes takes a minute or more on a shared
+proven against one and finalised. The proposer, killed and restarted, goes on posting without
+posting anything twice. Starting four processes takes a minute or more on a shared
 machine: slow (the in-process tests are in test_output_signatures.py)."""
 from __future__ import annotations
 
@@ -86,6 +87,21 @@ def test_roots_land_on_the_l1_signed_by_more_than_two_thirds_of_the_validators(a
         anvil.rpc("anvil_mine", "0x1")
         finalize(claimant, d, w)
         assert Contract(l1, "L1OpenToken", d.token).call("balanceOf", L1_RECEIVER) == 2 * 10**18
+
+        # the proposer killed and restarted: roots go on from the L1's record, none posted twice
+        nodes[0].kill()
+        nodes[0].start()
+        before = oracle.call("latestBlockNumber")
+        until(lambda: oracle.call("latestBlockNumber") >= before + 2 * K, "roots after the proposer's restart")
+
+        def every_post_landed() -> bool:
+            """The batcher's transactions are exactly the batches and roots the L1 holds (a
+            repeated post would have reverted and been counted), read between two posts."""
+            sent = int(l1.rpc("eth_getTransactionCount", d.batcher, "latest"), 16)
+            held = len(inbox.events("BatchAppended", d.deploy_block)) + oracle.call("outputCount")
+            return held == sent == int(l1.rpc("eth_getTransactionCount", d.batcher, "latest"), 16)
+
+        until(every_post_landed, "the batcher's transactions to match what the L1 holds", timeout=60)
     except BaseException:
         print(net.report())
         raise
