@@ -390,7 +390,8 @@ def settlement_config(args: argparse.Namespace, devnet: genesis_mod.Genesis | No
         if batcher is None:
             print("L1: signing output roots for the proposer; posting nothing (no --l1.batcher-key)", flush=True)
         try:
-            return SettlementConfig(args.l1, d, batcher, (validator,) if validator else (), output_interval=args.l1_output_interval,
-                                    confirmations=args.l1_confirmations, batch_interval_s=args.l1_batch_interval)
+            return SettlementConfig(args.l1, d, batcher, (validator,) if validator else (),
+                                    output_interval=args.l1_output_interval, confirmations=args.l1_confirmations,
+                                    batch_interval_s=args.l1_batch_interval)
         except ValueError as e:
             raise CliError(str(e)) from None
