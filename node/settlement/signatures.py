@@ -155,13 +155,24 @@ def _trim(by_number: dict) -> None:
 
 async def run_signer(node, signatures: OutputSignatures, l1_url: str, publish: Callable[[OutputSignature], None],
                      interval_s: float) -> None:
-    """A validator's node task with `--l1`: every `interval_s`, read which output the L1 holds
-    last (read only: no L1 key is needed) and sign the next outputs this node has decided,
-    publishing a new signature at once and the others again every REPUBLISH_S until the L1 has
-    the output. An L1 that cannot be read is logged once and read again at the next tick."""
+    """A validator's node task with `--l1`: every `interval_s`, and as soon as the node commits
+    the block of an output, read which output the L1 holds last (read only: no L1 key is
+    needed) and sign the next outputs this node has decided, publishing a new signature at once
+    and the others again every REPUBLISH_S until the L1 has the output. An L1 that cannot be
+    read is logged once and read again at the next tick."""
     oracle, latest, last_error = None, 0, None
     published: dict[int, float] = {}
     k = signatures.interval
+    token, wake = trio.lowlevel.current_trio_token(), trio.Event()
+
+    def on_block(block, _receipts) -> None:  # in the thread that committed the block
+        if block.header.block_number > latest and (block.header.block_number - latest) % k == 0:
+            try:
+                token.run_sync_soon(wake.set)
+            except trio.RunFinishedError:
+                pass  # the node is stopping
+
+    node.add_listener(on_block)
     while True:
         try:
             if oracle is None:
@@ -182,4 +193,6 @@ async def run_signer(node, signatures: OutputSignatures, l1_url: str, publish: C
             published[number] = now
         for number in [n for n in published if n <= latest]:
             del published[number]
-        await trio.sleep(interval_s)
+        with trio.move_on_after(interval_s):
+            await wake.wait()
+        wake = trio.Event()
