@@ -75,10 +75,6 @@ class OutputSignatures:
         self._gathered: dict[int, dict[bytes, bytes]] = {}
         self._lock = threading.Lock()
 
-    @property
-    def addresses(self) -> list[bytes]:
-        return list(self._keys)
-
     def validator_set(self, height: int) -> tuple[tuple[bytes, int], ...]:
         return tuple((v.address, v.power) for v in self._sets.validator_set(height))
 
