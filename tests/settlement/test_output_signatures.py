@@ -18,9 +18,10 @@ from node.p2p import Fault, Kind
 from node.p2p.wire import OutputSignature, PeerFault, decode_output_signature
 from node.settlement import L1, Contract, Deployment, deploy_all
 from node.settlement.outputs import output_at, output_digest, sign_digest
-from node.settlement.service import Settlement, SettlementConfig, Waiting
+from node.settlement.service import Settlement, SettlementConfig, StepReport, Waiting
 from node.settlement.signatures import OutputSignatures, SignatureRefused
 from tests.node.test_consensus_node import Chain4, address_of
+from tests.p2p.helpers import until
 from tests.settlement.conftest import BATCHER, DEPLOYER
 
 K = 4
@@ -109,14 +110,27 @@ def test_the_proposer_posts_once_more_than_two_thirds_signed_and_the_set_rotates
         for s in peers[i].sign(number):
             proposer.signatures.add(s)
 
+    def step() -> StepReport:
+        """A step once the L1 has mined what the last one sent (the proposer keeps one posting
+        transaction in flight at most and waits for it, so a batch and the root after it may
+        take two steps; here the batch goes out on its own first)."""
+        def mined() -> bool:
+            counts = {proposer.l1.rpc("eth_getTransactionCount", proposer.l1.address, t) for t in ("latest", "pending")}
+            return len(counts) == 1
+        trio.run(until, mined, 20, "the L1 to mine the last post")
+        proposer.post_batch(StepReport())
+        trio.run(until, mined, 20, "the L1 to mine the batch")
+        return proposer.step()
+
     gossip(3, K)
-    report = proposer.step()  # the batch goes out; the proposer signs too
-    assert report.batches and report.outputs == [] and report.waiting == Waiting(K, 1, 4, 1, 4)
+    report = step()  # the proposer signs too
+    assert report.outputs == [] and report.waiting == Waiting(K, 1, 4, 1, 4)
+    assert Contract(L1(anvil.url), "BatchInbox", d.inbox).call("nextBlock") == K + 1
     gossip(1, K)
-    assert proposer.step().waiting == Waiting(K, 2, 4, 2, 4)  # exactly 2/3 of the stake is not enough
+    assert step().waiting == Waiting(K, 2, 4, 2, 4)  # exactly 2/3 of the stake is not enough
     assert oracle.call("outputCount") == 0
     gossip(2, K)
-    report = proposer.step()
+    report = step()
     assert report.outputs == [K] and report.signers == {K: 3} and report.waiting is None
     assert oracle.call("getOutput", 0)[0] == output_at(node, K).root
     l2_set = proposer.signatures.validator_set(K + 1)
@@ -126,9 +140,9 @@ def test_the_proposer_posts_once_more_than_two_thirds_signed_and_the_set_rotates
     for _ in range(K):
         chain.decide_next()
     gossip(3, 2 * K)
-    assert proposer.step().waiting == Waiting(2 * K, 2, 4, 2 * l2_set[0][1], 4 * l2_set[0][1])
+    assert step().waiting == Waiting(2 * K, 2, 4, 2 * l2_set[0][1], 4 * l2_set[0][1])
     gossip(1, 2 * K)
-    assert proposer.step().outputs == [2 * K]
+    assert step().outputs == [2 * K]
     assert oracle.call("latestBlockNumber") == 2 * K
 
 
@@ -136,7 +150,6 @@ def test_a_validator_signs_the_outputs_after_the_latest_posted_one(anvil, chain)
     """The signer task reads the oracle (no L1 key) and signs each decided output past the latest
     posted one, once each until REPUBLISH_S has passed (`AHEAD` at most)."""
     from node.settlement.signatures import run_signer
-    from tests.p2p.helpers import until
 
     for _ in range(K + 1):
         chain.decide_next()  # blocks up to 2K + 1: outputs K and 2K decided, 3K not
@@ -168,7 +181,6 @@ def test_signatures_travel_over_p2p_and_a_forged_one_scores_its_publisher_down(c
     from node.network import P2PNetwork
     from node.p2p import P2PConfig, open_p2p
     from node.validator import ConsensusDriver
-    from tests.p2p.helpers import until
     from tests.p2p.hostile import connect, gossip_stream, hostile_host, pubsub_frame
 
     d = _deployment(chain)

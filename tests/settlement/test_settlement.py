@@ -1,6 +1,7 @@
 """The node's settlement duties against anvil, driven step by step on a real L2 data dir: deposits
 relayed after F confirmations (the supply unchanged), batches posted once each across restarts,
 output roots every K blocks, and a second data dir derived from L1 data alone to the same hashes."""
+import time
 import zlib
 
 import pytest
@@ -249,6 +250,8 @@ def test_output_roots_need_more_than_two_thirds_of_the_validators(anvil, tmp_pat
         two = Settlement(node, SettlementConfig(anvil.url, d, BATCHER, tuple(keys[:2]), output_interval=K))
         two.post_batch(posted := StepReport())
         assert posted.batches
+        while two._in_flight():  # the batch is being mined (the proposer waits for it before a root)
+            time.sleep(0.05)
         report = two.step()
         assert report.outputs == [] and report.waiting == Waiting(K, 2, 3, 2, 3)
         assert "L2 block 4 waits for validator signatures: 2 of 3 validators signed" in str(report.waiting)
