@@ -47,7 +47,7 @@ class NodeConfig:
     block_time: float | None = None  # seconds; None: the genesis's; 0: mine as soon as a tx arrives
     rpc: RpcConfig = field(default_factory=RpcConfig)
     txpool: PoolConfig = field(default_factory=PoolConfig)  # --txpool.* (limits, journal)
-    settlement: object | None = None  # node.settlement.service.SettlementConfig (--l1 ...): batcher, proposer
+    settlement: object | None = None  # node.settlement.service.SettlementConfig (--l1 ...): signer, batcher, proposer
     metrics: node_metrics.MetricsConfig = field(default_factory=node_metrics.MetricsConfig)  # --metrics*
     readiness: health.ReadinessConfig = field(default_factory=health.ReadinessConfig)  # --ready.*
     validator_key: bytes | None = None  # the staking key votes are signed with (--validator-key)
@@ -204,6 +204,14 @@ async def _serve(config: NodeConfig, node: Node, driver: ConsensusDriver | None,
         readiness.peer_count = lambda: len(network.peers)
         readiness.best_peer_height = lambda: node.sync_target or node.head().block_number
     node.add_listener(logs.block_logger(node))
+    signatures = None
+    if config.settlement is not None:  # the output roots this validator signs, and those its peers gossip
+        from node.settlement.signatures import OutputSignatures
+
+        signatures = OutputSignatures(node, config.settlement.deployment, config.settlement.output_interval,
+                                      (validator_key(config, node), *config.settlement.validator_keys))
+        if network is not None:
+            network.outputs = signatures
     telemetry = None
     if config.metrics.enabled:
         stats = collections.Counter() if stats is None else stats
@@ -224,10 +232,16 @@ async def _serve(config: NodeConfig, node: Node, driver: ConsensusDriver | None,
                 nursery.start_soon(_node_task, "the validator network", network.run, driver)
         else:  # an imported Ethereum chain: a follower, as geth without a consensus client
             print("no validators in genesis: following only, not producing blocks", flush=True)
-        if config.settlement is not None:
+        if config.settlement is not None and network is not None:
+            from node.settlement.signatures import run_signer
+
+            nursery.start_soon(_node_task, "signing output roots", run_signer, node, signatures,
+                               config.settlement.l1_url, network.broadcast_output_signature,
+                               config.settlement.interval_s)
+        if config.settlement is not None and config.settlement.batcher_key is not None:
             from node.settlement.service import run as settle
 
-            nursery.start_soon(_node_task, "settlement on the L1", settle, node, config.settlement)
+            nursery.start_soon(_node_task, "settlement on the L1", settle, node, config.settlement, signatures)
         if not config.txpool.no_locals:
             nursery.start_soon(_node_task, "the local-transaction tracker", track_locals, node, config.txpool,
                                on_transaction)

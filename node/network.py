@@ -31,7 +31,7 @@ from consensus import ConsensusError, Decide, ProposalReceived, SignedProposal, 
 from consensus.evidence import DuplicateVoteEvidence
 from node.consensus import split_block
 from node.p2p.service import P2P, FetchFailed, Handlers
-from node.p2p.wire import Fault, Kind
+from node.p2p.wire import Fault, Kind, OutputSignature
 from node.validator import ConsensusDriver
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ class P2PNetwork:
         self._senders: OrderedDict[object, object] = OrderedDict()  # message -> peer, for scoring
         self.bytes_sent = 0
         self.blocks_synced = 0  # imported by block sync (for --metrics)
+        self.outputs = None  # with --l1: node.settlement.signatures.OutputSignatures, fed peers' signatures
 
     @property
     def peers(self) -> "PeerView":
@@ -166,6 +167,9 @@ class P2PNetwork:
     def broadcast_transaction(self, raw: bytes) -> None:
         self._queue(Kind.TX, raw)
 
+    def broadcast_output_signature(self, signature: OutputSignature) -> None:
+        self._queue(Kind.OUTPUT, (signature,))
+
     def decided(self, decide: Decide) -> None:
         pass  # peers a height behind fetch the block with its commit (block sync)
 
@@ -190,7 +194,7 @@ class P2PNetwork:
         it is for). Transactions have their own queue and task (`_publish_transactions`): a
         burst of client transactions would otherwise hold the proposals and votes behind it."""
         publish = {Kind.PROPOSAL: self.p2p.publish_proposal, Kind.VOTE: self.p2p.publish_vote,
-                   Kind.EVIDENCE: self.p2p.publish_evidence}
+                   Kind.EVIDENCE: self.p2p.publish_evidence, Kind.OUTPUT: self.p2p.publish_output_signature}
         async for kind, payload in self._out_recv:
             try:
                 await publish[kind](*payload)
@@ -240,6 +244,8 @@ class P2PNetwork:
                 driver.deliver(ProposalReceived(proposal, block))
             elif item.kind is Kind.EVIDENCE:
                 driver.evidence_seen(item.message)
+            elif item.kind is Kind.OUTPUT:
+                self.output_signature_received(item.message, item.peer)
             elif item.kind is Kind.TX:
                 pooled = 0
                 for raw in split_tx_message(item.message):  # checked already (check_tx_bytes)
@@ -252,6 +258,20 @@ class P2PNetwork:
                     await trio.lowlevel.checkpoint()  # the driver and JSON-RPC run between them
                 if pooled:
                     driver.notify_transaction()
+
+    def output_signature_received(self, signature: OutputSignature, peer) -> None:
+        """A validator's signature of an output root: kept for the proposer if it agrees with our
+        own execution, its publisher scored down if it does not (a node without --l1 only relays
+        it, checked for form by node/p2p)."""
+        if self.outputs is None:
+            return
+        from node.settlement.signatures import SignatureRefused
+
+        try:
+            self.outputs.add(signature)
+        except SignatureRefused as exc:
+            log.info("p2p: output signature from %s refused: %s", peer, exc)
+            self.p2p.penalise(peer, Fault.REPORTED)
 
     def _peers(self) -> list:
         peers = self.p2p.connected_peers()

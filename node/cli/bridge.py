@@ -330,7 +330,8 @@ def add_l1_flags(p: argparse.ArgumentParser, devnet: bool) -> None:
                                                     "if missing)" if devnet else " (`bridge deploy --out`)"))
     p.add_argument("--l1.batcher-key", dest="l1_batcher_key", type=_key, metavar="KEY|FILE",
                    help="L1 key that posts batches and output roots"
-                        + (" (devnet: L1 dev account 1)" if devnet else ""))
+                        + (" (devnet: L1 dev account 1)" if devnet else "; without it the node signs output "
+                           "roots with its validator key and gossips them to the proposer, posting nothing"))
     p.add_argument("--l1.validator-key", dest="l1_validator_key", type=_key, metavar="KEY|FILE",
                    help="the validator's key: signs output roots, relays deposits"
                         + (" (devnet: the dev validator's)" if devnet else ""))
@@ -401,8 +402,8 @@ def settlement_config(args: argparse.Namespace, devnet: genesis_mod.Genesis | No
     devnet_keys = devnet is not None
     batcher = args.l1_batcher_key or (_dev_key(DEVNET_BATCHER) if devnet_keys else None)
     validator = args.l1_validator_key or (genesis_mod.dev_validator()[1] if devnet_keys else None)
-    if batcher is None or validator is None:
-        raise CliError("--l1 needs --l1.batcher-key and --l1.validator-key")
+    if batcher is not None and validator is None:
+        raise CliError("--l1.batcher-key needs --l1.validator-key (the proposer's key, which relays deposits)")
     path = args.l1_deployment or (str(pathlib.Path(args.datadir) / DEPLOYMENT_FILE) if devnet_keys else None)
     if path is None:
         raise CliError("--l1 needs --l1.deployment FILE (written by `openledger bridge deploy`)")
@@ -422,8 +423,11 @@ def settlement_config(args: argparse.Namespace, devnet: genesis_mod.Genesis | No
             d.save(path)
         d = _deployment(path)
         _print_deployment(d)
+        if batcher is None:
+            print("L1: signing output roots for the proposer; posting nothing (no --l1.batcher-key)", flush=True)
         try:
-            return SettlementConfig(args.l1, d, batcher, (validator,), output_interval=args.l1_output_interval,
-                                    confirmations=args.l1_confirmations, batch_interval_s=args.l1_batch_interval)
+            return SettlementConfig(args.l1, d, batcher, (validator,) if validator else (),
+                                    output_interval=args.l1_output_interval, confirmations=args.l1_confirmations,
+                                    batch_interval_s=args.l1_batch_interval)
         except ValueError as e:
             raise CliError(str(e)) from None

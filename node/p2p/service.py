@@ -65,7 +65,8 @@ class Handlers:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Inbound:
     """A gossip message that passed validation: a SignedVote, (SignedProposal, block bytes),
-    DuplicateVoteEvidence or transaction bytes, and the peer that published it (never us)."""
+    DuplicateVoteEvidence, transaction bytes or an OutputSignature, and the peer that published
+    it (never us)."""
     kind: Kind
     message: object
     peer: ID
@@ -231,6 +232,9 @@ class P2P:
 
     async def publish_tx(self, raw_tx: bytes) -> None:
         await self._publish(Kind.TX, raw_tx)
+
+    async def publish_output_signature(self, signature: wire.OutputSignature) -> None:
+        await self._publish(Kind.OUTPUT, signature.encode())
 
     # --- request / response -----------------------------------------------------------------------
     # The client side is py-libp2p's RequestResponse (framing, limits, timeouts). The serving side

@@ -13,7 +13,7 @@ import rlp
 
 from consensus.errors import ConsensusError
 from consensus.evidence import DuplicateVoteEvidence, verify_evidence
-from consensus.messages import SignedProposal, SignedVote, rlp_bytes, rlp_int, rlp_list
+from consensus.messages import SignedProposal, SignedVote, check_signature_form, rlp_bytes, rlp_int, rlp_list
 
 
 class Fault(enum.Enum):
@@ -32,11 +32,12 @@ class PeerFault(Exception):
 
 
 class Kind(enum.Enum):
-    """The four gossip topics; a topic name is `/openledger/<chain id>/<kind>/1`."""
+    """The gossip topics; a topic name is `/openledger/<chain id>/<kind>/1`."""
     TX = "tx"
     PROPOSAL = "proposal"
     VOTE = "vote"
     EVIDENCE = "evidence"
+    OUTPUT = "output"  # validators' signatures over L2 output roots (docs/settlement.md)
 
 
 def topic(chain_id: int, kind: Kind) -> str:
@@ -56,13 +57,14 @@ class Limits:
     of them; 128 KiB per transaction is geth's txMaxSize."""
     vote: int = 512
     evidence: int = 1024
+    output: int = 256                                # an output signature's wire form is 140 bytes
     tx: int = 128 * 1024
     block: int = 4 * 1024 * 1024                     # a proposal carries its block
     votes_response: int = 1024 * 1024                # about 8,000 votes
 
     def of(self, kind: Kind) -> int:
         return {Kind.TX: self.tx, Kind.PROPOSAL: self.block + self.vote, Kind.VOTE: self.vote,
-                Kind.EVIDENCE: self.evidence}[kind]
+                Kind.EVIDENCE: self.evidence, Kind.OUTPUT: self.output}[kind]
 
     def response(self, protocol: str) -> int:
         """Largest response to a request on `protocol` (16 bytes of RLP list headers)."""
@@ -138,6 +140,38 @@ def decode_evidence(data: bytes, chain_id: int) -> DuplicateVoteEvidence:
     return _strict(read)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutputSignature:
+    """A validator's EIP-712 signature of the output root of L2 block `number` (OutputOracle's
+    `Output` struct: the root and the hash of the validator set that signs the next output).
+    The signer is not on the wire: it is recovered from the digest, which names the L1
+    deployment, so only a node that knows the deployment can check it (node/settlement)."""
+    number: int
+    root: bytes
+    next_set_hash: bytes
+    signature: bytes  # r || s || v with v 27 or 28, as OutputOracle takes it
+
+    def encode(self) -> bytes:
+        return rlp.encode([self.number, self.root, self.next_set_hash, self.signature])
+
+
+def decode_output_signature(data: bytes) -> OutputSignature:
+    """RLP [number, root, next set hash, signature]: canonical integer, 32-byte hashes, a
+    canonical 65-byte signature (low s, as OpenZeppelin's ECDSA requires)."""
+    def read() -> OutputSignature:
+        number, root, next_hash, signature = rlp_list(data, 4, "output signature")
+        number = rlp_int(number, "output block number")
+        root, next_hash, signature = (rlp_bytes(f, n) for f, n in ((root, "output root"), (next_hash, "next set hash"),
+                                                                   (signature, "signature")))
+        if number == 0 or len(root) != 32 or len(next_hash) != 32:
+            raise ValueError("output signature: a block number above 0 and 32-byte hashes")
+        if len(signature) != 65 or signature[64] not in (27, 28):
+            raise ValueError("output signature: 65 bytes, v 27 or 28")
+        check_signature_form(signature[:64] + bytes([signature[64] - 27]))
+        return OutputSignature(number, root, next_hash, signature)
+    return _strict(read)
+
+
 def decode_gossip(kind: Kind, data: bytes, chain_id: int, limits: Limits, check_block: BlockCheck,
                   check_tx: BlockCheck) -> object:
     """The message a gossip payload carries, or PeerFault."""
@@ -148,6 +182,8 @@ def decode_gossip(kind: Kind, data: bytes, chain_id: int, limits: Limits, check_
         return decode_proposal(data, chain_id, check_block)
     if kind is Kind.EVIDENCE:
         return decode_evidence(data, chain_id)
+    if kind is Kind.OUTPUT:
+        return decode_output_signature(data)
     _strict(lambda: check_tx(data))
     return data
 

@@ -1,6 +1,10 @@
 """The node's settlement duties, one `step()` at a time: relay L1 deposits, post batches, propose
 output roots. `run` calls `step` in a worker thread every few seconds; tests call it directly.
 
+Output roots carry the signatures of more than 2/3 of the stake OutputOracle holds: the proposer
+posts one only once it has gathered that many (node/settlement/signatures.py: its own, and those
+other validators gossip), and says what it waits for meanwhile (`StepReport.waiting`).
+
 Durability without double work: the L1 contracts are the record of what was posted (the inbox
 takes only the next unposted block, the oracle only a later output), so every step starts from
 what the L1 says, and the posting account has one transaction in flight at most (its pending
@@ -25,7 +29,7 @@ from node.sdk import encode_call
 from node.settlement import batches, forced
 from node.settlement.deployment import Deployment
 from node.settlement.l1 import L1, L1Error
-from node.settlement.outputs import output_at, output_digest, signatures, validator_set_hash
+from node.settlement.signatures import OutputSignatures
 from vm.modules.bridge import NEXT_DEPOSIT, NEXT_FORCED
 from vm.modules.system import L2_BRIDGE
 
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 PENDING_BATCH = b"settlement:pending-batch"
 RELAY_SELECTOR = keccak(text="relayDeposit(uint256,address,uint256)")[:4]
 RELAY_GAS = 200_000
+WAIT_REPORT_S = 10.0  # an output short of signatures this long is reported (node log and stdout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +47,7 @@ class SettlementConfig:
 
     l1_url: str
     deployment: Deployment
-    batcher_key: str  # L1 account that posts batches and outputs (pays the L1 gas)
+    batcher_key: str | None  # L1 account that posts batches and outputs (pays the L1 gas); None: sign only
     validator_keys: tuple[str, ...]  # sign output roots; the first also relays deposits and forced txs (the proposer)
     output_interval: int = 10  # K: an output root every K L2 blocks
     confirmations: int = 2  # F: L1 blocks on top of a deposit before it is relayed
@@ -53,7 +58,7 @@ class SettlementConfig:
     def __post_init__(self) -> None:
         if self.output_interval < 1 or self.confirmations < 0 or self.max_batch_blocks < 1:
             raise ValueError("output interval and batch size must be >= 1, confirmations >= 0")
-        if not self.validator_keys:
+        if self.batcher_key is not None and not self.validator_keys:
             raise ValueError("settlement needs the validator's key to sign output roots")
 
 
@@ -63,10 +68,32 @@ class StepReport:
     outputs: list[int] = dataclasses.field(default_factory=list)  # L2 blocks whose output was posted
     relayed: list[int] = dataclasses.field(default_factory=list)  # deposit ids sent to the pool
     forced: list[int] = dataclasses.field(default_factory=list)  # forced transaction ids relayed to the pool
+    signers: dict[int, int] = dataclasses.field(default_factory=dict)  # L2 block -> signatures its output carried
+    waiting: "Waiting | None" = None  # the next output, short of signatures
+
+
+@dataclasses.dataclass(frozen=True)
+class Waiting:
+    """The next output root is not posted: too few of the validators OutputOracle holds signed it."""
+
+    block: int
+    signers: int
+    validators: int
+    signed_stake: int
+    total_stake: int
+
+    def __str__(self) -> str:
+        return (f"the output root of L2 block {self.block} waits for validator signatures: {self.signers} of "
+                f"{self.validators} validators signed ({self.signed_stake} of {self.total_stake} stake; more "
+                "than 2/3 is needed)")
 
 
 class Settlement:
-    def __init__(self, node, config: SettlementConfig) -> None:
+    def __init__(self, node, config: SettlementConfig, signatures: OutputSignatures | None = None) -> None:
+        """`signatures`: the pool the validator network fills (node/app.py); by default one
+        holding this node's own signatures only (by `validator_keys`), enough for one validator."""
+        if config.batcher_key is None:
+            raise L1Error("posting to the L1 needs --l1.batcher-key")
         self.node, self.config = node, config
         d = config.deployment
         if d.l2_chain_id != node.chain_id or d.l2_genesis_hash != "0x" + node.header_by_number(0).hash.hex():
@@ -83,6 +110,8 @@ class Settlement:
         if to_canonical_address(self.proposer.address) != coinbase:
             raise L1Error(f"the validator key's account {self.proposer.address} is not this chain's block proposer "
                           f"(0x{coinbase.hex() if coinbase else '-'}): it could not relay deposits")
+        self.signatures = signatures if signatures is not None else OutputSignatures(
+            node, d, config.output_interval, config.validator_keys)
         self._deposits: dict[int, dict] = {}
         self._forced: dict[int, dict] = {}
         self._scanned = d.deploy_block - 1
@@ -147,29 +176,33 @@ class Settlement:
 
     # -- output roots --------------------------------------------------------------------------
 
-    def validators(self) -> list[tuple[bytes, int]]:
-        """The set that signs the next output: the chain's validators by voting power (one on a
-        devnet; the staking set once the validator network lands)."""
-        return [(v.address, v.power) for v in self.node.genesis.validators]
-
     def propose_outputs(self, report: StepReport) -> None:
         """Post an output root every K blocks, for blocks already in posted batches (so anyone can
-        check a root against data on the L1)."""
+        check a root against data on the L1), once the validators OutputOracle holds signed it
+        with more than 2/3 of their stake; until then `report.waiting` says how many did."""
         if self._in_flight():
             return  # e.g. an output sent just before a restart: posting it again would only revert
         posted_up_to = self.inbox.call("nextBlock") - 1
-        d, k = self.config.deployment, self.config.output_interval
         while True:
-            target = self.oracle.call("latestBlockNumber") + k
+            target = self.oracle.call("latestBlockNumber") + self.config.output_interval
             if target > posted_up_to:
                 return
-            output, validators = output_at(self.node, target), self.validators()
-            digest = output_digest(d.l1_chain_id, d.oracle, d.l2_chain_id, target, output.root,
-                                   validator_set_hash(validators))
-            self.oracle.transact("proposeOutput", target, output.root, validators,
-                                 signatures(list(self.config.validator_keys), digest))
+            expected = self.signatures.expected(target)
+            if expected is None:
+                return  # not decided here yet
+            self.signatures.sign(target)
+            stakes = {to_canonical_address(a): stake for a, stake in self.oracle.call("validators")}
+            chosen = sorted((a, sig) for a, sig in self.signatures.gathered(target).items() if a in stakes)
+            signed, total = sum(stakes[a] for a, _ in chosen), sum(stakes.values())
+            if signed * 3 <= total * 2:
+                report.waiting = Waiting(target, len(chosen), len(stakes), signed, total)
+                return
+            self.oracle.transact("proposeOutput", target, expected.output.root, list(expected.next_set),
+                                 [sig for _, sig in chosen])
             report.outputs.append(target)
-            log.info("posted the output root of L2 block %d: 0x%s", target, output.root.hex())
+            report.signers[target] = len(chosen)
+            log.info("posted the output root of L2 block %d: 0x%s (%d of %d validators signed)", target,
+                     expected.output.root.hex(), len(chosen), len(stakes))
 
     # -- deposits ------------------------------------------------------------------------------
 
@@ -235,18 +268,19 @@ class Settlement:
             next_id += 1
 
 
-async def run(node, config: SettlementConfig) -> None:
+async def run(node, config: SettlementConfig, signatures: OutputSignatures | None = None) -> None:
     """The node task: a step every `interval_s` in a worker thread. An L1 that is down or refuses
     a post, or a deployment that does not match the chain, is logged (once per distinct error)
     and tried again at the next step; it never stops the node, whose chain does not depend on the
-    L1 to go on."""
+    L1 to go on. An output short of signatures is reported once it has waited WAIT_REPORT_S
+    (signatures usually arrive a step or two after the block is posted), then at each change."""
     import trio
 
-    settlement, last_error = None, None
+    settlement, last_error, last_waiting, waiting_since = None, None, None, None
     while True:
         try:
             if settlement is None:  # an L1 still starting (or down) at the node's start is retried too
-                settlement = await trio.to_thread.run_sync(Settlement, node, config)
+                settlement = await trio.to_thread.run_sync(Settlement, node, config, signatures)
             report = await trio.to_thread.run_sync(settlement.step)
         except (L1Error, TxPoolError, OSError, ValueError) as e:
             if str(e) != last_error:
@@ -257,7 +291,15 @@ async def run(node, config: SettlementConfig) -> None:
             for first, last, tx in report.batches:
                 print(f"L1: posted L2 blocks {first}..{last} (tx {tx})", flush=True)
             for number in report.outputs:
-                print(f"L1: posted the output root of L2 block {number}", flush=True)
+                print(f"L1: posted the output root of L2 block {number} ({report.signers[number]} validator "
+                      "signatures)", flush=True)
+            waiting, now = report.waiting, trio.current_time()
+            if waiting is None or waiting_since is None or waiting_since[0] != waiting.block:
+                waiting_since = None if waiting is None else (waiting.block, now)
+            elif now - waiting_since[1] >= WAIT_REPORT_S and waiting != last_waiting:
+                print(f"L1: {waiting}", flush=True)
+                log.info("%s", waiting)
+                last_waiting = waiting
             for deposit_id in report.relayed:
                 print(f"L1: relaying deposit #{deposit_id}", flush=True)
             for forced_id in report.forced:

@@ -153,12 +153,18 @@ def test_node_killed_again_and_again_posts_every_block_once(anvil_slow, tmp_path
         node.start()
     node.stop()
     node = devnet_process(datadir, *flags, "--block-time", "3600").wait_ready()  # no new blocks: let it finish
-    head = int(node.rpc("eth_blockNumber"), 16)
     d = Deployment.load(datadir / "l1-deployment.json")
     l1 = L1(anvil_slow.url)
     inbox, oracle = Contract(l1, "BatchInbox", d.inbox), Contract(l1, "OutputOracle", d.oracle)
-    until(lambda: inbox.call("nextBlock") == head + 1 and oracle.call("latestBlockNumber") == head // 4 * 4,
-          "the last batch and root", timeout=120)
+
+    def settled() -> int | None:
+        """The head, once all of it is on the L1 (read each time: the restarted validator may
+        still decide the height it stopped at after its RPC is up)."""
+        head = int(node.rpc("eth_blockNumber"), 16)
+        done = inbox.call("nextBlock") == head + 1 and oracle.call("latestBlockNumber") == head // 4 * 4
+        return head if done else None
+
+    head = until(settled, "the last batch and root", timeout=120)
     node.stop()
     ranges = [(e["args"]["firstBlock"], e["args"]["lastBlock"]) for e in inbox.events("BatchAppended", d.deploy_block)]
     assert [first for first, _ in ranges] == [1] + [last + 1 for _, last in ranges[:-1]] and ranges[-1][1] == head
