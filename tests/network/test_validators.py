@@ -190,6 +190,9 @@ class Load(threading.Thread):
         self.stop_flag.set()
         self.join(30)
         assert self.seen, "the load generator saw no transaction mined"
+        # The node a receipt came from may be a block ahead of a follower (or of one catching up).
+        last = max(int(number, 16) for number, _ in self.seen.values())
+        _wait(lambda: min(_heights(nodes)) >= last, 20, f"every node at block {last}, the last a client saw")
         for tx_hash, (number, block_hash) in self.seen.items():
             for n in nodes:
                 assert n.rpc("eth_getBlockByNumber", number, False)["hash"] == block_hash, (tx_hash, n.url)
