@@ -113,5 +113,6 @@ def listen_addr(host: IHost) -> multiaddr.Multiaddr:
     """The host's first address with its /p2p/ peer id (what peers bootstrap from): the first
     announced one if it announces any. IndexError if it listens nowhere (py-libp2p logs a bind
     error and carries on)."""
-    host.get_transport_addrs()[0]
+    if not host.get_transport_addrs():  # announced addresses alone would hide that
+        raise IndexError("the host listens nowhere")
     return host.get_addrs()[0]
