@@ -53,6 +53,7 @@ class NodeConfig:
     validator_key: bytes | None = None  # the staking key votes are signed with (--validator-key)
     p2p_listen: str | None = None  # --p2p.listen multiaddr; None: no p2p (a lone validator)
     bootnodes: tuple[str, ...] = ()  # --bootnodes: peers' multiaddrs with /p2p/<peer id>
+    p2p_announce: tuple[str, ...] = ()  # --p2p.announce: the addresses peers are told to dial
 
     def __post_init__(self) -> None:
         if self.block_time is not None and (not math.isfinite(self.block_time) or self.block_time < 0):
@@ -166,7 +167,8 @@ async def run_node_async(config: NodeConfig, *, stats: collections.Counter | Non
 
                 p2p = await stack.enter_async_context(open_p2p(
                     P2PConfig(data_dir=pathlib.Path(node.datadir), chain_id=node.chain_id, listen=config.p2p_listen,
-                              bootstrap=config.bootnodes), P2PNetwork.handlers(lambda: driver)))
+                              bootstrap=config.bootnodes, announce=config.p2p_announce),
+                    P2PNetwork.handlers(lambda: driver)))
                 network = P2PNetwork(p2p)
                 try:
                     address = p2p.address

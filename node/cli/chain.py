@@ -121,6 +121,17 @@ def _bootnodes(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _announce(text: str) -> tuple[str, ...]:
+    out = []
+    for address in _list(text):
+        _multiaddr(address)
+        if "/p2p/" in address:
+            raise argparse.ArgumentTypeError(f"invalid --p2p.announce entry {address!r}: leave out /p2p/PEER_ID "
+                                             "(the node adds its own)")
+        out.append(address)
+    return tuple(out)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("devnet", help="run a single-validator development chain",
                               description="Start (or resume) a devnet with the ten well-known dev accounts funded, "
@@ -165,6 +176,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "key is kept in DIR/p2p_key")
     p.add_argument("--bootnodes", type=_bootnodes, default=(), metavar="LIST",
                    help="comma-separated peers to keep connected to, each /ip4/HOST/tcp/PORT/p2p/PEER_ID")
+    p.add_argument("--p2p.announce", dest="p2p_announce", type=_announce, default=(), metavar="LIST",
+                   help="comma-separated addresses peers should dial, told to them instead of --p2p.listen's "
+                        "(behind NAT or a proxy: e.g. /ip4/203.0.113.7/tcp/30333)")
     services.add_node_flags(p, devnet=False)
     bridge.add_l1_flags(p, devnet=False)
     add_operator_flags(p)
@@ -334,7 +348,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with services.started(args, rpc.apis):
         run_node(NodeConfig(datadir=args.datadir, block_time=args.block_time, rpc=rpc, txpool=_pool_config(args),
                             settlement=settlement, validator_key=key, p2p_listen=args.p2p_listen,
-                            bootnodes=args.bootnodes, **operator_config(args)))
+                            bootnodes=args.bootnodes, p2p_announce=args.p2p_announce, **operator_config(args)))
     return 0
 
 

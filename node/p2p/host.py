@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
 import multiaddr
@@ -61,16 +62,19 @@ def load_or_create_key(data_dir: Path) -> KeyPair:
     return create_new_key_pair(seed)
 
 
-def make_host(key_pair: KeyPair) -> IHost:
+def make_host(key_pair: KeyPair, announce: Sequence[str] = ()) -> IHost:
     """A host that speaks Noise only (py-libp2p also offers plaintext, SECIO and TLS by default),
     Yamux, and keeps one connection per peer (which also skips the 250 ms happy-eyeballs wait).
     Its auto-connector is off (watermarks 0): by default it dials every known peer, banned ones
-    included, to reach 50 connections; we dial only the peers the node names (`P2P`)."""
+    included, to reach 50 connections; we dial only the peers the node names (`P2P`).
+    `announce`: the addresses peers learn from identify instead of the listening ones (a node
+    behind NAT or a proxy: peers store what identify tells them and re-dial it)."""
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     return new_host(key_pair=key_pair, sec_opt={NOISE_PROTOCOL_ID: noise},
                     muxer_opt={YAMUX_PROTOCOL_ID: Yamux},
                     connection_config=ConnectionConfig(max_connections_per_peer=1, min_connections=0,
-                                                      low_watermark=0))
+                                                      low_watermark=0),
+                    announce_addrs=[multiaddr.Multiaddr(a) for a in announce] or None)
 
 
 class SafePubsub(Pubsub):
@@ -106,5 +110,9 @@ def make_gossip(host: IHost, max_frame: int) -> tuple[SafePubsub, GossipSub]:
 
 
 def listen_addr(host: IHost) -> multiaddr.Multiaddr:
-    """The host's first listening address with its /p2p/ peer id (what peers bootstrap from)."""
+    """The host's first address with its /p2p/ peer id (what peers bootstrap from): the first
+    announced one if it announces any. IndexError if it listens nowhere (py-libp2p logs a bind
+    error and carries on)."""
+    if not host.get_transport_addrs():  # announced addresses alone would hide that
+        raise IndexError("the host listens nowhere")
     return host.get_addrs()[0]

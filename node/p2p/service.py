@@ -43,6 +43,7 @@ class P2PConfig:
     chain_id: int
     listen: str = "/ip4/127.0.0.1/tcp/0"
     bootstrap: Sequence[str] = ()                  # multiaddrs with /p2p/<peer id>; re-dialled
+    announce: Sequence[str] = ()                   # what identify tells peers instead of `listen`
     limits: Limits = Limits()
     scores: ScoreConfig = ScoreConfig()
     request_timeout_s: float = 5.0
@@ -137,6 +138,9 @@ class P2P:
             await trio.sleep(self.config.redial_interval_s)
 
     async def _dial(self, info: PeerInfo) -> None:
+        # py-libp2p refuses to dial a peer for 60 s after all its addresses failed once: two
+        # validators cut apart for a moment would stay apart for a minute after the network healed.
+        self.host.get_network().unblock_peer(info.peer_id)
         try:
             with trio.fail_after(self.config.request_timeout_s):
                 await self.host.connect(info)
@@ -342,7 +346,7 @@ class _BanGate(INotifee):
 async def open_p2p(config: P2PConfig, handlers: Handlers) -> AsyncIterator[P2P]:
     """Start the host (listening on `config.listen`), gossip and the re-dialler; yield the
     service once its topics are subscribed; stop everything on exit."""
-    host = make_host(load_or_create_key(config.data_dir))
+    host = make_host(load_or_create_key(config.data_dir), config.announce)
     async with host.run([multiaddr.Multiaddr(config.listen)]), trio.open_nursery() as nursery:
         p2p = P2P(config, handlers, host, nursery)
         try:

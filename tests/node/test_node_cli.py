@@ -22,6 +22,9 @@ def test_help_everywhere(capsys) -> None:
     (["devnet", "--http.port", "70000"], "invalid port 70000"),
     (["devnet", "--block-time", "-1"], "invalid --block-time '-1'"),
     (["run", "--datadir", "d", "--http.api", ","], "invalid --http.api ','"),
+    (["run", "--datadir", "d", "--p2p.announce", "/ip4/1.2.3.4/tcp/x"], "invalid multiaddr '/ip4/1.2.3.4/tcp/x'"),
+    (["run", "--datadir", "d", "--p2p.announce", "/ip4/1.2.3.4/tcp/1/p2p/12D3KooWGpzKhYAwPpvP3YJ12kcitmxMqDinvRDM9hQtdRWAuaQ5"],
+     "invalid --p2p.announce entry '/ip4/1.2.3.4/tcp/1/p2p/12D3KooW"),
     (["init", "g.json"], "--datadir"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])

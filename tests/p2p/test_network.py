@@ -1,9 +1,11 @@
 """Real hosts on 127.0.0.1, in one trio run per test: gossip, fetches, Noise only."""
 import multiaddr
 import pytest
+import trio
 from libp2p import new_host
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.peer.peerinfo import info_from_p2p_addr
+from libp2p.peer.peerstore import PeerStoreError
 from libp2p.security.insecure.transport import PLAINTEXT_PROTOCOL_ID, InsecureTransport
 
 from consensus.evidence import DuplicateVoteEvidence
@@ -87,6 +89,42 @@ async def test_a_restarted_peer_with_the_same_key_is_redialled_and_rejoins(tmp_p
             await b.pubsub.wait_for_mesh(a.peer_id, b.topic(Kind.VOTE))
             await b.publish_vote(vote(9))
             assert (await next_inbound(a, Kind.VOTE)).message == vote(9)
+
+
+@trio_test
+async def test_peers_learn_the_announced_address_not_the_listening_one(tmp_path):
+    """--p2p.announce: identify tells peers the announced address (a node behind NAT or a proxy),
+    which is what they store and re-dial; the node's own `address` is the announced one."""
+    announced = "/ip4/127.0.0.1/tcp/1"
+    async with open_p2p(config(tmp_path / "a", announce=[announced]), Store().handlers()) as a:
+        assert str(a.address) == f"{announced}/p2p/{a.peer_id}"
+        listening = a.host.get_transport_addrs()[0].encapsulate(multiaddr.Multiaddr(f"/p2p/{a.peer_id}"))
+        async with open_p2p(config(tmp_path / "b", [listening]), Store().handlers()) as b:
+            def known() -> list[str]:
+                try:
+                    return [str(x) for x in b.host.get_peerstore().addrs(a.peer_id)]
+                except PeerStoreError:  # not dialled yet
+                    return []
+            await until(lambda: known() == [str(a.address)], what="b to learn a's announced address from identify")
+
+
+@trio_test
+async def test_a_peer_that_refused_a_dial_is_redialled_as_soon_as_it_is_back(tmp_path):
+    """py-libp2p refuses to dial a peer for 60 s once all its addresses failed; a validator
+    peer must be re-dialled within the re-dial interval when it comes back (a healed partition)."""
+    from libp2p.peer.id import ID
+
+    from node.p2p import load_or_create_key
+    from tests.rpc.nodes import free_port
+
+    port = free_port()
+    b_id = ID.from_pubkey(load_or_create_key(tmp_path / "b").public_key)
+    async with open_p2p(config(tmp_path / "a", redial_interval_s=0.2), Store().handlers()) as a:
+        a.add_persistent_peer(f"/ip4/127.0.0.1/tcp/{port}/p2p/{b_id}")
+        await trio.sleep(1)  # several dials refused: b is not up
+        assert a.connected_peers() == []
+        async with open_p2p(config(tmp_path / "b", port=port), Store().handlers()) as b:
+            await until(lambda: a.connected_peers() == [b.peer_id], what="a to re-dial b")
 
 
 @trio_test
