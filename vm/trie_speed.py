@@ -101,19 +101,22 @@ class _Nodes:
 
 
 NODES = _Nodes(NODE_CACHE_ENTRIES)
-_installed = False
+_REPLACED = {"bytes_to_nibbles": bytes_to_nibbles, "decode_nibbles": decode_nibbles, "extract_key": extract_key,
+             "tuplify": tuplify, "listify": listify}
+_MODULES = (trie.utils.nibbles, trie.utils.nodes, trie.hexary)
+_ORIGINALS = {(module, name): getattr(module, name) for module in _MODULES for name in _REPLACED
+              if hasattr(module, name)}
+_ORIGINAL_GET_NODE = trie.hexary.HexaryTrie.get_node
 
 
-def use_fast_trie() -> None:
-    """Install the replacements into py-trie's modules (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    for module in (trie.utils.nibbles, trie.utils.nodes, trie.hexary):
-        for name, fn in (("bytes_to_nibbles", bytes_to_nibbles), ("decode_nibbles", decode_nibbles),
-                         ("extract_key", extract_key), ("tuplify", tuplify), ("listify", listify)):
-            if hasattr(module, name):
-                setattr(module, name, fn)
-    trie.hexary.HexaryTrie.get_node = lambda self, node_hash: NODES.get_node(self, node_hash)
-    _installed = True
+def _get_node(self, node_hash):
+    return NODES.get_node(self, node_hash)
 
+
+def use_fast_trie(enabled: bool = True) -> None:
+    """Install the replacements into py-trie's modules, or (False: py-trie as shipped, for the
+    benchmarks' peer and before/after figures) put the originals back. Idempotent."""
+    for (module, name), original in _ORIGINALS.items():
+        setattr(module, name, _REPLACED[name] if enabled else original)
+    trie.hexary.HexaryTrie.get_node = _get_node if enabled else _ORIGINAL_GET_NODE
+    NODES.clear()

@@ -108,3 +108,18 @@ def test_a_missing_node_still_raises() -> None:
     except MissingTrieNode:
         return
     raise AssertionError("a root absent from the database read as present")
+
+
+def test_switching_off_puts_py_trie_back() -> None:
+    """The benchmarks' peer runs py-trie as shipped in the same interpreter."""
+    original_get_node = trie_speed._ORIGINAL_GET_NODE
+    trie_speed.use_fast_trie(False)
+    try:
+        assert nibbles.decode_nibbles is not trie_speed.decode_nibbles
+        assert HexaryTrie.get_node is original_get_node
+        t = HexaryTrie({})
+        t[b"k" * 32] = b"v" * 40
+        assert t[b"k" * 32] == b"v" * 40
+    finally:
+        trie_speed.use_fast_trie()
+    assert nibbles.decode_nibbles is trie_speed.decode_nibbles
