@@ -72,11 +72,21 @@ def listify(node) -> list:
 
 
 class _Nodes:
-    """Decoded trie nodes by hash, least recently used dropped first."""
+    """Decoded trie nodes by hash, and each one's (hash, encoding) by its decoded form, least
+    recently used dropped first. The second map is what py-trie's writes ask for: they hash
+    every node they replace (to prune it) and every node they write, and the replaced ones are
+    mostly nodes just read, whose hash and encoding the read already had. A node written is
+    kept decoded too: the next block reads the nodes this one wrote."""
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
         self._nodes: OrderedDict[bytes, tuple] = OrderedDict()
+        self._encoded: OrderedDict[tuple, tuple[bytes, bytes]] = OrderedDict()
+
+    def _keep(self, key: tuple, node_hash: bytes, encoded: bytes) -> None:
+        self._encoded[key] = (node_hash, encoded)
+        if len(self._encoded) > self.entries:
+            self._encoded.popitem(last=False)
 
     def get_node(self, trie_self, node_hash):
         if node_hash == BLANK_NODE or node_hash == BLANK_NODE_HASH:
@@ -86,18 +96,38 @@ class _Nodes:
         nodes = self._nodes
         found = nodes.get(node_hash)
         if found is None:
-            decoded = trie.utils.nodes.decode_node(trie_self.db[node_hash])
+            encoded = trie_self.db[node_hash]
+            decoded = trie.utils.nodes.decode_node(encoded)
             if not isinstance(decoded, list):
                 return decoded
             found = nodes[node_hash] = tuplify(decoded)
+            self._keep(found, node_hash, encoded)
             if len(nodes) > self.entries:
                 nodes.popitem(last=False)
             return decoded
         nodes.move_to_end(node_hash)
         return listify(found)
 
+    def node_to_db_mapping(self, trie_self, node):
+        """py-trie's (reference, encoding or None) of a node: its hash and encoding when that is
+        32 bytes or more, else the node itself (inline)."""
+        if not isinstance(node, list):
+            return trie_self._create_node_to_db_mapping(node)
+        key = tuplify(node)
+        found = self._encoded.get(key)
+        if found is not None:
+            return found
+        reference, encoded = trie_self._create_node_to_db_mapping(node)
+        if encoded is not None:     # a node being written: the next block reads it
+            self._keep(key, reference, encoded)
+            self._nodes[reference] = key
+            if len(self._nodes) > self.entries:
+                self._nodes.popitem(last=False)
+        return reference, encoded
+
     def clear(self) -> None:
         self._nodes.clear()
+        self._encoded.clear()
 
 
 NODES = _Nodes(NODE_CACHE_ENTRIES)
@@ -107,10 +137,15 @@ _MODULES = (trie.utils.nibbles, trie.utils.nodes, trie.hexary)
 _ORIGINALS = {(module, name): getattr(module, name) for module in _MODULES for name in _REPLACED
               if hasattr(module, name)}
 _ORIGINAL_GET_NODE = trie.hexary.HexaryTrie.get_node
+_ORIGINAL_NODE_TO_DB_MAPPING = trie.hexary.HexaryTrie._node_to_db_mapping
 
 
 def _get_node(self, node_hash):
     return NODES.get_node(self, node_hash)
+
+
+def _node_to_db_mapping(self, node):
+    return NODES.node_to_db_mapping(self, node)
 
 
 def use_fast_trie(enabled: bool = True) -> None:
@@ -119,4 +154,5 @@ def use_fast_trie(enabled: bool = True) -> None:
     for (module, name), original in _ORIGINALS.items():
         setattr(module, name, _REPLACED[name] if enabled else original)
     trie.hexary.HexaryTrie.get_node = _get_node if enabled else _ORIGINAL_GET_NODE
+    trie.hexary.HexaryTrie._node_to_db_mapping = _node_to_db_mapping if enabled else _ORIGINAL_NODE_TO_DB_MAPPING
     NODES.clear()
