@@ -23,6 +23,7 @@ roots and reads of random tries are unchanged.
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 
 import trie.exceptions
@@ -76,37 +77,44 @@ class _Nodes:
     recently used dropped first. The second map is what py-trie's writes ask for: they hash
     every node they replace (to prune it) and every node they write, and the replaced ones are
     mostly nodes just read, whose hash and encoding the read already had. A node written is
-    kept decoded too: the next block reads the nodes this one wrote."""
+    kept decoded too: the next block reads the nodes this one wrote. One lock: block import
+    and JSON-RPC threads read tries at the same time."""
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
+        self._lock = threading.Lock()
         self._nodes: OrderedDict[bytes, tuple] = OrderedDict()
         self._encoded: OrderedDict[tuple, tuple[bytes, bytes]] = OrderedDict()
 
+    def _decoded(self, node_hash: bytes) -> tuple | None:
+        with self._lock:
+            found = self._nodes.get(node_hash)
+            if found is not None:
+                self._nodes.move_to_end(node_hash)
+            return found
+
     def _keep(self, key: tuple, node_hash: bytes, encoded: bytes) -> None:
-        self._encoded[key] = (node_hash, encoded)
-        if len(self._encoded) > self.entries:
-            self._encoded.popitem(last=False)
+        with self._lock:
+            self._nodes[node_hash] = key
+            self._encoded[key] = (node_hash, encoded)
+            if len(self._nodes) > self.entries:
+                self._nodes.popitem(last=False)
+            if len(self._encoded) > self.entries:
+                self._encoded.popitem(last=False)
 
     def get_node(self, trie_self, node_hash):
         if node_hash == BLANK_NODE or node_hash == BLANK_NODE_HASH:
             return BLANK_NODE
         if len(node_hash) < 32:
             return trie.utils.nodes.decode_node(node_hash)   # an inline node: the caller's own list
-        nodes = self._nodes
-        found = nodes.get(node_hash)
-        if found is None:
-            encoded = trie_self.db[node_hash]
-            decoded = trie.utils.nodes.decode_node(encoded)
-            if not isinstance(decoded, list):
-                return decoded
-            found = nodes[node_hash] = tuplify(decoded)
-            self._keep(found, node_hash, encoded)
-            if len(nodes) > self.entries:
-                nodes.popitem(last=False)
-            return decoded
-        nodes.move_to_end(node_hash)
-        return listify(found)
+        found = self._decoded(node_hash)
+        if found is not None:
+            return listify(found)
+        encoded = trie_self.db[node_hash]
+        decoded = trie.utils.nodes.decode_node(encoded)
+        if isinstance(decoded, list):
+            self._keep(tuplify(decoded), node_hash, encoded)
+        return decoded
 
     def node_to_db_mapping(self, trie_self, node):
         """py-trie's (reference, encoding or None) of a node: its hash and encoding when that is
@@ -114,20 +122,19 @@ class _Nodes:
         if not isinstance(node, list):
             return trie_self._create_node_to_db_mapping(node)
         key = tuplify(node)
-        found = self._encoded.get(key)
+        with self._lock:
+            found = self._encoded.get(key)
         if found is not None:
             return found
         reference, encoded = trie_self._create_node_to_db_mapping(node)
         if encoded is not None:     # a node being written: the next block reads it
             self._keep(key, reference, encoded)
-            self._nodes[reference] = key
-            if len(self._nodes) > self.entries:
-                self._nodes.popitem(last=False)
         return reference, encoded
 
     def clear(self) -> None:
-        self._nodes.clear()
-        self._encoded.clear()
+        with self._lock:
+            self._nodes.clear()
+            self._encoded.clear()
 
 
 NODES = _Nodes(NODE_CACHE_ENTRIES)

@@ -123,3 +123,35 @@ def test_switching_off_puts_py_trie_back() -> None:
     finally:
         trie_speed.use_fast_trie()
     assert nibbles.decode_nibbles is trie_speed.decode_nibbles
+
+
+def test_threads_share_the_cache_while_it_evicts() -> None:
+    """Block import and JSON-RPC threads read tries at once; a tiny cache evicts all the time."""
+    import threading
+
+    db: dict = {}
+    base = HexaryTrie(db)
+    for i in range(200):
+        base[bytes([i]) * 32] = bytes([i]) * 40
+    root, errors = base.root_hash, []
+
+    def work(seed: int) -> None:
+        try:
+            t = HexaryTrie(db, root)
+            for i in range(200):
+                assert t[bytes([i]) * 32] == bytes([i]) * 40
+                t[bytes([i]) * 32] = bytes([seed]) * 40
+            assert all(HexaryTrie(db, root)[bytes([i]) * 32] == bytes([i]) * 40 for i in range(200))
+        except Exception as exc:  # noqa: BLE001  reported below
+            errors.append(exc)
+
+    entries, trie_speed.NODES.entries = trie_speed.NODES.entries, 8
+    try:
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        trie_speed.NODES.entries = entries
+    assert errors == []
