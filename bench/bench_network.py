@@ -11,7 +11,7 @@
    built in-process with 4 validator keys, then imported by a fresh node block by block exactly
    as block sync imports (`ChainApplication.import_decided`: the commit verified against the
    validator set of its height, the block checked and executed, one write batch); blocks/s.
-   The p2p fetches themselves (one request per block, 64 in flight) are not in this figure.
+   The p2p fetches are not in this figure: `python -m bench sync` measures sync over p2p.
 4. p2p bytes per block: the bytes validator 0 published (proposals, votes, transactions) over
    the run divided by the blocks decided (gossip relays by other peers not counted).
 

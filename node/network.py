@@ -13,8 +13,8 @@ Gossip is not reliable delivery (NOTES.md), so two loops repair what it loses:
   `repair_after`, fetch that round's proposal and votes from a peer (as CometBFT's reactor
   sends a peer what it lacks, pulled instead of pushed);
 - **block sync**: when peers' messages show heights past ours for longer than `repair_after`,
-  fetch the missing blocks with their commits (requests run ahead of the import), verify each
-  commit against the validator set of its height (`ChainApplication.import_decided`), import,
+  fetch the missing blocks with their commits, a range of up to MAX_BLOCKS_PER_REQUEST per
+  request (`BLOCKS_PROTOCOL`; requests run ahead of the import), verify each commit against the validator set of its height (`ChainApplication.import_decided`), import,
   and let consensus join at the head.
 A peer whose answer fails those checks is scored down (node/p2p/scoring.py).
 """
@@ -31,7 +31,7 @@ from consensus import ConsensusError, Decide, ProposalReceived, SignedProposal, 
 from consensus.evidence import DuplicateVoteEvidence
 from node.consensus import split_block
 from node.p2p.service import P2P, FetchFailed, Handlers
-from node.p2p.wire import Fault, Kind, OutputSignature
+from node.p2p.wire import MAX_BLOCKS_PER_REQUEST, Fault, Kind, OutputSignature
 from node.validator import ConsensusDriver
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 REPAIR_AFTER_S = 1.0
 TX_BATCH_BYTES = 64 * 1024
 """Most bytes of transactions published in one gossip message (the p2p limit of one is 128 KiB)."""
-SYNC_BATCH = 64  # blocks requested ahead of the import (one request each, in parallel)
+SYNC_RANGES = 4
+"""Range requests (of MAX_BLOCKS_PER_REQUEST blocks) in flight ahead of the import, spread over the peers."""
 
 
 def sync_bytes(node, height: int) -> bytes | None:
@@ -50,6 +51,22 @@ def sync_bytes(node, height: int) -> bytes | None:
         return None
     parent_commit = node.commit_record(height - 1) if height > 1 and block.header.extra_data else None
     return rlp.encode([rlp.encode([rlp.encode(block), parent_commit or b""]), commit])
+
+
+def sync_range(node, first: int, count: int, max_bytes: int) -> list[bytes]:
+    """What a peer gets for a range fetch: `sync_bytes` of `first`, `first` + 1, ... up to
+    `count` blocks, stopping at one we lack or once they pass `max_bytes` (read in one go, in
+    a worker thread, rather than a thread hop per block)."""
+    found, size = [], 0
+    for height in range(first, first + count):
+        data = sync_bytes(node, height)
+        if data is None:
+            break
+        found.append(data)
+        size += len(data) + 8
+        if size > max_bytes:
+            break
+    return found
 
 
 def check_block_bytes(data: bytes) -> None:
@@ -129,6 +146,11 @@ class P2PNetwork:
             driver = driver_ref()
             return None if driver is None else await trio.to_thread.run_sync(sync_bytes, driver.node, height)
 
+        async def blocks(first: int, count: int, max_bytes: int) -> list[bytes]:
+            driver = driver_ref()
+            return [] if driver is None else await trio.to_thread.run_sync(sync_range, driver.node, first, count,
+                                                                           max_bytes)
+
         async def proposal(height: int, round_: int) -> tuple[SignedProposal, bytes] | None:
             driver = driver_ref()
             machine = None if driver is None else driver.machine
@@ -145,7 +167,7 @@ class P2PNetwork:
             return machine.votes.prevotes(round_).all_votes() + machine.votes.precommits(round_).all_votes()
 
         return Handlers(block=block, proposal=proposal, votes=votes, check_block=check_block_bytes,
-                        check_tx=check_tx_bytes)
+                        check_tx=check_tx_bytes, blocks=blocks)
 
     # -- the driver's Network -----------------------------------------------------------------
 
@@ -350,11 +372,11 @@ class P2PNetwork:
 
     async def sync_to(self, target: int) -> int:
         """Fetch, verify and import blocks head + 1 .. target from peers; how many were imported.
-        Fetching runs ahead of importing: up to SYNC_BATCH blocks are requested at once (one
-        request each, spread over the peers), and each imported block frees a slot for the next
-        request, so the network fetches while a worker thread executes (rather than a whole
-        batch fetched, then a whole batch imported). A pass that stops at a block not fetched
-        is retried with the peers shuffled again, as long as it got further."""
+        Fetching runs ahead of importing: the heights are cut into ranges of
+        MAX_BLOCKS_PER_REQUEST, up to SYNC_RANGES ranges are requested at once (spread over
+        the peers), and each imported range frees a slot for the next, so the network fetches
+        while a worker thread executes. A pass that stops short (a range not fetched, a block
+        refused) is retried with the peers shuffled again, as long as it got further."""
         imported = 0
         while self.driver.node.head().block_number < target:
             progressed = await self._sync_pass(target)
@@ -363,6 +385,21 @@ class P2PNetwork:
             imported += progressed
         return imported
 
+    async def _fetch_range(self, peer, first: int, count: int) -> list[bytes]:
+        """Blocks `first` .. `first` + `count` - 1 from `peer`, in as many requests as its
+        responses' size limit takes; fewer if it lacks some or fails."""
+        blocks: list[bytes] = []
+        while len(blocks) < count:
+            try:
+                got = await self.p2p.fetch_blocks(peer, first + len(blocks), count - len(blocks))
+            except FetchFailed as exc:
+                log.debug("p2p: blocks %d.. from %s: %s", first + len(blocks), peer, exc)
+                break
+            if not got:
+                break
+            blocks.extend(got)
+        return blocks
+
     async def _sync_pass(self, target: int) -> int:
         driver = self.driver
         node = driver.node
@@ -370,49 +407,47 @@ class P2PNetwork:
         peers = self._peers()
         if not peers or start > target:
             return 0
-        heights = range(start, target + 1)
-        arrived = {height: trio.Event() for height in heights}
-        fetched: dict[int, tuple[bytes, object]] = {}
-        slots = trio.Semaphore(SYNC_BATCH)
-
-        async def fetch(height: int, peer) -> None:
-            try:
-                data = await self.p2p.fetch_block(peer, height)
-                if data is not None:
-                    fetched[height] = (data, peer)
-            except FetchFailed as exc:
-                log.debug("p2p: block %d from %s: %s", height, peer, exc)
-            finally:
-                arrived[height].set()
-
+        ranges = [(first, min(MAX_BLOCKS_PER_REQUEST, target + 1 - first))
+                  for first in range(start, target + 1, MAX_BLOCKS_PER_REQUEST)]
+        arrived = {first: trio.Event() for first, _ in ranges}
+        fetched: dict[int, tuple[list[bytes], object]] = {}
+        slots = trio.Semaphore(SYNC_RANGES)
         stopped = False
 
+        async def fetch(first: int, count: int, peer) -> None:
+            try:
+                fetched[first] = (await self._fetch_range(peer, first, count), peer)
+            finally:
+                arrived[first].set()
+
         async def request_all(nursery: trio.Nursery) -> None:
-            for i, height in enumerate(heights):
+            for i, (first, count) in enumerate(ranges):
                 await slots.acquire()
                 if stopped:
                     return
-                nursery.start_soon(fetch, height, peers[i % len(peers)])
+                nursery.start_soon(fetch, first, count, peers[i % len(peers)])
 
         imported = 0
         async with trio.open_nursery() as nursery:
             nursery.start_soon(request_all, nursery)
-            for height in heights:
-                await arrived[height].wait()
-                found = fetched.pop(height, None)
-                if found is None:
+            for first, count in ranges:
+                await arrived[first].wait()
+                blocks, peer = fetched.pop(first)
+                refused = False
+                for height, data in enumerate(blocks, start=first):
+                    try:
+                        block, commit = split_block(data)
+                        await trio.to_thread.run_sync(driver.app.import_decided, height, block, commit)
+                    except Exception as exc:  # a block or commit that does not prove itself: the peer's fault
+                        log.info("p2p: block %d from %s refused: %s", height, peer, exc)
+                        if node.head().block_number < height:
+                            self.p2p.penalise(peer, Fault.MALFORMED)
+                        refused = True
+                        break
+                    imported += 1
+                    self.blocks_synced += 1
+                if refused or len(blocks) < count:
                     break
-                data, peer = found
-                try:
-                    block, commit = split_block(data)
-                    await trio.to_thread.run_sync(driver.app.import_decided, height, block, commit)
-                except Exception as exc:  # a block or commit that does not prove itself: the peer's fault
-                    log.info("p2p: block %d from %s refused: %s", height, peer, exc)
-                    if node.head().block_number < height:
-                        self.p2p.penalise(peer, Fault.MALFORMED)
-                    break
-                imported += 1
-                self.blocks_synced += 1
                 slots.release()
             stopped = True  # the fetches in flight end on their own (answered or timed out)
             slots.release()

@@ -54,13 +54,17 @@ class P2PConfig:
 @dataclasses.dataclass(frozen=True)
 class Handlers:
     """What the node supplies. `block` answers a block fetch with the node's bytes for that
-    height (block and commit, RLP, the node's business) or None; `check_block` / `check_tx`
-    raise ValueError on bytes the node refuses (the sender is scored down)."""
+    height (block and commit, RLP, the node's business) or None; `blocks(first, count,
+    max_bytes)`, the bytes of consecutive blocks from `first` (fewer when it lacks one, or once
+    they pass `max_bytes`), answers a range fetch (without it, `block` is asked per height);
+    `check_block` / `check_tx` raise ValueError on bytes the node refuses (the sender is
+    scored down)."""
     block: Callable[[int], Awaitable[bytes | None]]
     proposal: Callable[[int, int], Awaitable[tuple[SignedProposal, bytes] | None]]
     votes: Callable[[int, int], Awaitable[Sequence[SignedVote]]]
     check_block: Callable[[bytes], None]
     check_tx: Callable[[bytes], None]
+    blocks: Callable[[int, int, int], Awaitable[Sequence[bytes]]] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ class P2P:
         for protocol in self.router.get_protocols():
             host.set_stream_handler(protocol, self._isolated(self.pubsub.stream_handler))
         for protocol, answer in ((wire.BLOCK_PROTOCOL, self._answer_block),
+                                 (wire.BLOCKS_PROTOCOL, self._answer_blocks),
                                  (wire.PROPOSAL_PROTOCOL, self._answer_proposal),
                                  (wire.VOTES_PROTOCOL, self._answer_votes)):
             host.set_stream_handler(protocol, self._isolated(self._serve_request(protocol, answer)))
@@ -266,6 +271,30 @@ class P2P:
         block = await self.handlers.block(height)
         return rlp.encode([] if block is None else [block])
 
+    async def _answer_blocks(self, request: bytes) -> bytes:
+        """Consecutive blocks from the first asked for, as many as were asked and fit the
+        response limit (the first always does: `Limits.response` leaves room for the largest)."""
+        first, count = wire.decode_blocks_request(request)
+        budget = self.config.limits.response(wire.BLOCKS_PROTOCOL) - 16
+        if self.handlers.blocks is not None:
+            found = await self.handlers.blocks(first, count, budget)
+        else:
+            found = []
+            for height in range(first, first + count):
+                block = await self.handlers.block(height)
+                if block is None:
+                    break
+                found.append(block)
+                if sum(len(b) + 8 for b in found) > budget:
+                    break
+        kept, size = [], 0
+        for block in list(found)[:count]:
+            size += len(block) + 8      # 8 bounds an item's RLP header
+            if kept and size > budget:
+                break
+            kept.append(block)
+        return rlp.encode(kept)
+
     async def _answer_proposal(self, request: bytes) -> bytes:
         found = await self.handlers.proposal(*wire.decode_request(request, 2))
         return rlp.encode([] if found is None else [found[0].encode(), found[1]])
@@ -299,6 +328,13 @@ class P2P:
         if not items:
             return None
         return self._checked(peer, lambda: wire.block_from(items, self.handlers.check_block))
+
+    async def fetch_blocks(self, peer: ID, first: int, count: int) -> list[bytes]:
+        """The node's bytes for blocks `first`, `first` + 1, ... (at most `count`, each checked by
+        `check_block`); fewer when `peer` lacks the rest or they fill a response, none when it
+        lacks `first`."""
+        items = await self._request(peer, wire.BLOCKS_PROTOCOL, wire.encode_request(first, count))
+        return self._checked(peer, lambda: wire.blocks_from(items, count, self.handlers.check_block))
 
     async def fetch_proposal(self, peer: ID, height: int, round_: int) -> tuple[SignedProposal, bytes] | None:
         items = await self._request(peer, wire.PROPOSAL_PROTOCOL, wire.encode_request(height, round_))

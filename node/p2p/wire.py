@@ -46,9 +46,12 @@ def topic(chain_id: int, kind: Kind) -> str:
 
 # Request/response protocols (one request, one response, then the stream closes).
 BLOCK_PROTOCOL = "/openledger/req/block/1"          # [height] -> [] | [node's block bytes]
+BLOCKS_PROTOCOL = "/openledger/req/blocks/1"        # [first, count] -> [block bytes of first, first + 1, ...]
 PROPOSAL_PROTOCOL = "/openledger/req/proposal/1"    # [height, round] -> [] | [proposal, block]
 VOTES_PROTOCOL = "/openledger/req/votes/1"          # [height, round] -> [vote, ...]
 MAX_REQUEST_BYTES = 64                              # two RLP integers fit in 20
+MAX_BLOCKS_PER_REQUEST = 128
+"""Most blocks one `BLOCKS_PROTOCOL` request may ask for (block sync asks for this many)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class Limits:
     tx: int = 128 * 1024
     block: int = 4 * 1024 * 1024                     # a proposal carries its block
     votes_response: int = 1024 * 1024                # about 8,000 votes
+    blocks_response: int = 8 * 1024 * 1024           # a range of blocks: two of the largest, or many small
 
     def of(self, kind: Kind) -> int:
         return {Kind.TX: self.tx, Kind.PROPOSAL: self.block + self.vote, Kind.VOTE: self.vote,
@@ -69,7 +73,8 @@ class Limits:
     def response(self, protocol: str) -> int:
         """Largest response to a request on `protocol` (16 bytes of RLP list headers)."""
         return {BLOCK_PROTOCOL: self.block + 16, PROPOSAL_PROTOCOL: self.of(Kind.PROPOSAL) + 16,
-                VOTES_PROTOCOL: self.votes_response}[protocol]
+                VOTES_PROTOCOL: self.votes_response,
+                BLOCKS_PROTOCOL: max(self.blocks_response, self.block + 16)}[protocol]
 
     @property
     def gossip_frame(self) -> int:
@@ -190,6 +195,27 @@ def decode_gossip(kind: Kind, data: bytes, chain_id: int, limits: Limits, check_
 
 def encode_request(*numbers: int) -> bytes:
     return rlp.encode(list(numbers))
+
+
+def blocks_from(items: list, asked: int, check_block: BlockCheck) -> list[bytes]:
+    """A range response's blocks: at most `asked`, each checked by the node (which checks
+    heights, parents and commits as it imports them, in order)."""
+    def read() -> list[bytes]:
+        if len(items) > asked:
+            raise ValueError(f"blocks response: {len(items)} blocks for a request of {asked}")
+        for item in items:
+            check_block(item)
+        return items
+    return _strict(read)
+
+
+def decode_blocks_request(data: bytes) -> tuple[int, int]:
+    """A range request [first height >= 1, count in 1..MAX_BLOCKS_PER_REQUEST]."""
+    first, count = decode_request(data, 2)
+    if first < 1 or not 1 <= count <= MAX_BLOCKS_PER_REQUEST:
+        raise PeerFault(Fault.MALFORMED, f"blocks request [{first}, {count}]: first must be >= 1 and count "
+                                         f"1..{MAX_BLOCKS_PER_REQUEST}")
+    return first, count
 
 
 def decode_request(data: bytes, count: int) -> tuple[int, ...]:

@@ -4,7 +4,7 @@ import pytest
 import rlp
 from libp2p.utils.varint import encode_uvarint, encode_varint_prefixed
 
-from node.p2p import FetchFailed, Fault, Kind
+from node.p2p import FetchFailed, Fault, Kind, Limits
 from node.p2p import wire
 from tests.p2p.helpers import block_bytes, network, next_inbound, trio_test, until, vote
 from tests.p2p.hostile import connect, gossip_stream, hostile_host, pubsub_frame
@@ -84,3 +84,39 @@ async def test_garbage_requests_and_responses(tmp_path):
         # The victim still serves honest peers.
         victim.store.blocks[1] = block_bytes(1)
         assert await honest.fetch_block(victim.peer_id, 1) == block_bytes(1)
+
+
+@trio_test
+async def test_garbage_range_requests_and_responses(tmp_path):
+    limits = Limits(block=1000, blocks_response=2000)
+    async with network(tmp_path, 2, limits=limits) as (victim, honest), hostile_host() as asker, \
+            hostile_host() as server:
+        # A range of no blocks, and one longer than any request may ask for.
+        await connect(asker, victim.address)
+        for first, count in ((1, 0), (1, wire.MAX_BLOCKS_PER_REQUEST + 1)):
+            before = victim.scores.score(asker.get_id())
+            stream = await asker.new_stream(victim.peer_id, [wire.BLOCKS_PROTOCOL])
+            await stream.write(encode_varint_prefixed(wire.encode_request(first, count)))
+            await until(lambda: victim.scores.score(asker.get_id()) < before - Fault.MALFORMED.value + 5,
+                        what=f"request [{first}, {count}]")
+
+        # A hostile server: more blocks than asked, a block the node refuses, a nested list, and
+        # an answer over the response limit; banned by the end.
+        await connect(server, victim.address)
+        me = server.get_id()
+        answers = iter([[block_bytes(1), block_bytes(2), block_bytes(3)], [block_bytes(1), b"not a block"],
+                        [[block_bytes(1)]], [block_bytes(1) + b"." * 900] * 3])
+
+        async def bad_blocks(stream):
+            await stream.read(64)
+            await stream.write(encode_varint_prefixed(rlp.encode(next(answers))))
+            await stream.close()
+        server.set_stream_handler(wire.BLOCKS_PROTOCOL, bad_blocks)
+        for fault in ("malformed", "malformed", "malformed", "max_msg_size"):
+            with pytest.raises(FetchFailed, match=fault):
+                await victim.fetch_blocks(me, 1, 2)
+        await until(lambda: victim.scores.is_banned(me), what="ban")
+
+        # The victim still serves honest peers.
+        victim.store.blocks.update({1: block_bytes(1), 2: block_bytes(2)})
+        assert await honest.fetch_blocks(victim.peer_id, 1, 128) == [block_bytes(1), block_bytes(2)]

@@ -54,6 +54,32 @@ async def test_fetches_answer_from_the_peers_store(tmp_path):
 
 
 @trio_test
+async def test_a_range_of_blocks_in_one_fetch(tmp_path):
+    """The store answers per height (no `blocks` handler): consecutive blocks from the first,
+    stopping at the first one missing; none when the first is missing."""
+    async with network(tmp_path, 2) as (a, b):
+        b.store.blocks.update({h: block_bytes(h) for h in range(1, 201)})
+        b.store.blocks.pop(150)
+        assert await a.fetch_blocks(b.peer_id, 1, 128) == [block_bytes(h) for h in range(1, 129)]
+        assert await a.fetch_blocks(b.peer_id, 140, 20) == [block_bytes(h) for h in range(140, 150)]
+        assert await a.fetch_blocks(b.peer_id, 150, 5) == []
+        assert await a.fetch_blocks(b.peer_id, 201, 1) == []
+        assert a.scores.score(b.peer_id) == b.scores.score(a.peer_id) == 0
+
+
+@trio_test
+async def test_a_range_stops_at_the_response_limit_but_never_before_its_first_block(tmp_path):
+    limits = Limits(block=100, blocks_response=300)     # a response holds at least one block
+    async with network(tmp_path, 2, limits=limits) as (a, b):
+        b.store.blocks.update({h: block_bytes(h) + b"." * 80 for h in range(1, 10)})   # ~87 bytes each
+        got = await a.fetch_blocks(b.peer_id, 1, 9)
+        assert 1 <= len(got) < 9 and got == [b.store.blocks[h] for h in range(1, len(got) + 1)]
+        rest = await a.fetch_blocks(b.peer_id, 1 + len(got), 9 - len(got))
+        assert rest == [b.store.blocks[h] for h in range(1 + len(got), 1 + len(got) + len(rest))]
+        assert a.scores.score(b.peer_id) == 0
+
+
+@trio_test
 async def test_a_plaintext_only_peer_is_refused_both_ways(tmp_path):
     key = create_new_key_pair()
     plain = new_host(key_pair=key, sec_opt={PLAINTEXT_PROTOCOL_ID: InsecureTransport(key)})

@@ -74,6 +74,22 @@ def test_requests_and_responses_are_strict():
             wire.decode_response_list(bad)
 
 
+def test_range_requests_and_responses_are_strict():
+    assert wire.decode_blocks_request(wire.encode_request(5, 128)) == (5, 128)
+    for bad in (wire.encode_request(0, 1), wire.encode_request(5, 0), wire.encode_request(5, wire.MAX_BLOCKS_PER_REQUEST + 1),
+                wire.encode_request(5), wire.encode_request(5, 1, 1), rlp.encode([5, b"\x00\x01"]), b"\xc2\x05"):
+        with pytest.raises(PeerFault) as caught:
+            wire.decode_blocks_request(bad)
+        assert caught.value.fault is Fault.MALFORMED
+    blocks = [block_bytes(5), block_bytes(6)]
+    assert wire.blocks_from(blocks, 2, check_block) == blocks
+    assert wire.blocks_from([], 2, check_block) == []
+    for bad, asked in ((blocks, 1), ([block_bytes(5), b"not a block"], 2)):
+        with pytest.raises(PeerFault) as caught:
+            wire.blocks_from(bad, asked, check_block)
+        assert caught.value.fault is Fault.MALFORMED
+
+
 class Clock:
     def __init__(self):
         self.now = 0.0
