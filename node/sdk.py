@@ -33,7 +33,7 @@ GAS_MARGIN_PCT = 20  # on top of eth_estimateGas (state may move between estimat
 MAX_PROMPT_BYTES = 64 * 1024
 """Prompts above this are refused before anything is paid: no served model has a context that long."""
 JOB_STATUS = {1: "requested", 2: "submitted", 3: "succeeded", 4: "failed"}
-PROOF_STATUS = {1: "posted", 2: "paid"}
+PROOF_STATUS = {1: "posted", 2: "paid", 3: "settled without a proof"}
 ROLES = ("contributor", "model owner", "validator", "treasury")
 """Attribution.RewardPaid's role, by number."""
 
