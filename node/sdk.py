@@ -180,6 +180,8 @@ class Client:
             raise SdkError(f"cannot reach {self.url}: {e.reason}") from None
         except (OSError, ValueError) as e:
             raise SdkError(f"bad answer from {self.url}: {e}") from None
+        if not isinstance(answer, dict) or not {"result", "error"} & answer.keys():
+            raise SdkError(f"bad answer from {self.url}: not a JSON-RPC response (is it a node's RPC endpoint?)")
         if "error" in answer:
             err = answer["error"]
             raise SdkError(f"{method}: {err.get('message')}", err.get("code"), _revert_reason(err.get("data")))
