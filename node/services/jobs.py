@@ -370,6 +370,10 @@ class Services:
                 if proof is None or int(proof["status"], 16) != 1 or proof["poster"] != entry["dispute"]["poster"]:
                     log.info("job %d: the disputed proof is no longer open (rejected or settled)", job_id)
                     break
+                head = int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+                if head >= int(proof["disputeDeadline"], 16):
+                    log.warning("job %d: dispute window closed before %s disputed", job_id, signer.address)
+                    break
                 if self.reader.call("Attribution", "hasDisputed", job_id, signer.address):
                     rec["done"] = True
                     continue
