@@ -377,7 +377,9 @@ class Services:
                 if self.reader.call("Attribution", "hasDisputed", job_id, signer.address):
                     rec["done"] = True
                     continue
-                self._record(rec, signer.build("Attribution", "disputeProof", job_id, model.h(entry["dispute"]["reason"])))
+                reason_hash = model.h(entry["dispute"]["reason"])
+                gas = attribution.dispute_gas(signer, job_id, reason_hash)
+                self._record(rec, signer.build("Attribution", "disputeProof", job_id, reason_hash, gas=gas))
             receipt = self._settle(rec)
             rec["done"] = True
             self.state.save()
