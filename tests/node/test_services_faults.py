@@ -199,6 +199,8 @@ def test_a_job_whose_proof_never_comes_is_settled_without_one_at_its_proof_timeo
     try:
         paid = attributors.wait(f"job {job_id} settled", lambda: (o := client.inference(job_id))["done"] and o,
                                 timeout=PROOF_TIMEOUT_S + 180)
+        attributors.wait("the settlement logged", lambda: f"job {job_id}: settled without a proof in block" in
+                         attributors.text())
     finally:
         attributors.stop()
     log = attributors.text()
