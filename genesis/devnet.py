@@ -27,8 +27,10 @@ DEV_CHAIN_ID = 7167
 DEV_ACCOUNT_COUNT = 10
 DEV_ACCOUNT_BALANCE = 10_000 * 10**18  # like anvil's default
 VALIDATOR_PATH = "m/44'/60'/1'/0/0"
-DEVNET_ECONOMICS = Economics(dispute_window_s=10, job_timeout_s=300, unbonding_period_s=60, training_verify_s=300)
-"""The real economics with windows short enough to watch: disputes 10 s, unbonding 60 s; a job may
+DEVNET_ECONOMICS = Economics(dispute_window_s=10, job_timeout_s=300, unbonding_period_s=60, training_verify_s=300,
+                             proof_timeout_s=120)
+"""The real economics with windows short enough to watch: disputes 10 s, unbonding 60 s, a job's
+attribution proof due 120 s after it succeeded (or the job is settled without one); a job may
 take 300 s to serve (a CPU loading SmolLM2 needs a minute or more; a timeout only matters for refunds);
 a trained run is open to verification for 300 s (its verifiers replay on a CPU too)
 (`openledger devnet --param NAME=VALUE` overrides any of them; `init`/`run` take a genesis file)."""

@@ -67,6 +67,8 @@ GOVERNABLE_PARAMS = {
     "training_verify_s": (1, 7 * 24 * 3600),
     "training_verify_segments": (1, 64),
     "training_verifier_ppm": (0, 1_000_000),
+    "attribution_slash_ppm": (0, 1_000_000),
+    "proof_timeout_s": (60, 30 * 24 * 3600),
 }
 """Parameters (genesis.Economics names) the Timelock may set through the Economics module's
 `setParam`, with the inclusive bounds the chain enforces. Left out on purpose: the fee split

@@ -103,6 +103,11 @@ class Economics:
     training_verify_segments: int = 2
     training_verifier_ppm: int = 100_000
     verify_sample_ppm: int = 1_000_000  # share of results the verification services re-check (disputed: all)
+    # Proof of Attribution (vm/modules/attribution.py): a poster whose proof `attestation_quorum` validators
+    # dispute loses this share of its self stake; a succeeded job with no proof open or paid this long after
+    # it succeeded may be settled without one (0 turns either off: what a chain from before them reads)
+    attribution_slash_ppm: int = 100_000
+    proof_timeout_s: int = 3600
 
     def fee_split_ppm(self) -> tuple[int, int, int, int]:
         return (self.fee_split_contributors_ppm, self.fee_split_model_owners_ppm,
@@ -236,9 +241,10 @@ def validate(g: Genesis) -> None:
     if sum(g.economics.fee_split_ppm()) != PPM:
         raise GenesisError(f"genesis: economics fee split {g.economics.fee_split_ppm()} must sum to {PPM}")
     if g.economics.attestation_quorum < 1 or max(g.economics.slash_ppm, g.economics.work_reward_ppm,
-                                                   g.economics.verify_sample_ppm) > PPM:
+                                                   g.economics.verify_sample_ppm,
+                                                   g.economics.attribution_slash_ppm) > PPM:
         raise GenesisError("genesis: economics.attestationQuorum must be >= 1 and slashPpm, workRewardPpm, "
-                           "verifySamplePpm <= 1000000")
+                           "verifySamplePpm, attributionSlashPpm <= 1000000")
     if g.economics.training_verify_segments < 1 or g.economics.training_verifier_ppm > PPM:
         raise GenesisError("genesis: economics.trainingVerifySegments must be >= 1 and trainingVerifierPpm <= 1000000")
     for f in dataclasses.fields(Economics):
@@ -346,6 +352,8 @@ _ECONOMICS_KEYS = {
     "trainingVerifySegments": "training_verify_segments",
     "trainingVerifierPpm": "training_verifier_ppm",
     "verifySamplePpm": "verify_sample_ppm",
+    "attributionSlashPpm": "attribution_slash_ppm",
+    "proofTimeoutSeconds": "proof_timeout_s",
 }
 
 

@@ -38,6 +38,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     engine: Engine
     tokenizer = None
+    aliases: dict[str, str] = {}  # other names of stored adapters (e.g. adapter-1 for a chain's adapter 1)
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: the node logs requests elsewhere
         pass
@@ -56,7 +57,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path != "/v1/models":
             return self._error(404, f"no route {self.path}")
-        ids = [BASE_MODEL] + self.engine.store.ids()
+        ids = [BASE_MODEL] + sorted(self.aliases) + self.engine.store.ids()
         self._json(200, {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "openlora"} for i in ids]})
 
     def do_POST(self) -> None:
@@ -76,7 +77,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             model = body.get("model")
             if not isinstance(model, str):
                 raise BadRequest("model must be an adapter id (or 'base')")
-            adapter_id = None if model == BASE_MODEL else model
+            adapter_id = None if model == BASE_MODEL else self.aliases.get(model, model)
             prompt = self._tokens(body.get("prompt"))
             params = _params(body)
             stream = body.get("stream", False)
@@ -157,9 +158,11 @@ class _Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000, tokenizer=None) -> http.server.ThreadingHTTPServer:
-    """A ready-to-run server (call `serve_forever()`; the engine must be `start()`ed)."""
-    handler = type("Handler", (_Handler,), {"engine": engine, "tokenizer": tokenizer})
+def make_server(engine: Engine, host: str = "127.0.0.1", port: int = 8000, tokenizer=None,
+                aliases: dict[str, str] | None = None) -> http.server.ThreadingHTTPServer:
+    """A ready-to-run server (call `serve_forever()`; the engine must be `start()`ed). `aliases` maps
+    other model names to stored adapter ids."""
+    handler = type("Handler", (_Handler,), {"engine": engine, "tokenizer": tokenizer, "aliases": dict(aliases or {})})
     server = _Server((host, port), handler)
     server.daemon_threads = True
     return server

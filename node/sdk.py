@@ -33,7 +33,7 @@ GAS_MARGIN_PCT = 20  # on top of eth_estimateGas (state may move between estimat
 MAX_PROMPT_BYTES = 64 * 1024
 """Prompts above this are refused before anything is paid: no served model has a context that long."""
 JOB_STATUS = {1: "requested", 2: "submitted", 3: "succeeded", 4: "failed"}
-PROOF_STATUS = {1: "posted", 2: "paid"}
+PROOF_STATUS = {1: "posted", 2: "paid", 3: "settled without a proof"}
 ROLES = ("contributor", "model owner", "validator", "treasury")
 """Attribution.RewardPaid's role, by number."""
 
@@ -180,6 +180,8 @@ class Client:
             raise SdkError(f"cannot reach {self.url}: {e.reason}") from None
         except (OSError, ValueError) as e:
             raise SdkError(f"bad answer from {self.url}: {e}") from None
+        if not isinstance(answer, dict) or not {"result", "error"} & answer.keys():
+            raise SdkError(f"bad answer from {self.url}: not a JSON-RPC response (is it a node's RPC endpoint?)")
         if "error" in answer:
             err = answer["error"]
             raise SdkError(f"{method}: {err.get('message')}", err.get("code"), _revert_reason(err.get("data")))

@@ -17,7 +17,7 @@ from node.sdk import SdkError
 from node.services import attribution
 from node.services.model import job_of
 
-STATUS = {1: "posted", 2: "paid"}
+STATUS = {1: "posted", 2: "paid", 3: "settled without a proof"}
 ROLES = ("contributor", "model owner", "validator", "treasury")
 
 
@@ -66,6 +66,10 @@ def cmd_finalise(args) -> int:
     gas = ready[1]
     receipt = _send(c, "Attribution", "finaliseProof", args.job, gas=gas)
     paid = [e for e in receipt["events"] if e["event"] == "RewardPaid"]
+    rejected = [e for e in receipt["events"] if e["event"] == "ProofRejected"]
+    if rejected:  # disputed, short of a quorum: cleared, nobody paid or slashed
+        print(f"proof rejected ({rejected[0]['args']['disputes']} dispute(s), below the quorum): job {args.job} awaits "
+              "a new proof")
     if paid:
         print("fee split:")
         for e in paid:

@@ -12,6 +12,11 @@ from node.services.model import JobError, h, lineage, result_of
 
 TOLERANCE_PPM = 20_000
 """How far a re-checked proof's weight may be from ours before it is disputed (2 points of 100)."""
+DISPUTE_GAS = 300_000
+"""A floor for a dispute's gas limit that covers upholding it: the vote that completes the quorum
+also rejects the proof and slashes its poster (measured: a vote 84,900 gas, the upholding one
+162,249, BENCHMARKS.md), and validators dispute at once, so an estimate made while another's vote
+is in flight misses that part (unused gas is not charged)."""
 FINALISE_GAS = 1_500_000
 """Gas for a finaliseProof sent before any block has passed the deadline (an automining devnet):
 eth_estimateGas runs at the latest block's time, still inside the window (16 entries pay ~400,000)."""
@@ -85,3 +90,8 @@ def finalise_gas(client: Client, deadline: int) -> tuple[bool, int | None]:
     if time.time() >= deadline + 1:
         return True, FINALISE_GAS
     return False, None
+
+
+def dispute_gas(client: Client, job_id: int, reason_hash: bytes) -> int:
+    """The gas limit of `client`'s disputeProof (see DISPUTE_GAS)."""
+    return max(2 * client.estimate("Attribution", "disputeProof", job_id, reason_hash), DISPUTE_GAS)

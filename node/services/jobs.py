@@ -94,16 +94,17 @@ class Services:
 
     def _roles(self, ev: dict) -> list[str]:
         """What this process does about an event: serve a request (and, as a verifier, watch it for
-        its timeout), check a result, attribute a succeeded job or re-check another's proof, post
-        anew after a dispute."""
+        its timeout), check a result, attribute a succeeded job (and watch it for its proof timeout)
+        or re-check another's proof, post anew after a dispute or a rejection."""
         attributing = self.attribute_runs is not None
         ours = {s.address.lower() for s in self.signers}
         return {
             "InferenceRequested": ["serve"] * self.serving + ["expire"] * self.verifying,
             "ResultSubmitted": ["verify"] * self.verifying,
-            "JobFinalised": ["attribute"] * (attributing and bool(ev["args"].get("success"))),
+            "JobFinalised": ["attribute", "lapse"] * (attributing and bool(ev["args"].get("success"))),
             "ProofPosted": ["attribute"] * (attributing and ev["args"].get("poster", "").lower() not in ours),
             "ProofDisputed": ["attribute"] * attributing,
+            "ProofRejected": ["attribute"] * attributing,
         }.get(ev["event"], [])
 
     def _take_in(self, head: int) -> None:
@@ -119,7 +120,7 @@ class Services:
                         entry["seed"] = ev.get("blockHash")
                     if ev["event"] == "ProofPosted":  # another's proof: re-check it
                         entry.pop("checked", None)
-                    if ev["event"] == "ProofDisputed":  # a proof cleared (ours, maybe): attribute anew
+                    if ev["event"] in ("ProofDisputed", "ProofRejected"):  # a proof cleared (ours, maybe): anew
                         for done in ("checked", "post", "finalise"):
                             entry.pop(done, None)
                     log.info("job %d: %s seen in block range %d..%d", ev["args"]["jobId"], ev["event"], first, last)
@@ -128,7 +129,8 @@ class Services:
 
     def _work(self) -> tuple[tuple[str, Callable[[int, dict], float | None]], ...]:
         """(role, work) in the order a job's roles are worked on (a subclass serves another module)."""
-        return ("serve", self._serve), ("verify", self._verify), ("expire", self._expire), ("attribute", self._attribute)
+        return (("serve", self._serve), ("verify", self._verify), ("expire", self._expire),
+                ("attribute", self._attribute), ("lapse", self._lapse))
 
     def _before_jobs(self) -> None:
         """Work across jobs before each job's own: requests for one adapter served as one batch."""
@@ -317,6 +319,12 @@ class Services:
                 return float(deadline)
             self._record(fin, signer.build("Attribution", "finaliseProof", job_id, gas=gas))
         receipt = self._settle(fin)
+        rejected = [e for e in decode_events(receipt["logs"]) if e["event"] == "ProofRejected"]
+        if rejected:  # disputed short of a quorum: the ProofRejected event brings the job back to be attributed
+            log.warning("job %d: proof by %s rejected as its window closed (%d dispute(s), short of the quorum; "
+                        "nobody slashed) in block %d (tx %s)", job_id, rejected[0]["args"]["poster"],
+                        rejected[0]["args"]["disputes"], int(receipt["blockNumber"], 16), fin["tx"])
+            return None
         paid = [e for e in decode_events(receipt["logs"]) if e["event"] == "RewardPaid"]
         log.info("job %d: proof finalised in block %d, fee split paid to %d accounts (tx %s)", job_id,
                  int(receipt["blockNumber"], 16), len(paid), fin["tx"])
@@ -325,37 +333,93 @@ class Services:
     def _recheck(self, job_id: int, entry: dict) -> None:
         """Re-check an open proof another validator posted: attribute the job here and compare; a
         proof whose contributions or weights differ beyond the tolerance is disputed (with the
-        comparison stored as its reason), which clears it so the job is attributed again."""
-        dispute = entry.setdefault("dispute", {})
-        if "tx" not in dispute:
+        comparison stored as its reason) by every key here but the poster's, each a vote:
+        `attestation_quorum` of them reject it at once and slash its poster, fewer reject it when its
+        window closes. Either way the job is then attributed again."""
+        disputes = entry.setdefault("disputes", {})  # address -> {raw, tx, done} once signed
+        if not disputes:
             proof = self._proof(job_id)
             ours = {s.address.lower() for s in self.signers}
             if proof is None or int(proof["status"], 16) != 1 or proof["poster"].lower() in ours:
-                entry["checked"] = True
-                return
+                return self._checked(entry)
             job = model.job_of(self.reader, job_id)
             _, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
             fault = attribution.compare(proof, args)
-            entry["checked"] = True
             if fault is None:
                 log.info("job %d: proof by %s re-checked: agrees", job_id, proof["poster"])
-                self.state.save()
-                return
+                return self._checked(entry)
             head = int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
             if head >= int(proof["disputeDeadline"], 16):
                 log.warning("job %d: proof by %s re-checked: %s; too late to dispute (window closed)", job_id,
                             proof["poster"], fault)
-                self.state.save()
-                return
-            disputer = self.signers[job_id % len(self.signers)]  # not the poster: it is none of ours
+                return self._checked(entry)
             reason = model.canonical({"job": job_id, "poster": proof["poster"], "fault": fault})
             reason_hash = self.reader.put_blob(reason, public=True)
+            voters = [s for s in self.signers if s.address.lower() != proof["poster"].lower()]
             log.warning("job %d: proof by %s re-checked: %s; disputing as %s", job_id, proof["poster"], fault,
-                        disputer.address)
-            self._record(dispute, disputer.build("Attribution", "disputeProof", job_id, reason_hash))
-        receipt = self._settle(dispute)
-        log.info("job %d: proof disputed in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), dispute["tx"])
-        entry.pop("dispute")
+                        ", ".join(s.address for s in voters))
+            disputes.update({s.address: {} for s in voters})
+            entry["dispute"] = {"poster": proof["poster"], "reason": "0x" + reason_hash.hex()}
+            self.state.save()
+        for signer in self.signers:
+            rec = disputes.get(signer.address)
+            if rec is None or rec.get("done"):
+                continue
+            if "tx" not in rec:
+                proof = self._proof(job_id)
+                if proof is None or int(proof["status"], 16) != 1 or proof["poster"] != entry["dispute"]["poster"]:
+                    log.info("job %d: the disputed proof is no longer open (rejected or settled)", job_id)
+                    break
+                head = int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+                if head >= int(proof["disputeDeadline"], 16):
+                    log.warning("job %d: dispute window closed before %s disputed", job_id, signer.address)
+                    break
+                if self.reader.call("Attribution", "hasDisputed", job_id, signer.address):
+                    rec["done"] = True
+                    continue
+                reason_hash = model.h(entry["dispute"]["reason"])
+                gas = attribution.dispute_gas(signer, job_id, reason_hash)
+                self._record(rec, signer.build("Attribution", "disputeProof", job_id, reason_hash, gas=gas))
+            receipt = self._settle(rec)
+            rec["done"] = True
+            self.state.save()
+            rejected = [e for e in decode_events(receipt["logs"]) if e["event"] == "ProofRejected"]
+            log.info("job %d: %s disputed the proof in block %d (tx %s)%s", job_id, signer.address,
+                     int(receipt["blockNumber"], 16), rec["tx"],
+                     f": upheld, the poster slashed {rejected[0]['args']['slashed']} wei" if rejected else "")
+        self._checked(entry)
+
+    def _checked(self, entry: dict) -> None:
+        entry["checked"] = True
+        entry.pop("disputes", None)
+        entry.pop("dispute", None)
+        self.state.save()
+
+    def _lapse(self, job_id: int, entry: dict) -> float | None:
+        """A succeeded job whose attribution never came (no attributor holds its adapter's run, or
+        every proof was rejected) is settled without a proof once `proof_timeout_s` has passed since
+        it succeeded (Attribution.finaliseWithoutProof: the contributors' part to the treasury).
+        Until its fee is paid either way, looked at again every few seconds."""
+        if "tx" not in entry:
+            proof = self._proof(job_id)
+            if proof is not None and int(proof["status"], 16) != 1:
+                return None  # paid, or already settled without a proof
+            deadline = self.reader.call("Attribution", "proofDeadline", job_id)
+            if deadline == 0:
+                return None  # this chain has no proof timeout
+            if proof is not None:  # open: paid or rejected when its window closes
+                return time.time() + EXPIRE_POLL_S
+            ready, gas = attribution.finalise_gas(self.reader, deadline)
+            if not ready:
+                return min(float(deadline), time.time() + EXPIRE_POLL_S)
+            signer = self.signers[job_id % len(self.signers)]
+            log.warning("job %d: no attribution proof by its deadline %d (proof_timeout_s); settling it without one "
+                        "as %s", job_id, deadline, signer.address)
+            self._record(entry, signer.build("Attribution", "finaliseWithoutProof", job_id, gas=gas))
+        receipt = self._settle(entry)
+        log.info("job %d: settled without a proof in block %d, the contributors' part to the treasury (tx %s)", job_id,
+                 int(receipt["blockNumber"], 16), entry["tx"])
+        return None
 
     def _proof(self, job_id: int) -> dict | None:
         try:

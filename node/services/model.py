@@ -21,7 +21,8 @@ from node.sdk import Client, SdkError
 DEFAULT_STORE = ".openlora/adapters"
 ATTEST_GAS = 400_000
 """A floor for an attestation's gas limit that also covers settling the job: measured in
-tests/native/test_flow.py, a first attestation uses 109,100 gas and the settling one 142,937."""
+tests/native/test_flow.py, a first attestation uses 109,100 gas and the settling one 162,937
+(it also keeps the success time for the proof timeout)."""
 
 
 class JobError(Exception):

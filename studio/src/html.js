@@ -46,7 +46,7 @@ export const hash = (h) => html`<span class="mono" title="${h}">${short(h)}</spa
 
 export const CONTRIBUTION = { 1: "pending", 2: "accepted", 3: "rejected" };
 export const JOB = { 1: "requested", 2: "submitted", 3: "succeeded", 4: "failed" };
-export const PROOF = { 0: "none", 1: "posted", 2: "paid" };
+export const PROOF = { 0: "none", 1: "posted", 2: "paid", 3: "settled without a proof" };
 export const DATA_TYPE = { 0: "text", 1: "image", 2: "audio" };
 export const ACCESS = { 0: "public", 1: "allowlist" };
 export const ROLE = { 0: "contributor", 1: "model owner", 2: "validator", 3: "treasury" };

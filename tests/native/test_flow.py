@@ -110,7 +110,7 @@ def test_timeout_refunds_a_job_without_result(world):
     assert nc.send(k[4], "InferenceJobs", "submitResult", 1, H(302), H(303)).reason == "job is not awaiting a result"
 
 
-def test_dispute_reopens_the_proof(world):
+def test_a_quorum_of_disputes_reopens_the_proof(world):
     nc, k = world.nc, world.keys
     assert nc.send(k[7], "InferenceJobs", "requestInference", 1, H(301), OPEN, value=OPEN).ok
     assert nc.send(k[4], "InferenceJobs", "submitResult", 1, H(302), H(303)).ok
@@ -120,6 +120,9 @@ def test_dispute_reopens_the_proof(world):
     assert nc.send(k[4], "Attribution", "disputeProof", 1, H(9)).reason == "the poster may not dispute its own proof"
     r = nc.send(k[5], "Attribution", "disputeProof", 1, H(9))
     assert r.events("Attribution", "ProofDisputed")[0]["disputer"].lower() == world.addrs[5].lower()
+    assert nc.send(k[4], "Attribution", "postProof", 1, H(302), H(401), 1, [H(2)], [10**6]).reason == \
+        "proof already posted for this job"  # one dispute of the quorum of two
+    assert nc.send(k[6], "Attribution", "disputeProof", 1, H(9)).ok
     assert nc.send(k[4], "Attribution", "postProof", 1, H(302), H(401), 1, [H(2)], [10**6]).ok
     assert nc.call("Attribution", "proofEntry", 1, 0)[0] == H(2)
 

@@ -1,7 +1,7 @@
 """The validator services (docs/services.md) on a devnet: a job a user requests with the CLI is
 served, verified, settled, attributed and its fee split paid with no other step; a kill -9 of the
-services mid-job and a restart do it exactly once; a dishonest server's result is attested invalid
-and the server slashed.
+services mid-job and a restart do it exactly once; a dishonest server's result (an edited output,
+a perturbed adapter, another precision) is attested invalid, the server slashed and the job refunded.
 
 Real node and services processes, the real `tiny-llama` model and an adapter trained with
 `openledger train --commit`, as tests/node/test_first_hour.py sets them up."""
@@ -276,6 +276,94 @@ def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(c
                 [line.rsplit("(tx ", 1)[1].rstrip(")") for line in log.read_text().splitlines() if "attested invalid" in line]]
     slashed = [e for r in receipts for e in decode_events(r["logs"]) if e["event"] == "Slashed"]
     assert [e["args"]["validator"].lower() for e in slashed] == [DEV[4][0].lower()]
+
+
+class _DishonestServer:
+    """Validator 4 serving a job as a cheat would, through the services' own model code: the job's
+    adapter with its weights perturbed (`wrong_adapter`), or the committed float32 model run in
+    bfloat16 (`precision`); the result and activation proof are stored and submitted as honest ones."""
+
+    def __init__(self, url: str, folder) -> None:
+        from node.services import model
+
+        self.client = Client(url, DEV[4][1])
+        self.rt = model.Runtime(self.client, model.ModelOptions(store=str(folder / "adapters")), 1)
+        self.folder = folder
+
+    def wrong_adapter(self) -> None:
+        import torch
+        from safetensors.torch import load_file, save_file
+
+        honest = self.client.fetch_adapter(bytes.fromhex(self.rt.adapter_hash[2:]), self.folder / "honest")
+        weights = load_file(honest / "adapter_model.safetensors")
+        torch.manual_seed(0)
+        perturbed = {k: w + 0.5 * w.std() * torch.randn_like(w) if "lora_B" in k else w for k, w in weights.items()}
+        (self.folder / "perturbed").mkdir()
+        (self.folder / "perturbed" / "adapter_config.json").write_bytes((honest / "adapter_config.json").read_bytes())
+        save_file(perturbed, self.folder / "perturbed" / "adapter_model.safetensors")
+        self.rt.adapter_hash = self.rt.store.add(self.folder / "perturbed")  # what the engine runs
+
+    def precision(self) -> None:
+        import torch
+
+        self.rt.model.to(torch.bfloat16)
+
+    def serve(self, job_id: int) -> None:
+        from node.services import model
+
+        job = model.job_of(self.client, job_id)
+        served = model.serve(self.rt, job, model.prompt_of(self.client, job), 8)
+        self.client.send("InferenceJobs", "submitResult", job_id, *model.store_served(self.client, served))
+
+    def close(self) -> None:
+        self.rt.close()
+
+
+@pytest.mark.parametrize("cheat", ["wrong_adapter", "precision"])
+def test_a_server_running_another_adapter_or_precision_is_attested_invalid_slashed_and_the_job_refunded(
+        chain, tmp_path, cheat):
+    """The dishonest servers the edited-output test above does not cover: the verification service
+    re-computes the result (one prefill at the committed float32 path with the registered adapter),
+    attests invalid, the job fails, the server is slashed and the requester has its whole fee back."""
+    node, tmp = chain  # the kill -9 test's devnet: no services of its own
+    client, user = Client(node.url, DEV[7][1]), DEV[7][0]
+    escrow = _balance(node.url, ADDRESSES["InferenceJobs"])
+    stake = int(client.ol("getValidator", DEV[4][0])["selfStake"], 16)
+    before = _balance(node.url, user)
+    request = client.request_inference(1, {"wrong_adapter": "Bread rises because", "precision": "Rain falls when"}[cheat])
+    job_id, receipt = request["jobId"], client.rpc("eth_getTransactionReceipt", request["transactionHash"])
+    gas = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    server = _DishonestServer(node.url, tmp_path)
+    try:
+        getattr(server, cheat)()
+        server.serve(job_id)
+    finally:
+        server.close()
+
+    log = tmp / f"verifier-{cheat}.log"
+    with open(log, "ab") as out:
+        verifier = subprocess.Popen(openledger("services", "--rpc", node.url, "--datadir", str(tmp / ".devnet"),
+                                               "--verify-inference", *(f for v in VALIDATORS for f in ("--dev-account", v))),
+                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        outcome = _wait(f"job {job_id} settled", lambda: (o := Client(node.url).inference(job_id))["status"] in
+                        ("succeeded", "failed") and o)
+    finally:
+        verifier.kill()
+        verifier.wait()
+    assert outcome["status"] == "failed" and (outcome["validVotes"], outcome["invalidVotes"]) == (0, 2), outcome
+    assert outcome["verification"] == "invalid: refunded, the server slashed"
+    said = [line for line in log.read_text().splitlines() if f"job {job_id}: result by {DEV[4][0]} checked: " in line]
+    assert said and "checked: invalid (" in said[0], log.read_text()[-3000:]
+    slashed = [e for e in decode_events(Client(node.url).rpc("eth_getLogs", {
+        "fromBlock": hex(request["block"]), "address": ADDRESSES["Staking"]})) if e["event"] == "Slashed"]
+    assert [(e["args"]["validator"].lower(), e["args"]["amount"]) for e in slashed] == [(DEV[4][0].lower(), stake // 10)]
+    assert _balance(node.url, user) == before - gas  # the whole fee back
+    assert _balance(node.url, ADDRESSES["InferenceJobs"]) == escrow  # nothing left in escrow, nothing taken from it
+
+
+def _balance(url: str, who: str) -> int:
+    return int(Client(url).rpc("eth_getBalance", who, "latest"), 16)
 
 
 def test_the_supply_identity_held_after_every_block_of_the_flow(chain):

@@ -10,7 +10,8 @@ anything else is refunded (no slashing without a quorum).
 Storage (slots in the InferenceJobs account):
   0  jobCount
   1  jobs[id] -> j: j+0 requester; j+1 adapterId; j+2 promptHash; j+3 fee; j+4 status | deadline << 8;
-     j+5 submitter; j+6 outputHash; j+7 activationCommitment; j+8 validVotes | invalidVotes << 128
+     j+5 submitter; j+6 outputHash; j+7 activationCommitment; j+8 validVotes | invalidVotes << 128;
+     j+9 the time it succeeded (Attribution's proof timeout counts from it; 0 on jobs settled before it was kept)
   2  attestations[jobId][validator] -> 1 valid, 2 invalid
   3  validAttesters[jobId][index] -> address (index < validVotes)
 """
@@ -86,6 +87,7 @@ def submit_result(call: Call, job_id, output_hash, activation_commitment):
 def _succeed(call: Call, job_id: int, j: int, deadline: int) -> None:
     st = call.store
     st.write(j + 4, SUCCEEDED | deadline << 8)
+    st.write(j + 9, call.timestamp)
     economics.record_work(call.store_of(ECONOMICS), call.block_number, st.read(j + 5).to_bytes(20, "big"))
     call.emit("JobFinalised", jobId=job_id, success=True, fee=st.read(j + 3))
 

@@ -30,16 +30,24 @@ MONTH_S = 30 * 24 * 3600
 OPEN = 10**18
 
 
+AFTER_CHAIN_FACTS = ("attribution_slash_ppm", "proof_timeout_s")
+"""`genesis.Economics` fields added once chains were running: their slots follow the chain facts, so
+every earlier parameter keeps the slot such a chain wrote it in, and that chain reads 0 for these
+(their modules treat 0 as "off": the rules it was started with)."""
+
 Params = dataclasses.make_dataclass(
     "Params",
-    [(f.name, int, dataclasses.field(default=f.default)) for f in dataclasses.fields(Economics)]
-    + [("treasury", int, 0), ("block_time_ms", int, 1000), ("reserve_initial", int, 0), ("genesis_timestamp", int, 0)],
+    [(f.name, int, dataclasses.field(default=f.default)) for f in dataclasses.fields(Economics)
+     if f.name not in AFTER_CHAIN_FACTS]
+    + [("treasury", int, 0), ("block_time_ms", int, 1000), ("reserve_initial", int, 0), ("genesis_timestamp", int, 0)]
+    + [(f.name, int, dataclasses.field(default=f.default)) for f in dataclasses.fields(Economics)
+       if f.name in AFTER_CHAIN_FACTS],
     frozen=True,
 )
 Params.__module__ = __name__
 Params.__doc__ = """Integers every module reads: `genesis.Economics` field for field (same order, so the
 same slots), then the treasury (address as an integer), block time, initial reserve and genesis
-timestamp. Derived, not restated, so defaults cannot drift apart."""
+timestamp, then the AFTER_CHAIN_FACTS fields. Derived, not restated, so defaults cannot drift apart."""
 
 
 PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params))
