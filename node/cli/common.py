@@ -1,6 +1,7 @@
 """What every `openledger` command shares: the user-error type, argument types, passwords."""
 import argparse
 import getpass
+import math
 import pathlib
 
 DEFAULT_DATADIR = ".devnet"
@@ -27,6 +28,27 @@ def positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid value {value}: want a positive integer")
+    return value
+
+
+def uint(text: str) -> int:
+    """A non-negative integer, decimal or 0x-hex (ids, amounts in wei, counts)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}: want a non-negative integer")
+    return value
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive number")
     return value
 
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import math
 import pathlib
 import sys
 import tomllib
 from collections.abc import Sequence
 
-from node.cli.common import CliError, port
+from node.cli.common import CliError, port, positive_number, uint
 
 ENABLED = "enabled"
 
@@ -51,26 +50,6 @@ def _vmodule(text: str) -> str:
     return text
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive number") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want a positive number")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid value {text!r}: want an integer >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: want an integer >= 0")
-    return value
-
-
 def add_log_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("logging")
     g.add_argument("--log.level", dest="log_level", type=_log_level, default="info", metavar="LEVEL",
@@ -91,12 +70,12 @@ def add_operator_flags(p: argparse.ArgumentParser) -> None:
                    help="metrics listening interface (default 127.0.0.1)")
     g.add_argument("--metrics.port", dest="metrics_port", type=port, default=6060, metavar="PORT",
                    help="metrics port: /metrics, /health, /ready (default 6060)")
-    g.add_argument("--ready.blocktimes", dest="ready_blocktimes", type=_positive_float, default=3.0, metavar="N",
+    g.add_argument("--ready.blocktimes", dest="ready_blocktimes", type=positive_number, default=3.0, metavar="N",
                    help="/ready fails when the head is older than N block times (default 3; at least 10 s)")
-    g.add_argument("--ready.maxage", dest="ready_maxage", type=_positive_float, default=None, metavar="S",
+    g.add_argument("--ready.maxage", dest="ready_maxage", type=positive_number, default=None, metavar="S",
                    help="/ready fails when the head is older than S seconds (overrides --ready.blocktimes; "
                         "also applies with --block-time 0)")
-    g.add_argument("--ready.peers", dest="ready_peers", type=_count, default=1, metavar="N",
+    g.add_argument("--ready.peers", dest="ready_peers", type=uint, default=1, metavar="N",
                    help="/ready fails with fewer peers, once the node runs p2p (default 1)")
     add_log_flags(p)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from node.cli.common import CliError, positive
-from node.cli.native import _add_client_flags, _amount, _client, _print_json, _send, _uint
+from node.cli.common import CliError, positive, uint
+from node.cli.native import _add_client_flags, _amount, _client, _print_json, _send
 from node.sdk import MAX_PROMPT_BYTES, SdkError
 from node.services import model
 from node.services.model import DEFAULT_STORE, JobError, ModelOptions, job_of
@@ -174,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("request", help="pay for an inference with an adapter (escrowed until attributed)",
                        description="Store the prompt on the node and send InferenceJobs.requestInference.")
-    p.add_argument("--adapter", type=_uint, required=True, metavar="ID", help="on-chain adapter id")
+    p.add_argument("--adapter", type=uint, required=True, metavar="ID", help="on-chain adapter id")
     p.add_argument("--prompt", required=True, help="the prompt (UTF-8 text)")
     p.add_argument("--max-fee", type=_amount, metavar="AMOUNT", help="wei or xOPEN (default: the adapter's price)")
     p.set_defaults(func=cmd_request)
@@ -182,7 +182,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("submit", help="run a requested job as a GPU validator and post its result",
                        description="Fetch the prompt and adapter from the node, generate greedily with an "
                                    "activation commitment, store result and proof, send submitResult.")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--max-new-tokens", type=positive, default=24, help="tokens to generate (default 24)")
     _add_model_flags(p)
     p.set_defaults(func=cmd_submit)
@@ -190,20 +190,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("attest", help="vote on a submitted result (by default after re-checking it)",
                        description="Recompute the result's prefill and compare it with its activation "
                                    "commitment, then send attest(job, verdict).")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--vote", choices=("check", "valid", "invalid"), default="check",
                    help="check (recompute, the default) or vote without checking")
     _add_model_flags(p)
     p.set_defaults(func=cmd_attest)
 
     p = sub.add_parser("finalise", help="close a job after its timeout (refund, or success by majority)")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.set_defaults(func=cmd_finalise)
     for action in sub.choices.values():
         _add_client_flags(action)
 
     p = sub.add_parser("show", help="print a job, its prompt and output")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_client_flags(p, signing=False)
     p.set_defaults(func=cmd_show)
@@ -213,7 +213,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description="Store the prompt on the node, request a paid job on the adapter, and "
                                           "with --wait follow it until the validators' services have served, "
                                           "verified and attributed it and its fee is paid out (or refunded).")
-    p.add_argument("--adapter", type=_uint, required=True, metavar="ID", help="on-chain adapter id")
+    p.add_argument("--adapter", type=uint, required=True, metavar="ID", help="on-chain adapter id")
     p.add_argument("--prompt", required=True, help="the prompt (UTF-8 text)")
     p.add_argument("--max-fee", type=_amount, metavar="AMOUNT", help="wei or xOPEN (default: the adapter's price)")
     p.add_argument("--wait", action="store_true", help="wait until the fee is paid out or refunded")

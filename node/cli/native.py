@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from eth_utils import is_hex_address, keccak, to_checksum_address
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from node.cli.common import CliError, read_password
+from node.cli.common import CliError, read_password, uint
 from node.sdk import Client, SdkError
 
 DATA_TYPES = {"text": 0, "image": 1, "audio": 2}
@@ -55,15 +55,6 @@ def _hash32(text: str) -> bytes:
         raise argparse.ArgumentTypeError(f"invalid hash {text!r}: want 32 bytes as hex")
     return raw
 
-
-def _uint(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid number {text!r}: want a non-negative integer")
-    return value
 
 
 def _file(text: str) -> pathlib.Path:
@@ -410,48 +401,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--license", required=True)
     p.add_argument("--access", choices=ACCESS, default="public")
     p.add_argument("--fee", type=_amount, default=0, help="contribution fee paid to the owner (wei or xOPEN)")
-    p.add_argument("--daily-limit", type=_uint, default=10 * 1024 * 1024, help="bytes per contributor per day")
+    p.add_argument("--daily-limit", type=uint, default=10 * 1024 * 1024, help="bytes per contributor per day")
     p.add_argument("--curator", type=_address, action="append", help="a curator address (repeatable)")
     p.set_defaults(func=cmd_datanet_create)
 
     p = sub.add_parser("contribute", help="store a file in the blob store and contribute its hash")
-    p.add_argument("datanet", type=_uint)
+    p.add_argument("datanet", type=uint)
     p.add_argument("file", type=_file)
     p.set_defaults(func=cmd_datanet_contribute)
 
     p = sub.add_parser("curate", help="accept or reject contributions (hashes, or --all-pending) with a quality score")
-    p.add_argument("datanet", type=_uint)
+    p.add_argument("datanet", type=uint)
     p.add_argument("hash", type=_hash32, nargs="*", help="contribution hashes (several are sent pipelined)")
     p.add_argument("decision", choices=("accept", "reject"))
     p.add_argument("--all-pending", action="store_true", help="every contribution still pending")
-    p.add_argument("--score", type=_uint, default=50, help="quality 0..100")
+    p.add_argument("--score", type=uint, default=50, help="quality 0..100")
     p.set_defaults(func=cmd_datanet_curate)
 
     p = sub.add_parser("publish", help="publish a version (Merkle root of accepted contributions)")
-    p.add_argument("datanet", type=_uint)
+    p.add_argument("datanet", type=uint)
     p.set_defaults(func=cmd_datanet_publish)
 
     p = sub.add_parser("price", help="set a published version's data-use price per paid training run "
                                      "(TrainingJobs; paid to its contributors, 0 = free)")
-    p.add_argument("datanet", type=_uint)
-    p.add_argument("version", type=_uint)
+    p.add_argument("datanet", type=uint)
+    p.add_argument("version", type=uint)
     p.add_argument("price", type=_amount, help="wei or xOPEN")
     p.set_defaults(func=cmd_datanet_price)
 
     p = sub.add_parser("allow", help="add (or --revoke) an account on an allowlist Datanet")
-    p.add_argument("datanet", type=_uint)
+    p.add_argument("datanet", type=uint)
     p.add_argument("account", type=_address)
     p.add_argument("--revoke", action="store_true")
     p.set_defaults(func=cmd_datanet_allow)
 
     p = sub.add_parser("show", help="print a Datanet, its versions and (optionally) contributions")
-    p.add_argument("datanet", type=_uint)
-    p.add_argument("--contributions", type=_uint, default=0, metavar="N", help="also list the first N (<= 100)")
+    p.add_argument("datanet", type=uint)
+    p.add_argument("--contributions", type=uint, default=0, metavar="N", help="also list the first N (<= 100)")
     _add_show_flags(p)
     p.set_defaults(func=cmd_datanet_show)
 
     p = sub.add_parser("import", help="load JSONL or Parquet rows as contributions (bytes to the blob store)")
-    p.add_argument("datanet", type=_uint)
+    p.add_argument("datanet", type=uint)
     p.add_argument("file", type=_file)
     p.add_argument("--column", help="take this column's value as the row's bytes (default: the whole row as JSON)")
     p.set_defaults(func=cmd_datanet_import)
@@ -471,20 +462,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--weights-file", type=_file)
     p.set_defaults(func=cmd_model_register_base)
     p = sub.add_parser("commit-run", help="commit a training run record")
-    for flag, kind in (("--datanet", _uint), ("--version", _uint), ("--base-model", _uint), ("--config-hash", _hash32),
-                       ("--seed", _uint), ("--adapter-hash", _hash32), ("--metrics-hash", _hash32),
+    for flag, kind in (("--datanet", uint), ("--version", uint), ("--base-model", uint), ("--config-hash", _hash32),
+                       ("--seed", uint), ("--adapter-hash", _hash32), ("--metrics-hash", _hash32),
                        ("--attribution-root", _hash32)):
         p.add_argument(flag, type=kind, required=True)
     p.set_defaults(func=cmd_model_commit_run)
     p = sub.add_parser("register-adapter", help="register a run's adapter for serving at a price")
-    p.add_argument("run", type=_uint)
+    p.add_argument("run", type=uint)
     p.add_argument("--price", type=_amount, required=True, help="wei or xOPEN per inference")
     p.set_defaults(func=cmd_model_register_adapter)
     for action in sub.choices.values():
         _add_client_flags(action)
     p = sub.add_parser("show", help="print a base model, run or adapter")
     p.add_argument("kind", choices=("base", "run", "adapter"))
-    p.add_argument("id", type=_uint)
+    p.add_argument("id", type=uint)
     _add_show_flags(p)
     p.set_defaults(func=cmd_model_show)
 
@@ -492,7 +483,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = stake.add_subparsers(dest="stake_command", metavar="ACTION", required=True)
     p = sub.add_parser("register", help="register the signer as a validator")
     p.add_argument("--amount", type=_amount, required=True, help="self stake (wei or xOPEN)")
-    p.add_argument("--commission-ppm", type=_uint, default=0)
+    p.add_argument("--commission-ppm", type=uint, default=0)
     p.add_argument("--gpu", action="store_true", help="serves OpenLoRA inference")
     p.set_defaults(func=cmd_stake_register)
     p = sub.add_parser("delegate", help="delegate OPEN to a validator")
@@ -517,7 +508,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("rewards", help="an address's earnings by source (per block range), vesting, unbonding")
     p.add_argument("address", type=_address)
-    p.add_argument("--from", dest="first", type=_uint, metavar="B", help="first block of the range (default 0)")
-    p.add_argument("--to", dest="last", type=_uint, metavar="B", help="last block of the range (default latest)")
+    p.add_argument("--from", dest="first", type=uint, metavar="B", help="first block of the range (default 0)")
+    p.add_argument("--to", dest="last", type=uint, metavar="B", help="last block of the range (default latest)")
     _add_show_flags(p)
     p.set_defaults(func=cmd_rewards)

@@ -11,8 +11,8 @@ import argparse
 import pathlib
 import time
 
-from node.cli.common import CliError
-from node.cli.native import _add_client_flags, _client, _print_json, _read, _send, _uint
+from node.cli.common import CliError, uint
+from node.cli.native import _add_client_flags, _client, _print_json, _read, _send
 from node.sdk import SdkError
 from node.services import attribution
 from node.services.model import job_of
@@ -96,25 +96,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = proof.add_subparsers(dest="proof_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("post", help="attribute a succeeded job's output and post the proof (active validator)")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--run", required=True, type=pathlib.Path, metavar="DIR",
                    help="the adapter's training run directory (record.json and its attribution index)")
     p.set_defaults(func=cmd_post)
 
     p = sub.add_parser("dispute", help="dispute an open proof within its window (another active validator)")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--reason", required=True, help="why (stored on the node; its hash goes on chain)")
     p.set_defaults(func=cmd_dispute)
 
     p = sub.add_parser("finalise", help="after the dispute window, pay the job's fee split (anyone)")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--no-wait", action="store_true", help="fail instead of waiting for the window to close")
     p.set_defaults(func=cmd_finalise)
     for action in sub.choices.values():
         _add_client_flags(action)
 
     p = sub.add_parser("show", help="print a job's proof and its entries")
-    p.add_argument("job", type=_uint)
+    p.add_argument("job", type=uint)
     p.add_argument("--json", action="store_true", help="print JSON")
     _add_client_flags(p, signing=False)
     p.set_defaults(func=cmd_show)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.progress import track
 
-from node.cli.common import CliError, add_ray_flags, ray_workers
-from node.cli.native import _add_client_flags, _amount, _client, _hash32, _send, _uint
+from node.cli.common import CliError, add_ray_flags, positive, ray_workers, uint
+from node.cli.native import _add_client_flags, _amount, _client, _hash32, _send
 from node.sdk import Client, SdkError
 
 
@@ -28,13 +28,6 @@ def _version(text: str) -> tuple[int, int]:
     if not sep or min(ids) < 1:
         raise argparse.ArgumentTypeError(f"invalid Datanet version {text!r}: want ID:VERSION, e.g. 1:2")
     return ids
-
-
-def _positive(text: str) -> int:
-    value = _uint(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("invalid value 0: must be >= 1")
-    return value
 
 
 def _add_data_flags(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -72,14 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-block", type=_hash32, metavar="HASH",
                    help="block hash the run seed derives from (default with --datanet: the node's latest block; "
                         "else the config's seed)")
-    p.add_argument("--run-id", type=_uint, metavar="N",
+    p.add_argument("--run-id", type=uint, metavar="N",
                    help="run id for the seed (default with --datanet: the next on-chain run id; else 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--threads", type=_positive, metavar="N", help="torch threads (part of what makes a run exact)")
+    p.add_argument("--threads", type=positive, metavar="N", help="torch threads (part of what makes a run exact)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--commit", action="store_true",
                    help="commit the run (Models.commitTrainingRun) and register its adapter (needs --datanet)")
-    p.add_argument("--base-model-id", type=_positive, metavar="N", help="on-chain base model id (with --commit)")
+    p.add_argument("--base-model-id", type=positive, metavar="N", help="on-chain base model id (with --commit)")
     p.add_argument("--price", type=_amount, default=0, help="adapter price per inference, wei or xOPEN (default 0)")
     p.add_argument("--attribution", metavar="METHOD",
                    help="build the attribution index with METHOD: graddot-v1, datainf-v1, span-v1 or semantic-v1 "
@@ -93,16 +86,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "seeded init, and k replayed segments chosen by --challenge. "
                                           "Exit status 0 accepted, 2 rejected, 1 bad input.")
     v.add_argument("--run", required=True, metavar="DIR", help="run directory (record.json, config.json, checkpoints/)")
-    v.add_argument("--chain-run", type=_positive, metavar="N",
+    v.add_argument("--chain-run", type=positive, metavar="N",
                    help="on-chain run id: record.json must match Models.getTrainingRun(N), whose Datanet version "
                         "is then read from the node unless --data is given")
     _add_data_flags(v, required=False)
-    v.add_argument("-k", type=_positive, default=3, help="segments to replay (default 3)")
+    v.add_argument("-k", type=positive, default=3, help="segments to replay (default 3)")
     v.add_argument("--challenge", type=_hash32, metavar="HASH", help="block hash that seeds the segment choice")
     v.add_argument("--tolerance", type=float, default=None,
                    help="relative deviation accepted (default: the calibrated 1e-3; 0 = bit identical)")
     v.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    v.add_argument("--threads", type=_positive, metavar="N", help="torch threads")
+    v.add_argument("--threads", type=positive, metavar="N", help="torch threads")
     _add_client_flags(v, signing=False)
     v.set_defaults(func=cmd_verify)
 
