@@ -195,7 +195,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _print_deployment(d) -> None:
     print(f"L1 chain {d.l1_chain_id}: L1 OPEN {d.token}  OutputOracle {d.oracle}  BatchInbox {d.inbox}  "
-          f"L1Bridge {d.bridge}  (L2 bridge 0x00000000000000000000000000000000004F4C07)", flush=True)
+          f"L1Bridge {d.bridge}  (L2 bridge 0x{genesis_mod.L2_BRIDGE_ADDRESS.hex()})", flush=True)
 
 
 def cmd_deposit(args: argparse.Namespace) -> int:
