@@ -1,4 +1,4 @@
-"""The validator network: block time, commit latency, throughput, catch-up, p2p bytes.
+"""The validator network: block time, commit latency, throughput, p2p bytes.
 
 1. For N validators (default 1 and 4; `--validators 1,4,7`), real `openledger run` processes on
    loopback as `openledger testnet` starts them (block time 1 s): the interval between new
@@ -7,11 +7,8 @@
    block, p50/p99; a receipt only exists in a decided block).
 2. Throughput: `--transfers` (default 1,000) pre-signed transfers sent to validator 0 as fast as
    one keep-alive connection allows; submit-to-all-mined rate, 4 validators against 1.
-3. Catch-up: a chain of `--sync-blocks` (default 10,000) decided blocks of one transfer each,
-   built in-process with 4 validator keys, then imported by a fresh node block by block exactly
-   as block sync imports (`ChainApplication.import_decided`: the commit verified against the
-   validator set of its height, the block checked and executed, one write batch); blocks/s.
-   The p2p fetches are not in this figure: `python -m bench sync` measures sync over p2p.
+3. Catch-up is `python -m bench sync` (bench/bench_sync.py): a 10,000-block chain synced over
+   p2p, import-only and raw py-evm beside it.
 4. p2p bytes per block: the bytes validator 0 published (proposals, votes, transactions) over
    the run divided by the blocks decided (gossip relays by other peers not counted).
 
@@ -158,64 +155,16 @@ def measure_network(n: int, transfers: int, latency_samples: int) -> dict:
             _stop(procs)
 
 
-def measure_sync(blocks: int) -> float:
-    """Blocks/s of a fresh node importing `blocks` decided blocks as block sync does."""
-    import dataclasses
-
-    from eth_keys import keys as ek
-    from eth_utils import keccak
-
-    import genesis
-    from consensus import Signer, Vote, VoteType, make_commit
-    from node.chain import Node
-    from node.consensus import ChainApplication, split_block
-
-    vkeys = [keccak(b"openledger/bench/validator/%d" % i) for i in range(4)]
-    by_address = {ek.PrivateKey(k).public_key.to_canonical_address(): k for k in vkeys}
-    g = dataclasses.replace(genesis.devnet(), validators=tuple(genesis.Validator(a, 1) for a in by_address))
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Node.init(f"{tmp}/source", g)
-        app = ChainApplication(source)
-        txs = _transfers(blocks)
-        chain = []
-        for height in range(1, blocks + 1):
-            source.mempool.add_raw(txs[height - 1])
-            app.address = app.validator_set(height).proposer.address
-            block = app.prepare_proposal(height, 0)
-            vs = app.validator_set(height)
-            vote = Vote(VoteType.PRECOMMIT, height, 0, block.hash)
-            commit = make_commit(vs, [(v.address, Signer(by_address[v.address], g.chain_id).sign_vote(vote))
-                                      for v in list(vs)[:3]])
-            app.finalize(height, block, commit)
-            chain.append((block.data, commit.encode()))
-            if height % 1000 == 0:
-                print(f"  built {height} blocks", flush=True)
-        source.close()
-        follower = Node.init(f"{tmp}/follower", g)
-        importer = ChainApplication(follower)
-        t0 = time.process_time()
-        w0 = time.perf_counter()
-        for height, (data, commit) in enumerate(chain, start=1):
-            importer.import_decided(height, data, commit)
-        cpu, wall = time.process_time() - t0, time.perf_counter() - w0
-        assert follower.head().block_number == blocks
-        split_block(chain[-1][0])
-        follower.close()
-        print(f"  imported {blocks} blocks in {wall:.1f} s wall, {cpu:.1f} s CPU")
-        return blocks / cpu
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench network", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--validators", default="1,4", help="comma-separated network sizes (default 1,4)")
     parser.add_argument("--transfers", type=int, default=1000)
     parser.add_argument("--latency-samples", type=int, default=50)
-    parser.add_argument("--sync-blocks", type=int, default=10_000)
-    parser.add_argument("--quick", action="store_true", help="200 transfers, 20 latency samples, 1,000 sync blocks")
+    parser.add_argument("--quick", action="store_true", help="200 transfers, 20 latency samples")
     args = parser.parse_args(argv)
     if args.quick:
-        args.transfers, args.latency_samples, args.sync_blocks = 200, 20, 1000
+        args.transfers, args.latency_samples = 200, 20
     rows = []
     for n in (int(x) for x in args.validators.split(",")):
         print(f"{n} validator(s)...", flush=True)
@@ -230,9 +179,7 @@ def main(argv: list[str]) -> None:
     by_n = {r["validators"]: r for r in rows}
     if 1 in by_n and 4 in by_n:
         print(f"\nthroughput 4 validators / 1: {by_n[4]['tps'] / by_n[1]['tps']:.2f}x (target >= 0.8x)")
-    if args.sync_blocks:
-        rate = measure_sync(args.sync_blocks)
-        print(f"catch-up import: {rate:.0f} blocks/s of CPU (target >= 500 blocks/s)")
+    print("catch-up (blocks/s of a node syncing 10,000 blocks): python -m bench sync")
     print("\nCometBFT's published figures for comparison:")
     for k, v in COMETBFT.items():
         print(f"  {k}: {v}")
