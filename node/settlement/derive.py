@@ -73,8 +73,10 @@ def derive(node, l1: L1, deployment: Deployment, on_block: Callable[[int], None]
         except batches.BadBatch as e:
             raise DerivationError(f"{where}: {e}") from None
         report.batches += 1
-        _check_window(node, blocks, deposits, event["blockNumber"], deployment.sequencing_window, where)
-        _check_forced_window(node, blocks, queue, event["blockNumber"], deployment.sequencing_window, where)
+        for kind, slot, relayed_ids, pending in (("deposit", NEXT_DEPOSIT, _relayed_ids, deposits),
+                                                 ("forced transaction", NEXT_FORCED, _forced_ids, queue)):
+            _check_window(node, blocks, kind, slot, relayed_ids, pending, event["blockNumber"],
+                          deployment.sequencing_window, where)
         for block in blocks:
             known = node.header_by_number(block.number)
             if known is not None:
@@ -120,37 +122,27 @@ def _relayed_ids(block) -> set[int]:
             if tx.to == L2_BRIDGE and tx.data[:4] == RELAY_SELECTOR and tx.sender == block.header.coinbase}
 
 
-def _check_window(node, blocks, deposits: dict[int, dict], batch_l1_block: int, window: int, where: str) -> None:
+def _check_window(node, blocks, kind: str, slot: int, relayed_ids, pending: dict[int, dict], batch_l1_block: int,
+                  window: int, where: str) -> None:
     """Forced inclusion, checked before any block of the batch is imported: once a batch lands more
-    than `window` L1 blocks after a deposit, the L2 must have relayed it by that batch's last block,
-    or the sequencer is holding it back."""
-    next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, NEXT_DEPOSIT)
-    relayed = set().union(*(_relayed_ids(b) for b in blocks if b.number > node.head().block_number))
+    than `window` L1 blocks after a deposit or forced transaction (`kind`; the L2 bridge's next id
+    in storage `slot`, ids a block relays by `relayed_ids`), the L2 must have relayed it by that
+    batch's last block, or the sequencer is holding it back."""
+    next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, slot)
+    relayed = set().union(*(relayed_ids(b) for b in blocks if b.number > node.head().block_number))
     while next_id in relayed:
         next_id += 1
-    due = deposits.get(next_id)
+    due = pending.get(next_id)
     if due is not None and due["blockNumber"] + window < batch_l1_block:
-        raise DerivationError(f"{where}: deposit #{next_id} (L1 block {due['blockNumber']}) is past the sequencing "
-                              f"window of {window} L1 blocks and still not relayed by L2 block "
+        tx = f", L2 tx 0x{due['args']['txHash'].hex()}" if "txHash" in due["args"] else ""
+        raise DerivationError(f"{where}: {kind} #{next_id} (L1 block {due['blockNumber']}{tx}) is past the "
+                              f"sequencing window of {window} L1 blocks and still not relayed by L2 block "
                               f"{blocks[-1].number}")
 
 
 def _forced_ids(block) -> set[int]:
     return {r[0] for tx in block.transactions
             if tx.sender == block.header.coinbase and (r := forced.relayed(tx)) is not None}
-
-
-def _check_forced_window(node, blocks, queue: dict[int, dict], batch_l1_block: int, window: int, where: str) -> None:
-    """As _check_window, for forced transactions: censoring one past the window is refused."""
-    next_id = node.state_at(node.head()).get_storage(L2_BRIDGE, NEXT_FORCED)
-    relayed = set().union(*(_forced_ids(b) for b in blocks if b.number > node.head().block_number))
-    while next_id in relayed:
-        next_id += 1
-    due = queue.get(next_id)
-    if due is not None and due["blockNumber"] + window < batch_l1_block:
-        raise DerivationError(f"{where}: forced transaction #{next_id} (L1 block {due['blockNumber']}, L2 tx "
-                              f"0x{due['args']['txHash'].hex()}) is past the sequencing window of {window} L1 blocks "
-                              f"and still not included by L2 block {blocks[-1].number}")
 
 
 def _check_forced(block, queue: dict[int, dict], batch_l1_block: int, where: str) -> int:
