@@ -77,11 +77,13 @@ def compare(posted: dict, args: tuple) -> str | None:
 
 def finalise_gas(client: Client, deadline: int) -> tuple[bool, int | None]:
     """(whether finaliseProof may be sent now, its gas limit: None to estimate). It is valid in the
-    first block whose timestamp reaches the deadline; with no block since (an automining devnet)
-    the next one is past it, but an estimate would still run inside the window."""
+    first block whose timestamp reaches the deadline. Once the clock has reached it, the next block
+    (timestamped no earlier than when it is built) is past it, so it is sent then, to be in that
+    block, rather than a block later, after one is seen; an estimate would still run inside the
+    window, so the gas is a fixed limit (an automining devnet, which has no block since, alike)."""
     head = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
     if head >= deadline:
         return True, None
-    if time.time() >= deadline + 1:
+    if time.time() >= deadline:
         return True, FINALISE_GAS
     return False, None

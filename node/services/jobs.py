@@ -12,6 +12,16 @@ Exactly once: progress lives in `State`. Events are taken in together with the l
 after a kill -9 the same bytes are sent again (one nonce: at most one lands) instead of the job
 being done twice; before any work the job's on-chain status is read, so a job already served or
 settled is dropped. A refused transaction or an unreachable node is retried with a growing delay.
+
+One pass does everything due: a transaction is sent and the pass goes on to the next job's step
+(`Pending`), its receipt is looked at on the next pass, so the results, attestations, proofs and
+finalisations due in one block go out together (each key's nonces from the node's pending count).
+
+Several validators, each its own services process, share the work by turns read from the chain
+(`_turn`): a job is served by the active GPU validators' `job id mod n`-th (Staking's order), its
+proof posted by its server and finalised by its poster; the next validator in that order takes a
+step over once a tenth of `job_timeout_s` has passed without it (the one before presumed away), so
+a validator that is down delays its jobs but loses none, and no two do the same step at once.
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ from collections.abc import Callable, Sequence
 from node.sdk import ADDRESSES, Client, SdkError, decode_events
 from node.services import attribution, model
 from node.services.model import JobError, ModelOptions, Runtime
+from node.services.peers import PeerClient
 from node.services.state import State
 
 log = logging.getLogger("node.services")  # --log.vmodule node.services=LEVEL
@@ -31,22 +42,29 @@ BLOCKS_PER_QUERY = 1000
 BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 MINED_WITHIN_S = 60
 EXPIRE_POLL_S = 2
+TAKEOVER_SHARE = 10
+"""A step is taken over by the next validator in turn after job_timeout_s / TAKEOVER_SHARE seconds."""
+
+
+class Pending(Exception):
+    """A step's transaction is sent and not mined yet: the pass goes on, and the step comes back."""
 
 
 class Services:
     """Serve (`serve`), verify (`verify`) and attribute (`attribute_runs`: the training run
-    directories of the adapters to attribute) jobs with the accounts of `keys`: a job is served and
-    attributed by one of them (by job id), and every other one attests its result."""
+    directories of the adapters to attribute) jobs with the accounts of `keys`, each one validator:
+    a job is served and attributed by the validator whose turn it is (`_turn`), and every other
+    one attests its result. `peers`: other validators' JSON-RPC URLs, for objects the node lacks."""
 
     MODULES = ("InferenceJobs", "Attribution")
     """The native modules whose events start work (node.services.training watches TrainingJobs)."""
 
     def __init__(self, url: str, keys: Sequence[bytes | str], folder, *, serve: bool, verify: bool,
                  options: ModelOptions, max_new_tokens: int = 24,
-                 attribute_runs: Sequence[pathlib.Path] | None = None) -> None:
+                 attribute_runs: Sequence[pathlib.Path] | None = None, peers: Sequence[str] = ()) -> None:
         if not keys:
             raise JobError("the services need a signing key")
-        self.reader = Client(url)
+        self.reader = PeerClient(url, peers)  # objects the node lacks: from the other validators' nodes
         self.signers = [Client(url, k) for k in keys]
         self.serving, self.verifying = serve, verify
         self.attribute_runs = attribute_runs
@@ -54,6 +72,9 @@ class Services:
         self.state = State(folder)
         self._runtimes: dict[int, Runtime] = {}
         self._away = False
+        self._sent: dict[str, float] = {}  # tx hash -> when this process sent it (monotonic)
+        self._head: tuple[int, int] = (-1, 0)  # (number, timestamp) of the head this pass works at
+        self._views: dict[str, object] = {}  # chain reads shared by this pass's jobs (params, validators)
 
     def run(self, poll_s: float = 0.5, keep_running: Callable[[], bool] = lambda: True) -> None:
         log.info("started (%s) as %s; %d jobs in flight from before", ", ".join(
@@ -76,7 +97,10 @@ class Services:
     def step(self) -> None:
         """Take in new events, then work on every job in flight whose retry time has come."""
         try:
-            self._take_in(int(self.reader.rpc("eth_blockNumber"), 16))
+            head = self.reader.rpc("eth_getBlockByNumber", "latest", False)
+            if int(head["number"], 16) != self._head[0]:
+                self._head, self._views = (int(head["number"], 16), int(head["timestamp"], 16)), {}
+            self._take_in(self._head[0])
         except SdkError as e:
             if not self._away:  # said once per outage (a node still starting, or restarting)
                 log.warning("node unreachable or refusing: %s; trying again", e)
@@ -122,6 +146,8 @@ class Services:
                     if ev["event"] == "ProofDisputed":  # a proof cleared (ours, maybe): attribute anew
                         for done in ("checked", "post", "finalise"):
                             entry.pop(done, None)
+                    if ev["event"] in ("JobFinalised", "ProofDisputed"):  # when a proof became due
+                        entry["since"] = ev["block"]
                     log.info("job %d: %s seen in block range %d..%d", ev["args"]["jobId"], ev["event"], first, last)
             self.state.last_block = last
             self.state.save()
@@ -141,6 +167,8 @@ class Services:
             if later is not None:
                 entry["retry_at"] = later
             done = later is None
+        except Pending:
+            return  # sent: its receipt is looked at on the next pass (no back-off, nothing to save)
         except (SdkError, JobError) as e:
             if isinstance(e, JobError) and not e.transient:  # nothing a retry would change
                 log.error("job %d: cannot %s it: %s; dropped", job_id, role, e)
@@ -177,6 +205,52 @@ class Services:
             return None
         return job
 
+    # -- turns: which validator does a step ------------------------------------------------------
+    def _params(self) -> dict:
+        if "params" not in self._views:
+            self._views["params"] = self.reader.ol("getParams")["params"]
+        return self._views["params"]  # type: ignore[return-value]
+
+    def _validators(self, gpu: bool = False) -> list[str]:
+        """The active validators (with `gpu`: those that may serve inference), lower-case, in the
+        Staking module's registration order: the order every services process reads the same."""
+        key = "gpu" if gpu else "active"
+        if key not in self._views:
+            active, serving = [], []
+            for i in range(self.reader.call("Staking", "validatorCount")):
+                address = self.reader.call("Staking", "validatorAt", i).lower()
+                _, _, _, capabilities, is_active, _ = self.reader.call("Staking", "getValidator", address)
+                if is_active:
+                    active.append(address)
+                    if capabilities & 1:  # CAP_GPU_INFERENCE
+                        serving.append(address)
+            self._views.update(active=active, gpu=serving)
+        return self._views[key]  # type: ignore[return-value]
+
+    def _turn(self, order: list[str], first: str, since: int) -> tuple[Client | None, float | None]:
+        """Which of our keys does a step that is `first`'s from chain time `since` (validators
+        `order`): `first` at once, the next in order a takeover period later, and so on (the ones
+        before it presumed away). (signer, None) when one of ours has its turn; (None, when to look
+        again) while not yet; (None, None) when none of our keys is in `order`."""
+        mine = {s.address.lower(): s for s in self.signers}
+        start = order.index(first) if first in order else 0
+        takeover = int(self._params()["job_timeout_s"], 16) // TAKEOVER_SHARE
+        for rank in range(len(order)):
+            signer = mine.get(order[(start + rank) % len(order)])
+            if signer is not None:
+                due = since + rank * takeover
+                return (signer, None) if rank == 0 or max(time.time(), self._head[1]) >= due else (None, float(due))
+        return None, None
+
+    def _server(self, job_id: int, job: dict) -> tuple[Client | None, float | None]:
+        """Our key that serves `job` now (the GPU validators' job id mod n-th, or the next after a
+        takeover period): `_turn`'s answer."""
+        order = self._validators(gpu=True)
+        if not order:
+            return None, None
+        since = int(job["deadline"], 16) - int(self._params()["job_timeout_s"], 16)  # the request's time
+        return self._turn(order, order[job_id % len(order)], since)
+
     def _serve_together(self) -> None:
         """Jobs that arrived together for one adapter share one batch of the OpenLoRA engine: their
         results are generated at once and kept (stored on the node) for `_serve` to submit."""
@@ -188,7 +262,7 @@ class Services:
                     job = self._servable(int(key), say=False)
                 except (SdkError, JobError):
                     continue  # `_serve` says why, and backs off
-                if job is not None:
+                if job is not None and self._server(int(key), job)[0] is not None:  # our turn
                     waiting.setdefault(int(job["adapterId"], 16), []).append((int(key), job))
         for adapter_id, jobs in waiting.items():
             if len(jobs) < 2:
@@ -210,13 +284,18 @@ class Services:
         entry["served"] = {"outputHash": "0x" + output_hash.hex(), "commitment": "0x" + commitment.hex()}
         log.info("job %d: output %r stored as 0x%s", job_id, served.text, output_hash.hex())
 
-    def _serve(self, job_id: int, entry: dict) -> None:
-        """Generate (unless done in a batch), store result and proof, submitResult."""
+    def _serve(self, job_id: int, entry: dict) -> float | None:
+        """Generate (unless done in a batch), store result and proof, submitResult: when it is the
+        turn of one of our keys."""
         if "tx" not in entry:
             job = self._servable(job_id)
             if job is None:
-                return
-            signer = self.signers[job_id % len(self.signers)]
+                return None
+            signer, later = self._server(job_id, job)
+            if signer is None:
+                if later is None:
+                    log.info("job %d: none of this process's keys is an active GPU validator; not served here", job_id)
+                return later
             adapter_id = int(job["adapterId"], 16)
             if "served" not in entry:
                 log.info("job %d: serving adapter %d as %s", job_id, adapter_id, signer.address)
@@ -227,6 +306,7 @@ class Services:
             self._record(entry, signer.build("InferenceJobs", "submitResult", job_id, output_hash, commitment))
         receipt = self._settle(entry)
         log.info("job %d: result submitted in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), entry["tx"])
+        return None
 
     def _verify(self, job_id: int, entry: dict) -> None:
         """Re-check once, then attest with every key but the submitter's."""
@@ -247,7 +327,7 @@ class Services:
             self.state.save()
             log.info("job %d: result by %s checked: %s (%s)", job_id, job["submitter"],
                      "valid" if valid else "invalid", reason)
-        for signer in pending:
+        for signer in pending:  # every key's attestation signed and sent, then their receipts
             rec = attests.setdefault(signer.address, {})
             if "tx" not in rec:
                 job = model.job_of(self.reader, job_id)
@@ -259,11 +339,23 @@ class Services:
                     continue
                 gas = model.attest_gas(signer, job_id, entry["valid"])
                 self._record(rec, signer.build("InferenceJobs", "attest", job_id, entry["valid"], gas=gas))
-            receipt = self._settle(rec)
+                self._send(rec)
+        waiting = False
+        for signer in pending:
+            rec = attests[signer.address]
+            if rec.get("done"):
+                continue
+            try:
+                receipt = self._settle(rec)
+            except Pending:
+                waiting = True
+                continue
             rec["done"] = True
             self.state.save()
             log.info("job %d: %s attested %s in block %d (tx %s)", job_id, signer.address,
                      "valid" if entry["valid"] else "invalid", int(receipt["blockNumber"], 16), rec["tx"])
+        if waiting:
+            raise Pending
 
     def _expire(self, job_id: int, entry: dict) -> float | None:
         """A job nobody served or settled in time (its server went offline, say) is finalised once
@@ -287,14 +379,23 @@ class Services:
         return None
 
     def _attribute(self, job_id: int, entry: dict) -> float | None:
-        """Post the proof (unless one is), then finalise it once its dispute window has closed."""
-        signer = self.signers[job_id % len(self.signers)]
+        """Post the proof (unless one is), then finalise it once its dispute window has closed: the
+        job's server posts, its poster finalises (`_turn`: another validator after a takeover period)."""
         post = entry.setdefault("post", {})
         if not post.get("done"):
-            if "tx" not in post and not entry.get("checked"):
+            if "tx" not in post and (not entry.get("checked") or entry.get("dispute")):  # a dispute sent: its receipt
                 self._recheck(job_id, entry)
             if "tx" not in post and self._proof(job_id) is None:
                 job = model.job_of(self.reader, job_id)
+                since = entry.get("since")
+                since_ts = 0 if since is None else int(
+                    self.reader.rpc("eth_getBlockByNumber", hex(since), False)["timestamp"], 16)
+                signer, later = self._turn(self._validators(), job["submitter"].lower(), since_ts)
+                if signer is None:
+                    if later is None:
+                        log.info("job %d: none of this process's keys is an active validator; not attributed here",
+                                 job_id)
+                    return later
                 proof, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
                 self.reader.put_blob(proof, public=True)
                 log.info("job %d: attributed to %d contributions (method %d)%s", job_id, len(args[4]), args[3],
@@ -315,6 +416,9 @@ class Services:
             ready, gas = attribution.finalise_gas(self.reader, deadline)
             if not ready:
                 return float(deadline)
+            signer, later = self._turn(self._validators(), proof["poster"].lower(), deadline)
+            if signer is None:
+                return later  # None: no key of ours validates; the poster or another finalises
             self._record(fin, signer.build("Attribution", "finaliseProof", job_id, gas=gas))
         receipt = self._settle(fin)
         paid = [e for e in decode_events(receipt["logs"]) if e["event"] == "RewardPaid"]
@@ -386,26 +490,35 @@ class Services:
         entry.update(raw="0x" + raw.hex(), tx="0x" + tx_hash.hex())
         self.state.save()
 
+    def _send(self, entry: dict) -> None:
+        """Send the recorded transaction (again, after a restart: the same bytes); a nonce another
+        transaction took forgets it (SdkError): the next try starts from the job's state on chain."""
+        try:
+            self.reader.rpc("eth_sendRawTransaction", entry["raw"])
+        except SdkError as e:
+            if "already known" not in str(e):
+                if "nonce too low" in str(e):
+                    self._forget(entry)
+                raise
+        self._sent[entry["tx"]] = time.monotonic()
+
     def _settle(self, entry: dict) -> dict:
-        """The recorded transaction's receipt, sending it first if the node has not seen it. A
-        transaction that reverted, or whose nonce another one took, is forgotten (SdkError): the
-        next try starts from the job's state on chain."""
-        receipt = self.reader.rpc("eth_getTransactionReceipt", entry["tx"])
+        """The recorded transaction's receipt; `Pending` while it is not mined (sent first if this
+        process has not sent it). A transaction that reverted, or is not mined within
+        MINED_WITHIN_S, is SdkError (a reverted one forgotten; a slow one sent again on the retry)."""
+        tx = entry["tx"]
+        receipt = self.reader.rpc("eth_getTransactionReceipt", tx)
         if receipt is None:
-            try:
-                self.reader.rpc("eth_sendRawTransaction", entry["raw"])
-            except SdkError as e:
-                if "already known" not in str(e):
-                    if "nonce too low" in str(e):
-                        self._forget(entry)
-                    raise
-            deadline = time.monotonic() + MINED_WITHIN_S
-            while (receipt := self.reader.rpc("eth_getTransactionReceipt", entry["tx"])) is None:
-                if time.monotonic() > deadline:
-                    raise SdkError(f"transaction {entry['tx']} not mined within {MINED_WITHIN_S} s")
-                time.sleep(0.1)
+            sent = self._sent.get(tx)
+            if sent is None:
+                self._send(entry)
+                raise Pending
+            if time.monotonic() - sent > MINED_WITHIN_S:
+                del self._sent[tx]
+                raise SdkError(f"transaction {tx} not mined within {MINED_WITHIN_S} s")
+            raise Pending
+        self._sent.pop(tx, None)
         if receipt["status"] != "0x1":
-            tx = entry["tx"]
             self._forget(entry)
             raise SdkError(f"transaction {tx} reverted")
         return receipt

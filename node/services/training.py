@@ -220,6 +220,9 @@ class TrainingServices(Services):
         self.state = State(self.folder)
         self._runtimes: dict = {}
         self._away = False
+        self._sent: dict[str, float] = {}  # Services' loop state (Services._settle, Services.step)
+        self._head: tuple[int, int] = (-1, 0)
+        self._views: dict[str, object] = {}
 
     def _work(self):
         return ("train", self._train), ("verify", self._verify_run)

@@ -44,9 +44,10 @@ def _events(url: str, name: str, job_id: int) -> list[dict]:
     return [e for e in decode_events(logs) if e["event"] == name and e["args"]["jobId"] == job_id]
 
 
-def set_up(url: str, tmp) -> None:
+def set_up(url: str, tmp, validators=VALIDATORS) -> None:
     """Datanet 1 of the walk's rows (imported by dev 2), tiny-llama as base model 1, adapter 1 trained
-    on it with its attribution index in tmp/run (price 1 OPEN, by dev 3), GPU validators 4, 5, 6."""
+    on it with its attribution index in tmp/run (price 1 OPEN, by dev 3), GPU validators 4, 5, 6
+    (`validators`: the dev accounts staked as GPU validators)."""
     (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
     _cli(url, tmp, "datanet", "create", "--name", "facts", "--description", "facts", "--license", "CC-BY-4.0",
          "--dev-account", "0")
@@ -60,7 +61,7 @@ def set_up(url: str, tmp) -> None:
                       .replace("batch_size = 8", "batch_size = 4"))
     _cli(url, tmp, "train", "--datanet", "1:1", "--base", "tiny-llama", "--config", "run.toml", "--out", "run",
          "--commit", "--base-model-id", "1", "--price", "1OPEN", "--dev-account", "3")
-    for v in VALIDATORS:
+    for v in validators:
         _cli(url, tmp, "stake", "register", "--amount", "200OPEN", "--gpu", "--dev-account", v)
 
 
