@@ -20,7 +20,7 @@ finalisations due in one block go out together (each key's nonces from the node'
 Several validators, each its own services process, share the work by turns read from the chain
 (`_turn`): a job is served by the active GPU validators' `job id mod n`-th (Staking's order), its
 proof posted by its server and finalised by its poster; the next validator in that order takes a
-step over once a tenth of `job_timeout_s` has passed without it (the one before presumed away), so
+step over once a fifth of `job_timeout_s` has passed without it (the one before presumed away), so
 a validator that is down delays its jobs but loses none, and no two do the same step at once.
 """
 from __future__ import annotations
@@ -42,8 +42,11 @@ BLOCKS_PER_QUERY = 1000
 BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 MINED_WITHIN_S = 60
 EXPIRE_POLL_S = 2
-TAKEOVER_SHARE = 10
-"""A step is taken over by the next validator in turn after job_timeout_s / TAKEOVER_SHARE seconds."""
+TAKEOVER_SHARE = 5
+"""A step is taken over by the next validator in turn after job_timeout_s / TAKEOVER_SHARE seconds
+(a minute on a devnet: a CPU validator's first job, loading the model under load, can take most of
+one; a taker-over's duplicate result is refused by the chain, so too early wastes work, never pays
+twice)."""
 
 
 class Pending(Exception):
@@ -72,6 +75,7 @@ class Services:
         self.state = State(folder)
         self._runtimes: dict[int, Runtime] = {}
         self._away = False
+        self._runs: dict[int, pathlib.Path] = {}  # adapter id -> its --attribution-run directory
         self._sent: dict[str, float] = {}  # tx hash -> when this process sent it (monotonic)
         self._head: tuple[int, int] = (-1, 0)  # (number, timestamp) of the head this pass works at
         self._views: dict[str, object] = {}  # chain reads shared by this pass's jobs (params, validators)
@@ -109,12 +113,27 @@ class Services:
         if self._away:
             log.info("node answering at %s", self.reader.url)
         self._away = False
-        self._before_jobs()
-        for key in sorted(self.state.jobs, key=int):
-            for role, work in self._work():
-                entry = self.state.jobs.get(key, {}).get(role)
-                if entry is not None and entry.get("retry_at", 0) <= time.time():
-                    self._attempt(int(key), role, entry, work)
+        due = [(int(key), role, work) for key in sorted(self.state.jobs, key=int) for role, work in self._work()
+               if role in self.state.jobs[key]]
+        light = [d for d in due if self._light(self.state.jobs[str(d[0])][d[1]])]
+        self._attempt_all(light)
+        self._before_jobs()  # model work last
+        self._attempt_all([d for d in due if d not in light])
+
+    def _attempt_all(self, due: list) -> None:
+        for job_id, role, work in due:
+            entry = self.state.jobs.get(str(job_id), {}).get(role)
+            if entry is not None and entry.get("retry_at", 0) <= time.time():
+                self._attempt(job_id, role, entry, work)
+
+    @staticmethod
+    def _light(entry: dict) -> bool:
+        """A step with no model work left: a transaction in flight, or a proof awaiting its
+        finalisation. These go first in a pass, before any generation (`_before_jobs`, then each
+        job's), so a job's payout never waits behind another's generation or attribution."""
+        return ("tx" in entry or entry.get("post", {}).get("done", False)
+                or any("tx" in e for e in entry.values() if isinstance(e, dict))  # post, finalise, dispute
+                or any("tx" in a for a in entry.get("attests", {}).values()))
 
     def _roles(self, ev: dict) -> list[str]:
         """What this process does about an event: serve a request (and, as a verifier, watch it for
@@ -470,7 +489,13 @@ class Services:
             return None  # "no proof for job N"
 
     def _run_of(self, adapter_id: int) -> pathlib.Path:
-        """The training run directory (of --attribution-run) that trained `adapter_id`."""
+        """The training run directory (of --attribution-run) that trained `adapter_id` (found once:
+        an adapter's training run on chain does not change)."""
+        if adapter_id not in self._runs:
+            self._runs[adapter_id] = self._find_run(adapter_id)
+        return self._runs[adapter_id]
+
+    def _find_run(self, adapter_id: int) -> pathlib.Path:
         from training import TrainingRun
 
         adapter_hash = model.lineage(self.reader, adapter_id)["run"]["adapterHash"]
