@@ -20,7 +20,8 @@ finalisations due in one block go out together (each key's nonces from the node'
 Several validators, each its own services process, share the work by turns read from the chain
 (`_turn`): a job is served by the active GPU validators' `job id mod n`-th (Staking's order), its
 proof posted by its server and finalised by its poster; the next validator in that order takes a
-step over once a fifth of `job_timeout_s` has passed without it (the one before presumed away), so
+step over once a tenth of `job_timeout_s` has passed without it if the one before is not signing
+blocks (down), half of it if it is (up, but slow), so
 a validator that is down delays its jobs but loses none, and no two do the same step at once.
 """
 from __future__ import annotations
@@ -42,11 +43,15 @@ BLOCKS_PER_QUERY = 1000
 BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 MINED_WITHIN_S = 60
 EXPIRE_POLL_S = 2
-TAKEOVER_SHARE = 5
+TAKEOVER_SHARE = 10
 """A step is taken over by the next validator in turn after job_timeout_s / TAKEOVER_SHARE seconds
-(a minute on a devnet: a CPU validator's first job, loading the model under load, can take most of
-one; a taker-over's duplicate result is refused by the chain, so too early wastes work, never pays
-twice)."""
+when the validators before it are not signing blocks (down: 30 s on a devnet), after
+job_timeout_s / LIVE_TAKEOVER_SHARE when they are (up, but its services slow or stopped: a CPU
+validator's first job, loading the model under load, can take minutes). A taker-over's duplicate
+result is refused by the chain, so too early wastes work; it never pays twice."""
+LIVE_TAKEOVER_SHARE = 2
+SIGNED_WITHIN = 3
+"""A validator that signed one of the last SIGNED_WITHIN commits is up (a commit needs only 2/3)."""
 
 
 class Pending(Exception):
@@ -158,6 +163,7 @@ class Services:
             for ev in decode_events(logs):
                 for role in self._roles(ev):
                     entry = self.state.jobs.setdefault(str(ev["args"]["jobId"]), {}).setdefault(role, {})
+                    entry.pop("retry_at", None)  # news: worked on in this pass (a re-check must not wait for a turn)
                     if ev["event"] == "ResultSubmitted":  # the seed of the verification sample
                         entry["seed"] = ev.get("blockHash")
                     if ev["event"] == "ProofPosted":  # another's proof: re-check it
@@ -253,13 +259,27 @@ class Services:
         again) while not yet; (None, None) when none of our keys is in `order`."""
         mine = {s.address.lower(): s for s in self.signers}
         start = order.index(first) if first in order else 0
-        takeover = int(self._params()["job_timeout_s"], 16) // TAKEOVER_SHARE
+        timeout = int(self._params()["job_timeout_s"], 16)
         for rank in range(len(order)):
             signer = mine.get(order[(start + rank) % len(order)])
             if signer is not None:
-                due = since + rank * takeover
-                return (signer, None) if rank == 0 or max(time.time(), self._head[1]) >= due else (None, float(due))
+                if rank == 0:
+                    return signer, None
+                before = {order[(start + r) % len(order)] for r in range(rank)}
+                share = LIVE_TAKEOVER_SHARE if before & self._signing() else TAKEOVER_SHARE
+                due = since + rank * (timeout // share)
+                return (signer, None) if max(time.time(), self._head[1]) >= due else (None, float(due))
         return None, None
+
+    def _signing(self) -> set[str]:
+        """The validators (lower-case) that signed one of the last SIGNED_WITHIN commits: up."""
+        if "signing" not in self._views:
+            signing: set[str] = set()
+            for height in range(max(1, self._head[0] - SIGNED_WITHIN + 1), self._head[0] + 1):
+                commit = self.reader.ol("getCommit", hex(height))
+                signing.update(s["validator"].lower() for s in (commit or {}).get("signatures", ()))
+            self._views["signing"] = signing
+        return self._views["signing"]  # type: ignore[return-value]
 
     def _server(self, job_id: int, job: dict) -> tuple[Client | None, float | None]:
         """Our key that serves `job` now (the GPU validators' job id mod n-th, or the next after a

@@ -91,6 +91,7 @@ def _events(client: Client, module: str, job_id: int) -> list[dict]:
     return decode_events(logs)
 
 
+@pytest.mark.timeout(2400)  # the set-up alone (four nodes, training) takes minutes on a shared CPU
 def test_paid_jobs_are_served_verified_attributed_and_paid_while_a_validator_is_killed_and_restarted(network):
     members, nodes, services = network
     for s in services:
