@@ -49,14 +49,15 @@ def _median_s(fn, repeats: int) -> float:
 
 
 def _cost(fn, repeats: int) -> tuple[float, float]:
-    """(median CPU seconds of this thread, median wall seconds) of `fn()`: torch runs on this
-    thread (1 thread pinned), so the CPU figure is the work itself, little moved by the other
-    processes of a shared machine; the wall figure adds waiting, for the CPU and for the node."""
+    """(median CPU seconds of this process, median wall seconds) of `fn()`: the CPU figure is the
+    work itself (every thread of this process: the OpenLoRA engine's loop, torch pinned to one
+    thread), little moved by the other processes of a shared machine, and leaves out the node's
+    side of an RPC; the wall figure adds waiting, for the CPU and for the node."""
     cpu, wall = [], []
     for _ in range(repeats):
-        c0, t0 = time.thread_time(), time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        cpu.append(time.thread_time() - c0)
+        cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - t0)
     return statistics.median(cpu), statistics.median(wall)
 
@@ -170,7 +171,7 @@ def main(argv: list[str]) -> None:
             attribution._attributor.cache_clear()
             cold_s = _median_s(lambda: attribution.prove(reader, job, run), 1)  # opens the run
             attributor = attribution._attributor(str(run.resolve()))
-            print(f"\n2. cost of one job, median of {args.repeats}: CPU ms of the one torch thread (wall ms); opening "
+            print(f"\n2. cost of one job, median of {args.repeats}: CPU ms of this process (wall ms); opening "
                   f"the run, once per process: {cold_s * 1000:.0f} ms wall")
             for n in lengths:
                 served = model.serve(rt, job, prompt, n)

@@ -358,7 +358,7 @@ class Services:
             return
         if "valid" not in entry:
             disputed = int(job["invalidVotes"], 16) > 0  # someone found it wrong: every verifier re-checks
-            sample_ppm = int(self.reader.ol("getParams")["params"]["verify_sample_ppm"], 16)
+            sample_ppm = int(self._params()["verify_sample_ppm"], 16)
             full = disputed or not entry.get("seed") or model.sampled(model.h(entry["seed"]), job_id, sample_ppm)
             valid, reason = model.check(self.reader, job, self.options, self._runtime(int(job["adapterId"], 16)),
                                         prefill=full)
@@ -366,10 +366,10 @@ class Services:
             self.state.save()
             log.info("job %d: result by %s checked: %s (%s)", job_id, job["submitter"],
                      "valid" if valid else "invalid", reason)
+            job = model.job_of(self.reader, job_id)  # the check took a while: where the job stands now
         for signer in pending:  # every key's attestation signed and sent, then their receipts
             rec = attests.setdefault(signer.address, {})
             if "tx" not in rec:
-                job = model.job_of(self.reader, job_id)
                 if job["statusName"] != "submitted":
                     log.info("job %d: %s before %s attested", job_id, job["statusName"], signer.address)
                     return
