@@ -50,6 +50,9 @@ job_timeout_s / LIVE_TAKEOVER_SHARE when they are (up, but its services slow or 
 validator's first job, loading the model under load, can take minutes). A taker-over's duplicate
 result is refused by the chain, so too early wastes work; it never pays twice."""
 LIVE_TAKEOVER_SHARE = 2
+SYNC_SLACK = 2
+"""A node more blocks than this behind the best it knows (eth_syncing: a validator restarting,
+catching up) gets no work from its services until it has caught up."""
 SIGNED_WITHIN = 3
 """A validator that signed one of the last SIGNED_WITHIN commits is up (a commit needs only 2/3)."""
 
@@ -79,7 +82,7 @@ class Services:
         self.options, self.max_new_tokens = options, max_new_tokens
         self.state = State(folder)
         self._runtimes: dict[int, Runtime] = {}
-        self._away = False
+        self._away = self._syncing = False
         self._runs: dict[int, pathlib.Path] = {}  # adapter id -> its --attribution-run directory
         self._sent: dict[str, float] = {}  # tx hash -> when this process sent it (monotonic)
         self._head: tuple[int, int] = (-1, 0)  # (number, timestamp) of the head this pass works at
@@ -106,6 +109,14 @@ class Services:
     def step(self) -> None:
         """Take in new events, then work on every job in flight whose retry time has come."""
         try:
+            syncing = self.reader.rpc("eth_syncing")
+            if syncing and int(syncing["highestBlock"], 16) - int(syncing["currentBlock"], 16) > SYNC_SLACK:
+                if not self._syncing:  # its state is old: a job served there may be long done
+                    log.info("node syncing (block %d of %d); no work until it has caught up",
+                             int(syncing["currentBlock"], 16), int(syncing["highestBlock"], 16))
+                self._syncing = True
+                return
+            self._syncing = False
             head = self.reader.rpc("eth_getBlockByNumber", "latest", False)
             if int(head["number"], 16) != self._head[0]:
                 self._head, self._views = (int(head["number"], 16), int(head["timestamp"], 16)), {}

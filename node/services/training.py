@@ -220,7 +220,8 @@ class TrainingServices(Services):
         self.state = State(self.folder)
         self._runtimes: dict = {}
         self._away = False
-        self._sent: dict[str, float] = {}  # Services' loop state (Services._settle, Services.step)
+        self._syncing = False  # Services' loop state (Services.step, Services._settle)
+        self._sent: dict[str, float] = {}
         self._head: tuple[int, int] = (-1, 0)
         self._views: dict[str, object] = {}
 
