@@ -353,7 +353,7 @@ class Services:
                                      self.max_new_tokens)
                 self._keep_served(job_id, entry, served)
             output_hash, commitment = (model.h(entry["served"][k]) for k in ("outputHash", "commitment"))
-            self._record(entry, signer.build("InferenceJobs", "submitResult", job_id, output_hash, commitment))
+            self._record(entry, self._build(signer, "InferenceJobs", "submitResult", job_id, output_hash, commitment))
         receipt = self._settle(entry)
         log.info("job %d: result submitted in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), entry["tx"])
         return None
@@ -387,8 +387,9 @@ class Services:
                 if self.reader.call("InferenceJobs", "attestation", job_id, signer.address):
                     rec["done"] = True
                     continue
-                gas = model.attest_gas(signer, job_id, entry["valid"])
-                self._record(rec, signer.build("InferenceJobs", "attest", job_id, entry["valid"], gas=gas))
+                # a fixed limit, no estimate: the status was read just now, and the limit covers settling
+                self._record(rec, self._build(signer, "InferenceJobs", "attest", job_id, entry["valid"],
+                                              gas=model.ATTEST_GAS))
                 self._send(rec)
         waiting = False
         for signer in pending:
@@ -421,7 +422,7 @@ class Services:
                 return min(float(deadline), time.time() + EXPIRE_POLL_S)
             signer = self.signers[job_id % len(self.signers)]
             log.info("job %d: %s past its deadline; finalising as %s", job_id, job["statusName"], signer.address)
-            self._record(entry, signer.build("InferenceJobs", "finalise", job_id, gas=gas))
+            self._record(entry, self._build(signer, "InferenceJobs", "finalise", job_id, gas=gas))
         receipt = self._settle(entry)
         settled = [e for e in decode_events(receipt["logs"]) if e["event"] == "JobFinalised"]
         log.info("job %d: finalised after its timeout in block %d: %s", job_id, int(receipt["blockNumber"], 16),
@@ -450,7 +451,7 @@ class Services:
                 self.reader.put_blob(proof, public=True)
                 log.info("job %d: attributed to %d contributions (method %d)%s", job_id, len(args[4]), args[3],
                          "" if args[4] else ": no positive score, the contributors' part goes to the treasury")
-                self._record(post, signer.build("Attribution", "postProof", *args))
+                self._record(post, self._build(signer, "Attribution", "postProof", *args))
             if "tx" in post:
                 receipt = self._settle(post)
                 log.info("job %d: proof posted in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), post["tx"])
@@ -469,7 +470,7 @@ class Services:
             signer, later = self._turn(self._validators(), proof["poster"].lower(), deadline)
             if signer is None:
                 return later  # None: no key of ours validates; the poster or another finalises
-            self._record(fin, signer.build("Attribution", "finaliseProof", job_id, gas=gas))
+            self._record(fin, self._build(signer, "Attribution", "finaliseProof", job_id, gas=gas))
         receipt = self._settle(fin)
         paid = [e for e in decode_events(receipt["logs"]) if e["event"] == "RewardPaid"]
         log.info("job %d: proof finalised in block %d, fee split paid to %d accounts (tx %s)", job_id,
@@ -506,7 +507,7 @@ class Services:
             reason_hash = self.reader.put_blob(reason, public=True)
             log.warning("job %d: proof by %s re-checked: %s; disputing as %s", job_id, proof["poster"], fault,
                         disputer.address)
-            self._record(dispute, disputer.build("Attribution", "disputeProof", job_id, reason_hash))
+            self._record(dispute, self._build(disputer, "Attribution", "disputeProof", job_id, reason_hash))
         receipt = self._settle(dispute)
         log.info("job %d: proof disputed in block %d (tx %s)", job_id, int(receipt["blockNumber"], 16), dispute["tx"])
         entry.pop("dispute")
@@ -540,6 +541,20 @@ class Services:
         raise JobError(f"no --attribution-run directory holds the training run of adapter {adapter_id} ({adapter_hash})")
 
     # -- transactions sent exactly once ----------------------------------------------------------
+    def _build(self, signer: Client, module: str, fn: str, *args, gas: int | None = None) -> tuple[bytes, bytes]:
+        """signer.build with the nonce and fees read once per block: the pending nonce, counted on
+        here for each further transaction of the key in this block (each is sent as soon as it is
+        recorded; a stale count is read afresh at the next block, and a nonce taken twice ends in
+        one "nonce too low", which `_send` forgets)."""
+        key = "nonce " + signer.address
+        if key not in self._views:
+            self._views[key] = int(self.reader.rpc("eth_getTransactionCount", signer.address, "pending"), 16)
+        if "fees" not in self._views:
+            self._views["fees"] = self.reader.fees()
+        signed = signer.build(module, fn, *args, gas=gas, nonce=self._views[key], fees=self._views["fees"])
+        self._views[key] += 1  # type: ignore[operator]
+        return signed
+
     def _record(self, entry: dict, signed: tuple[bytes, bytes]) -> None:
         """Keep the signed transaction before it is sent: a restart sends these bytes, not new ones."""
         raw, tx_hash = signed
