@@ -166,6 +166,7 @@ def main(argv: list[str]) -> None:
         rt = model.Runtime(reader, options, 1)
         run = demo.dir / "run"
         services_reader = PeerClient(demo.url)  # the services' own: it keeps the objects it read or stored
+        chain = model.lineage(services_reader, 1)  # and an adapter's lineage, read once
         try:
             prompt = model.prompt_of(reader, job)
             attribution._attributor.cache_clear()
@@ -187,7 +188,7 @@ def main(argv: list[str]) -> None:
                 form = _cost(lambda: model.check(reader, job_n, options, rt, prefill=False), args.repeats)
                 prefill = _cost(lambda: rt.verifier().verify(*claim), args.repeats)
                 attribute = _cost(lambda: attribution.prove(reader, job_n, run), args.repeats)
-                attribute_held = _cost(lambda: attribution.prove(services_reader, job_n, run), args.repeats)
+                attribute_held = _cost(lambda: attribution.prove(services_reader, job_n, run, chain), args.repeats)
                 gradient = _cost(lambda: attributor.attribute(prompt.encode(), result["text"].encode()), args.repeats)
 
                 def ms(c: tuple[float, float]) -> str:

@@ -27,13 +27,14 @@ def _attributor(run_dir: str):
     return open_run(run_dir)
 
 
-def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tuple]:
-    """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`."""
+def prove(client: Client, job: dict, run_dir: pathlib.Path, chain: dict | None = None) -> tuple[bytes, tuple]:
+    """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`; `chain`:
+    its adapter's `lineage`, if the caller holds it."""
     from attribution import AttributionError, onchain_args
     from training import TrainingRun
 
     job_id = int(job["id"], 16)
-    chain = lineage(client, int(job["adapterId"], 16))
+    chain = chain or lineage(client, int(job["adapterId"], 16))
     try:
         record = TrainingRun.from_json((run_dir / "record.json").read_bytes())
     except (OSError, ValueError) as e:

@@ -84,6 +84,7 @@ class Services:
         self._runtimes: dict[int, Runtime] = {}
         self._away = self._syncing = False
         self._runs: dict[int, pathlib.Path] = {}  # adapter id -> its --attribution-run directory
+        self._lineages: dict[int, dict] = {}  # adapter id -> model.lineage
         self._sent: dict[str, float] = {}  # tx hash -> when this process sent it (monotonic)
         self._head: tuple[int, int] = (-1, 0)  # (number, timestamp) of the head this pass works at
         self._views: dict[str, object] = {}  # chain reads shared by this pass's jobs (params, validators)
@@ -184,6 +185,8 @@ class Services:
                             entry.pop(done, None)
                     if ev["event"] in ("JobFinalised", "ProofDisputed"):  # when a proof became due
                         entry["since"] = ev["block"]
+                    if ev["event"] == "JobFinalised":  # no proof to re-check yet (a ProofPosted after it clears this)
+                        entry["checked"] = True
                     log.info("job %d: %s seen in block range %d..%d", ev["args"]["jobId"], ev["event"], first, last)
             self.state.last_block = last
             self.state.save()
@@ -235,7 +238,7 @@ class Services:
             if say:
                 log.info("job %d: %s, nothing to serve", job_id, job["statusName"])
             return None
-        if int(job["deadline"], 16) <= int(self.reader.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16):
+        if int(job["deadline"], 16) <= self._head[1]:  # the head this pass works at
             if say:
                 log.info("job %d: timed out before it was served (finalised and refunded by a verifier)", job_id)
             return None
@@ -263,11 +266,12 @@ class Services:
             self._views.update(active=active, gpu=serving)
         return self._views[key]  # type: ignore[return-value]
 
-    def _turn(self, order: list[str], first: str, since: int) -> tuple[Client | None, float | None]:
+    def _turn(self, order: list[str], first: str, since: int | Callable[[], int]) -> tuple[Client | None, float | None]:
         """Which of our keys does a step that is `first`'s from chain time `since` (validators
-        `order`): `first` at once, the next in order a takeover period later, and so on (the ones
-        before it presumed away). (signer, None) when one of ours has its turn; (None, when to look
-        again) while not yet; (None, None) when none of our keys is in `order`."""
+        `order`; a callable: read only if needed): `first` at once, the next in order a takeover
+        period later, and so on (the ones before it presumed away). (signer, None) when one of ours
+        has its turn; (None, when to look again) while not yet; (None, None) when none of our keys
+        is in `order`."""
         mine = {s.address.lower(): s for s in self.signers}
         start = order.index(first) if first in order else 0
         timeout = int(self._params()["job_timeout_s"], 16)
@@ -278,7 +282,7 @@ class Services:
                     return signer, None
                 before = {order[(start + r) % len(order)] for r in range(rank)}
                 share = LIVE_TAKEOVER_SHARE if before & self._signing() else TAKEOVER_SHARE
-                due = since + rank * (timeout // share)
+                due = (since() if callable(since) else since) + rank * (timeout // share)
                 return (signer, None) if max(time.time(), self._head[1]) >= due else (None, float(due))
         return None, None
 
@@ -439,15 +443,15 @@ class Services:
             if "tx" not in post and self._proof(job_id) is None:
                 job = model.job_of(self.reader, job_id)
                 since = entry.get("since")
-                since_ts = 0 if since is None else int(
-                    self.reader.rpc("eth_getBlockByNumber", hex(since), False)["timestamp"], 16)
-                signer, later = self._turn(self._validators(), job["submitter"].lower(), since_ts)
+                signer, later = self._turn(self._validators(), job["submitter"].lower(), lambda: 0 if since is None else int(
+                    self.reader.rpc("eth_getBlockByNumber", hex(since), False)["timestamp"], 16))
                 if signer is None:
                     if later is None:
                         log.info("job %d: none of this process's keys is an active validator; not attributed here",
                                  job_id)
                     return later
-                proof, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
+                adapter_id = int(job["adapterId"], 16)
+                proof, args = attribution.prove(self.reader, job, self._run_of(adapter_id), self._lineage(adapter_id))
                 self.reader.put_blob(proof, public=True)
                 log.info("job %d: attributed to %d contributions (method %d)%s", job_id, len(args[4]), args[3],
                          "" if args[4] else ": no positive score, the contributors' part goes to the treasury")
@@ -489,7 +493,8 @@ class Services:
                 entry["checked"] = True
                 return
             job = model.job_of(self.reader, job_id)
-            _, args = attribution.prove(self.reader, job, self._run_of(int(job["adapterId"], 16)))
+            adapter_id = int(job["adapterId"], 16)
+            _, args = attribution.prove(self.reader, job, self._run_of(adapter_id), self._lineage(adapter_id))
             fault = attribution.compare(proof, args)
             entry["checked"] = True
             if fault is None:
@@ -520,6 +525,12 @@ class Services:
                 raise
             return None  # "no proof for job N"
 
+    def _lineage(self, adapter_id: int) -> dict:
+        """model.lineage, read once: an adapter's training run and base model do not change."""
+        if adapter_id not in self._lineages:
+            self._lineages[adapter_id] = model.lineage(self.reader, adapter_id)
+        return self._lineages[adapter_id]
+
     def _run_of(self, adapter_id: int) -> pathlib.Path:
         """The training run directory (of --attribution-run) that trained `adapter_id` (found once:
         an adapter's training run on chain does not change)."""
@@ -530,7 +541,7 @@ class Services:
     def _find_run(self, adapter_id: int) -> pathlib.Path:
         from training import TrainingRun
 
-        adapter_hash = model.lineage(self.reader, adapter_id)["run"]["adapterHash"]
+        adapter_hash = self._lineage(adapter_id)["run"]["adapterHash"]
         for run in self.attribute_runs or ():
             try:
                 record = TrainingRun.from_json((run / "record.json").read_bytes())
