@@ -21,8 +21,8 @@ Several validators, each its own services process, share the work by turns read 
 (`_turn`): a job is served by the active GPU validators' `job id mod n`-th (Staking's order), its
 proof posted by its server and finalised by its poster; the next validator in that order takes a
 step over once a tenth of `job_timeout_s` has passed without it if the one before is not signing
-blocks (down), half of it if it is (up, but slow), so
-a validator that is down delays its jobs but loses none, and no two do the same step at once.
+blocks (down), half of it if it is (up, but slow), so a validator that is down delays its jobs
+but loses none, and two validators rarely do the same step (the chain refuses the second).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from node.sdk import ADDRESSES, Client, SdkError, decode_events
 from node.services import attribution, model
 from node.services.model import JobError, ModelOptions, Runtime
 from node.services.peers import PeerClient
+from vm.modules.staking import CAP_GPU_INFERENCE
 from node.services.state import State
 
 log = logging.getLogger("node.services")  # --log.vmodule node.services=LEVEL
@@ -261,7 +262,7 @@ class Services:
                 _, _, _, capabilities, is_active, _ = self.reader.call("Staking", "getValidator", address)
                 if is_active:
                     active.append(address)
-                    if capabilities & 1:  # CAP_GPU_INFERENCE
+                    if capabilities & CAP_GPU_INFERENCE:
                         serving.append(address)
             self._views.update(active=active, gpu=serving)
         return self._views[key]  # type: ignore[return-value]
@@ -295,6 +296,9 @@ class Services:
                 signing.update(s["validator"].lower() for s in (commit or {}).get("signatures", ()))
             self._views["signing"] = signing
         return self._views["signing"]  # type: ignore[return-value]
+
+    def _timestamp(self, number: int) -> int:
+        return int(self.reader.rpc("eth_getBlockByNumber", hex(number), False)["timestamp"], 16)
 
     def _server(self, job_id: int, job: dict) -> tuple[Client | None, float | None]:
         """Our key that serves `job` now (the GPU validators' job id mod n-th, or the next after a
@@ -442,9 +446,9 @@ class Services:
                 self._recheck(job_id, entry)
             if "tx" not in post and self._proof(job_id) is None:
                 job = model.job_of(self.reader, job_id)
-                since = entry.get("since")
-                signer, later = self._turn(self._validators(), job["submitter"].lower(), lambda: 0 if since is None else int(
-                    self.reader.rpc("eth_getBlockByNumber", hex(since), False)["timestamp"], 16))
+                since = entry.get("since")  # the block the job succeeded (or its proof was disputed) in
+                signer, later = self._turn(self._validators(), job["submitter"].lower(),
+                                           lambda: 0 if since is None else self._timestamp(since))
                 if signer is None:
                     if later is None:
                         log.info("job %d: none of this process's keys is an active validator; not attributed here",

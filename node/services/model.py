@@ -236,8 +236,8 @@ def check(client: Client, job: dict, options: ModelOptions, rt: Runtime | None =
         if not prefill:
             return True, "well-formed; not sampled for re-computation (verify_sample_ppm)"
         verdict = rt.verifier().verify(rt.adapter_hash, result["promptTokens"], result["tokens"],
-                                  SamplingParams(max_new_tokens=int(result["maxNewTokens"])), proof,
-                                  h(job["activationCommitment"]))
+                                       SamplingParams(max_new_tokens=int(result["maxNewTokens"])), proof,
+                                       h(job["activationCommitment"]))
         return verdict.ok, verdict.reason
     except (InferenceError, KeyError, TypeError, ValueError) as e:
         return False, f"cannot check the result: {e}"
