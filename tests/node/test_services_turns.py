@@ -1,9 +1,11 @@
 """How validators' services share the work without talking to each other (docs/services.md "On a
 network of validators"): the turn order read from the Staking module of a real node over JSON-RPC,
-and the objects a node lacks fetched from peers, checked by hash (a hostile peer's bytes refused)."""
+the objects a node lacks fetched from peers, checked by hash (a hostile peer's bytes refused), and
+`openledger testnet --gpu --param` that makes such a network."""
 import dataclasses
 import http.server
 import json
+import subprocess
 import threading
 import time
 
@@ -18,7 +20,7 @@ from node.services.jobs import TAKEOVER_SHARE, Services
 from node.services.model import ModelOptions
 from node.services.peers import PeerClient
 from tests.node.serving import web3_for
-from tests.rpc.nodes import free_port
+from tests.rpc.nodes import free_port, openledger
 
 DEV = genesis.dev_accounts()
 APIS = ("eth", "net", "web3", "ol")
@@ -114,3 +116,23 @@ def test_an_object_the_node_lacks_comes_from_a_peer_checked_and_kept(tmp_path):
         with pytest.raises(SdkError):
             Client(_url(wb)).get_object(stored)
     hostile.shutdown()
+
+
+@pytest.mark.parametrize("param, message", [
+    ("nonsense=1", "--param nonsense: unknown parameter"),
+    ("dispute_window_s=soon", "not an integer"),
+    ("dispute_window_s", "want NAME=VALUE"),
+])
+def test_testnet_names_a_bad_param_and_starts_nothing(tmp_path, param, message):
+    r = subprocess.run(openledger("testnet", "--validators", "1", "--datadir", str(tmp_path / "net"), "--gpu",
+                                  "--param", param, "--once"), capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "net" / "genesis.json").exists()
+
+
+def test_testnet_gpu_makes_every_validator_a_gpu_inference_validator(tmp_path):
+    members = testnet._setup(tmp_path / "net", 2, [free_port(), free_port()], [free_port(), free_port()], gpu=True,
+                             params={"dispute_window_s": "4"})
+    g = genesis.load(tmp_path / "net" / testnet.GENESIS_FILE)
+    assert [v.capabilities for v in g.validators] == [1, 1] and g.economics.dispute_window_s == 4
+    assert [v.address for v in g.validators] == [bytes.fromhex(m.address[2:]) for m in members]
