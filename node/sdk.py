@@ -214,20 +214,26 @@ class Client:
               "data": "0x" + encode_call(module, fn, *args).hex()}
         return int(self.rpc("eth_estimateGas", tx), 16)
 
+    def fees(self) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas) for a transaction now: twice the base fee plus the tip."""
+        tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
+        base = int(self.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+        return 2 * base + tip, tip
+
     def build(self, module: str, fn: str, *args: Any, value: int = 0, nonce: int | None = None,
-              gas: int | None = None) -> tuple[bytes, bytes]:
+              gas: int | None = None, fees: tuple[int, int] | None = None) -> tuple[bytes, bytes]:
         """(raw signed transaction, tx hash) for `module.fn(*args)`; estimates gas unless given
-        (an estimate that reverts raises SdkError with the module's reason, and nothing is sent)."""
+        (an estimate that reverts raises SdkError with the module's reason, and nothing is sent);
+        reads the nonce and `fees()` unless given (a sender of many at once reads them once)."""
         data = encode_call(module, fn, *args)
         if gas is None:
             gas = self.estimate(module, fn, *args, value=value) * (100 + GAS_MARGIN_PCT) // 100
         if nonce is None:
             nonce = int(self.rpc("eth_getTransactionCount", self.address, "pending"), 16)
-        tip = int(self.rpc("eth_maxPriorityFeePerGas"), 16)
-        base = int(self.rpc("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+        max_fee, tip = self.fees() if fees is None else fees
         signed = Account.sign_transaction({
             "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": ADDRESSES[module], "value": value, "gas": gas,
-            "maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip, "data": data}, self.account.key)
+            "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip, "data": data}, self.account.key)
         return bytes(signed.raw_transaction), bytes(signed.hash)
 
     def send(self, module: str, fn: str, *args: Any, value: int = 0, gas: int | None = None) -> dict:

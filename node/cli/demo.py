@@ -100,7 +100,8 @@ class Demo:
                "--http.port", str(self.args.port), "--block-time", "1",  # a verifier waits for blocks
                "--serve-inference", "--verify-inference", "--attribute", "--attribution-run", str(self.dir / "run"),
                "--serve-training", "--verify-training",
-               *(a for v in VALIDATORS for a in ("--service-account", str(v)))]
+               *(a for v in VALIDATORS for a in ("--service-account", str(v))),
+               *getattr(self.args, "devnet_flags", ())]  # what a benchmark adds (bench/bench_services.py)
         self.console.print("  [dim]$ openledger " + " ".join(cmd[3:]) + "[/dim]")
         with open(self.dir / "devnet.log", "ab") as out:
             proc = subprocess.Popen(cmd, cwd=self.dir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

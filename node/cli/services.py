@@ -78,7 +78,8 @@ def cmd_services(args: argparse.Namespace) -> int:
             services = Services(args.rpc, _keys(args), folder, serve=args.serve_inference,
                                 verify=args.verify_inference, options=ModelOptions.of(args),
                                 max_new_tokens=args.max_new_tokens,
-                                attribute_runs=args.attribution_run if args.attribute else None)
+                                attribute_runs=args.attribution_run if args.attribute else None,
+                                peers=args.peer_rpc)
     except StateError as e:
         raise CliError(str(e)) from None
     parent = args.parent_pid
@@ -100,6 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--keyfile", type=_file, action="append", default=[], metavar="FILE",
                    help="v3 keystore file of a validator account (repeatable)")
     p.add_argument("--password", dest="password_file", metavar="FILE", help="file whose first line is the password")
+    p.add_argument("--peer-rpc", action="append", default=[], metavar="URL",
+                   help="another validator's node JSON-RPC (repeatable): prompts, results and adapters this node "
+                        "lacks are fetched from it, checked by hash and kept here")
     p.add_argument("--max-new-tokens", type=positive, default=24, help="tokens to generate per job (default 24)")
     p.add_argument("--poll", type=seconds, default=0.5, metavar="S", help="seconds between looks at the chain")
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)  # exit with the node that started it

@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 
+from node.cli.chain import _param
 from node.cli.common import CliError, port, positive, seconds
 
 MAX_VALIDATORS = 64
@@ -42,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds between blocks (default 1)")
     p.add_argument("--once", action="store_true", help="print the table once the network is up and exit "
                                                         "(stopping the validators)")
+    p.add_argument("--gpu", action="store_true",
+                   help="register the validators as GPU inference validators, so their services may serve paid "
+                        "jobs (docs/services.md); a new network only")
+    p.add_argument("--param", dest="params", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="override a genesis parameter, as `devnet --param` (repeatable; a new network only)")
     p.set_defaults(func=cmd_testnet)
 
 
@@ -56,9 +62,11 @@ class Member:
     pid: int | None = None
 
 
-def _setup(root: pathlib.Path, n: int, http_ports: list[int], p2p_ports: list[int]) -> list[Member]:
+def _setup(root: pathlib.Path, n: int, http_ports: list[int], p2p_ports: list[int], gpu: bool = False,
+           params: dict[str, str] | None = None) -> list[Member]:
     """Keys, genesis and data dirs, made once; a later run on the same DIR reuses them.
-    Validator i serves JSON-RPC on http_ports[i] and p2p on p2p_ports[i]."""
+    Validator i serves JSON-RPC on http_ports[i] and p2p on p2p_ports[i]. A new genesis has the
+    validators GPU inference validators with `gpu`, and the parameter overrides `params`."""
     import genesis as genesis_mod
     from libp2p.peer.id import ID
 
@@ -85,7 +93,11 @@ def _setup(root: pathlib.Path, n: int, http_ports: list[int], p2p_ports: list[in
         if [v.address for v in g.validators] != [bytes.fromhex(m.address[2:]) for m in members]:
             raise CliError(f"{spec} names other validators than the keys in {root}: use a fresh --datadir")
     else:
-        g = testnet_genesis([bytes.fromhex(m.address[2:]) for m in members])
+        g = testnet_genesis([bytes.fromhex(m.address[2:]) for m in members], gpu)
+        try:
+            g = genesis_mod.with_params(g, params or {})
+        except genesis_mod.GenesisError as e:
+            raise CliError(str(e)) from None
         spec.write_text(genesis_mod.to_json(g))
     for m in members:
         Node.init(m.datadir, g).close()
@@ -94,15 +106,22 @@ def _setup(root: pathlib.Path, n: int, http_ports: list[int], p2p_ports: list[in
     return members
 
 
-def testnet_genesis(addresses: list[bytes]):
-    """The devnet's funded accounts and parameters with these validators (equal power). The VM
-    side's N-validator builder (stake in the Staking module) replaces this once it lands."""
+def testnet_genesis(addresses: list[bytes], gpu: bool = False):
+    """The devnet's funded accounts and parameters with these validators (equal power), each with
+    the GPU inference capability if `gpu` (staked at genesis, they cannot register it later). The
+    VM side's N-validator builder (stake in the Staking module) replaces this once it lands."""
     import genesis as genesis_mod
+    from vm.modules.staking import CAP_GPU_INFERENCE
 
     builder = getattr(genesis_mod, "testnet", None)
     if builder is not None:
-        return builder(addresses)
-    return dataclasses.replace(genesis_mod.devnet(), validators=tuple(genesis_mod.Validator(a, 1) for a in addresses))
+        g = builder(addresses)
+    else:
+        g = dataclasses.replace(genesis_mod.devnet(), validators=tuple(genesis_mod.Validator(a, 1) for a in addresses))
+    if gpu:
+        g = dataclasses.replace(g, validators=tuple(dataclasses.replace(v, capabilities=CAP_GPU_INFERENCE)
+                                                    for v in g.validators))
+    return g
 
 
 def _command(m: Member, members: list[Member], root: pathlib.Path, block_time: float) -> list[str]:
@@ -157,7 +176,8 @@ def cmd_testnet(args: argparse.Namespace) -> int:
     n = args.validators
     if args.http_port + n - 1 > 65535 or args.p2p_port + n - 1 > 65535:
         raise CliError(f"--http.port {args.http_port} / --p2p.port {args.p2p_port} leave no room for {n} validators")
-    members = _setup(root, n, [args.http_port + i for i in range(n)], [args.p2p_port + i for i in range(n)])
+    members = _setup(root, n, [args.http_port + i for i in range(n)], [args.p2p_port + i for i in range(n)],
+                     args.gpu, dict(args.params))
     procs: list[subprocess.Popen] = []
     try:
         for m in members:

@@ -32,13 +32,14 @@ def _attributor(run_dir: str):
     return open_run(run_dir)
 
 
-def prove(client: Client, job: dict, run_dir: pathlib.Path) -> tuple[bytes, tuple]:
-    """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`."""
+def prove(client: Client, job: dict, run_dir: pathlib.Path, chain: dict | None = None) -> tuple[bytes, tuple]:
+    """(the proof's canonical bytes, the arguments of Attribution.postProof) for `job`; `chain`:
+    its adapter's `lineage`, if the caller holds it."""
     from attribution import AttributionError, onchain_args
     from training import TrainingRun
 
     job_id = int(job["id"], 16)
-    chain = lineage(client, int(job["adapterId"], 16))
+    chain = chain or lineage(client, int(job["adapterId"], 16))
     try:
         record = TrainingRun.from_json((run_dir / "record.json").read_bytes())
     except (OSError, ValueError) as e:
@@ -82,12 +83,14 @@ def compare(posted: dict, args: tuple) -> str | None:
 
 def finalise_gas(client: Client, deadline: int) -> tuple[bool, int | None]:
     """(whether finaliseProof may be sent now, its gas limit: None to estimate). It is valid in the
-    first block whose timestamp reaches the deadline; with no block since (an automining devnet)
-    the next one is past it, but an estimate would still run inside the window."""
+    first block whose timestamp reaches the deadline. Once the clock has reached it, the next block
+    (timestamped no earlier than when it is built) is past it, so it is sent then, to be in that
+    block, rather than a block later, after one is seen; an estimate would still run inside the
+    window, so the gas is a fixed limit (an automining devnet, which has no block since, alike)."""
     head = int(client.rpc("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
     if head >= deadline:
         return True, None
-    if time.time() >= deadline + 1:
+    if time.time() >= deadline:
         return True, FINALISE_GAS
     return False, None
 

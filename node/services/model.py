@@ -128,6 +128,15 @@ class Runtime:
             except inference.InferenceError as e:
                 raise JobError(f"adapter {self.adapter_hash} does not fit {name}: {e}") from None
         self.model = model
+        self._verifier = None
+
+    def verifier(self):
+        """The OpenLoRA verifier of this model, made once (it holds its adapter pool and caches)."""
+        if self._verifier is None:
+            from inference import Verifier
+
+            self._verifier = Verifier(self.model, self.store, max_seq_len=self.options.max_seq_len, max_batch=1)
+        return self._verifier
 
     def tokens(self, text: str) -> list[int]:
         return list(self.base.tokenizer.encode(text))
@@ -206,7 +215,7 @@ def check(client: Client, job: dict, options: ModelOptions, rt: Runtime | None =
     """Recompute the submitted result: the prompt it used, then its tokens and activation commitment
     (one prefill; without `prefill`, for a result not sampled, only the first two). `rt` reuses a
     loaded runtime for the job's adapter; without one it is loaded."""
-    from inference import InferenceError, SamplingParams, Verifier
+    from inference import InferenceError, SamplingParams
 
     result = result_of(client, job)
     prompt = prompt_of(client, job)
@@ -227,10 +236,9 @@ def check(client: Client, job: dict, options: ModelOptions, rt: Runtime | None =
             return False, "the result's text is not its tokens"
         if not prefill:
             return True, "well-formed; not sampled for re-computation (verify_sample_ppm)"
-        verifier = Verifier(rt.model, rt.store, max_seq_len=options.max_seq_len, max_batch=1)
-        verdict = verifier.verify(rt.adapter_hash, result["promptTokens"], result["tokens"],
-                                  SamplingParams(max_new_tokens=int(result["maxNewTokens"])), proof,
-                                  h(job["activationCommitment"]))
+        verdict = rt.verifier().verify(rt.adapter_hash, result["promptTokens"], result["tokens"],
+                                       SamplingParams(max_new_tokens=int(result["maxNewTokens"])), proof,
+                                       h(job["activationCommitment"]))
         return verdict.ok, verdict.reason
     except (InferenceError, KeyError, TypeError, ValueError) as e:
         return False, f"cannot check the result: {e}"

@@ -220,6 +220,10 @@ class TrainingServices(Services):
         self.state = State(self.folder)
         self._runtimes: dict = {}
         self._away = False
+        self._syncing = False  # Services' loop state (Services.step, Services._settle)
+        self._sent: dict[str, float] = {}
+        self._head: tuple[int, int] = (-1, 0)
+        self._views: dict[str, object] = {}
 
     def _work(self):
         return ("train", self._train), ("verify", self._verify_run)

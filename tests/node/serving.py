@@ -14,14 +14,16 @@ from tests.rpc.nodes import free_port
 
 
 @contextlib.contextmanager
-def web3_for(node: Node) -> Iterator[Web3]:
-    """web3.py connected to `node`'s JSON-RPC server, run in a thread with its own trio loop."""
+def web3_for(node: Node, apis: tuple[str, ...] | None = None) -> Iterator[Web3]:
+    """web3.py connected to `node`'s JSON-RPC server (the namespaces `apis`, else the default ones),
+    run in a thread with its own trio loop."""
     port, ready, loop = free_port(), threading.Event(), {}
+    config = RpcConfig(port=port) if apis is None else RpcConfig(port=port, apis=apis)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             loop["cancel"], loop["token"] = nursery.cancel_scope, trio.lowlevel.current_trio_token()
-            await nursery.start(functools.partial(serve, node, RpcConfig(port=port)))
+            await nursery.start(functools.partial(serve, node, config))
             ready.set()
 
     thread = threading.Thread(target=trio.run, args=(main,), daemon=True)

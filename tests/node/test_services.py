@@ -44,9 +44,10 @@ def _events(url: str, name: str, job_id: int) -> list[dict]:
     return [e for e in decode_events(logs) if e["event"] == name and e["args"]["jobId"] == job_id]
 
 
-def set_up(url: str, tmp) -> None:
+def set_up(url: str, tmp, validators=VALIDATORS) -> None:
     """Datanet 1 of the walk's rows (imported by dev 2), tiny-llama as base model 1, adapter 1 trained
-    on it with its attribution index in tmp/run (price 1 OPEN, by dev 3), GPU validators 4, 5, 6."""
+    on it with its attribution index in tmp/run (price 1 OPEN, by dev 3), GPU validators 4, 5, 6
+    (`validators`: the dev accounts staked as GPU validators)."""
     (tmp / "rows.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in ROWS))
     _cli(url, tmp, "datanet", "create", "--name", "facts", "--description", "facts", "--license", "CC-BY-4.0",
          "--dev-account", "0")
@@ -60,7 +61,7 @@ def set_up(url: str, tmp) -> None:
                       .replace("batch_size = 8", "batch_size = 4"))
     _cli(url, tmp, "train", "--datanet", "1:1", "--base", "tiny-llama", "--config", "run.toml", "--out", "run",
          "--commit", "--base-model-id", "1", "--price", "1OPEN", "--dev-account", "3")
-    for v in VALIDATORS:
+    for v in validators:
         _cli(url, tmp, "stake", "register", "--amount", "200OPEN", "--gpu", "--dev-account", v)
 
 
@@ -93,11 +94,16 @@ def test_a_requested_job_is_served_verified_settled_and_attributed_by_the_servic
     assert job["submitter"].lower() == DEV[5][0].lower()  # job 1 of three validators: the second serves it
     assert (job["validVotes"], job["invalidVotes"]) == (2, 0)  # the other two attested
     assert job["output"] is not None  # stored on the node, with its activation proof
-    log = node.log.read_text()
+    # an attestation is logged when the services see its receipt, on their pass after its block
+    said = [f"services: job 1: {DEV[v][0]} attested valid in block" for v in (4, 6)]
+
+    def logged() -> str | None:
+        text = node.log.read_text()
+        return text if all(line in text for line in said) else None
+
+    log = _wait("the attestations logged", logged)
     assert "services: job 1: serving adapter 1 as " + DEV[5][0] in log
     assert "services: job 1: result by " in log and ": valid (" in log
-    for v in (4, 6):
-        assert f"services: job 1: {DEV[v][0]} attested valid in block" in log
 
     # then attributed by the same validator, and paid once the devnet's 10 s dispute window closed
     _wait("job 1's fee split paid",
@@ -267,6 +273,7 @@ def test_a_dishonest_servers_result_is_attested_invalid_and_the_server_slashed(c
                                     cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
         job = _wait("job 4 settled", lambda: (j := _job(node.url, tmp, 4))["statusName"] in ("succeeded", "failed") and j)
+        _wait("the attestations logged (their receipts seen)", lambda: log.read_text().count("attested invalid") >= 2)
     finally:
         verifier.kill()
         verifier.wait()
