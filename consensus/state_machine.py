@@ -44,6 +44,10 @@ Where this differs from the paper, and why:
 - Round skip (line 55) counts prevotes and precommits of distinct validators.
 - Messages more than `max_round_ahead` rounds ahead are ignored (they bound memory and the
   proposer computation); messages of the next height are buffered (bounded) until it starts.
+- Votes of the last `keep_decided` decided heights are kept, and a late vote for one of them
+  (a lagging validator's, after the others decided without it) is still checked against them
+  for equivocation, as CometBFT checks late votes against its last commit; such votes are
+  only evidence and never take part in a decision. Older heights' votes are dropped unread.
 - validValue is also learnt from a polka of an earlier round (`_upon_earlier_polka`), so a
   validator that heard it late, or lost it in a restart, still re-proposes the locked block.
 - A validator restarted at a height it signed in resumes at the round and step it last signed,
@@ -52,6 +56,7 @@ Where this differs from the paper, and why:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from consensus.commit import make_commit
 from consensus.errors import ConsensusError, DoubleSignRefused, MalformedMessage, UnknownValidator, WrongProposer
@@ -68,6 +73,9 @@ from consensus.votes import Added, HeightVotes
 
 MAX_ROUND_AHEAD = 64
 MAX_BUFFERED = 4096
+KEEP_DECIDED = 16
+"""Decided heights whose votes are kept for evidence (a lagging validator's votes arrive a few
+heights late; `evidence_max_age_blocks` is far longer)."""
 
 
 class StateMachine:
@@ -80,7 +88,7 @@ class StateMachine:
     def __init__(self, *, chain_id: int, height: int, validators: ValidatorSet,
                  block_hash: Callable[[bytes], bytes], signer: Signer | None = None,
                  timeouts: TimeoutConfig = TimeoutConfig(), max_round_ahead: int = MAX_ROUND_AHEAD,
-                 max_buffered: int = MAX_BUFFERED) -> None:
+                 max_buffered: int = MAX_BUFFERED, keep_decided: int = KEEP_DECIDED) -> None:
         if signer is not None and signer.chain_id != chain_id:
             raise ValueError("signer is for another chain id")
         self.chain_id = chain_id
@@ -88,6 +96,8 @@ class StateMachine:
         self.timeouts = timeouts
         self.max_round_ahead = max_round_ahead
         self.max_buffered = max_buffered
+        self.keep_decided = keep_decided
+        self._decided: dict[int, _Decided] = {}  # height -> its votes, the oldest first
         self._hash_block = block_hash
         self._started = False
         self._next_height: list[Event] = []
@@ -143,6 +153,9 @@ class StateMachine:
         if height != self.height + 1:
             raise ConsensusError(f"next height is {self.height + 1}, not {height}")
         buffered, self._next_height = self._next_height, []
+        self._decided[self.height] = _Decided(self._votes, self.round, self._evidence_for)
+        while len(self._decided) > self.keep_decided:
+            del self._decided[next(iter(self._decided))]
         self._begin_height(height, validators)
         self._start_round(0)
         for event in buffered:
@@ -192,25 +205,48 @@ class StateMachine:
     def _on_vote(self, event: VoteReceived) -> None:
         signed = event.vote
         vote = signed.vote
+        decided = self._decided_votes(vote.height)
+        if decided is not None:  # evidence only: the rules below never see it
+            if vote.round <= decided.last_round + self.max_round_ahead:
+                signer = self._signer_of(signed, decided.votes.validators)
+                if signer is not None:
+                    self._count(signed, signer, decided)
+            return
         if not self._accepts(event, vote.height, vote.round):
             return
+        signer = self._signer_of(signed, self.validators)
+        if signer is not None:
+            self._count(signed, signer)
+
+    def _decided_votes(self, height: int) -> _Decided | None:
+        """The votes held for `height` if it is decided: this height after Decide, or one of
+        the last `keep_decided` (None for any other height)."""
+        if height == self.height:
+            return _Decided(self._votes, self.round, self._evidence_for) if self.step is Step.COMMIT else None
+        return self._decided.get(height)
+
+    def _signer_of(self, signed: SignedVote, validators: ValidatorSet) -> bytes | None:
+        """The vote's signer if it is one of `validators` (the set of the vote's height), else
+        None with the vote rejected (its sender is scored down)."""
         try:
             signer = signed.signer(self.chain_id)
         except ConsensusError as exc:
             self._out.append(Rejected(signed, exc))
-            return
-        if signer not in self.validators:
+            return None
+        if signer not in validators:
             self._out.append(Rejected(signed, UnknownValidator(
-                f"vote signed by {signer.hex()}, not a validator at height {self.height}")))
-            return
-        self._count(signed, signer)
+                f"vote signed by {signer.hex()}, not a validator at height {signed.vote.height}")))
+            return None
+        return signer
 
-    def _count(self, signed: SignedVote, signer: bytes) -> None:
-        added, existing = self._votes.add(signed, signer)
+    def _count(self, signed: SignedVote, signer: bytes, held: _Decided | None = None) -> None:
+        """Count a vote of this height, or hold one of a decided height (`held`) for evidence."""
+        votes, evidence_for = (self._votes, self._evidence_for) if held is None else (held.votes, held.evidence_for)
+        added, existing = votes.add(signed, signer)
         if added is Added.CONFLICT:
             key = (signer, signed.vote.round, signed.vote.type)
-            if key not in self._evidence_for:
-                self._evidence_for.add(key)
+            if key not in evidence_for:
+                evidence_for.add(key)
                 self._out.append(EvidenceFound(DuplicateVoteEvidence.of(existing, signed)))
 
     def _on_proposal(self, event: ProposalReceived) -> None:
@@ -487,3 +523,11 @@ class StateMachine:
     def _take(self) -> list[Action]:
         out, self._out = self._out, []
         return out
+
+
+class _Decided(NamedTuple):
+    """What is kept of a decided height: its votes (for evidence), the round it ended in (late
+    votes more than `max_round_ahead` past it are dropped) and the equivocations reported."""
+    votes: HeightVotes
+    last_round: int
+    evidence_for: set[tuple[bytes, int, VoteType]]

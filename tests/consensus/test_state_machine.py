@@ -109,7 +109,7 @@ def test_a_proposer_proposes_prevotes_precommits_and_decides():
     assert (decide.height, decide.round, decide.block) == (1, 0, A) and h.m.step is Step.COMMIT
     assert verify_commit(h.vs, CHAIN_ID, 1, A.hash, decide.commit) and len(decide.commit.signatures) == 3
     assert decide.proposal.proposal.block_hash == A.hash
-    assert h.vote(h.others[2], PC, 0, A) == []  # late votes for the decided height are ignored
+    assert h.vote(h.others[2], PC, 0, A) == []  # a late vote for the decided height: held for evidence only
     nxt = h.vs.next_height()
     out = h.m.start_height(2, nxt)
     assert (h.m.height, h.m.round, h.m.step, h.m.locked_round) == (2, 0, Step.PROPOSE, -1)
@@ -434,3 +434,68 @@ def test_a_single_validator_decides_alone():
     assert decide.block == A and verify_commit(h.vs, CHAIN_ID, 1, A.hash, decide.commit) == (address(0),)
     out = h.m.start_height(2, h.vs.next_height())
     assert out == [RequestBlock(2, 0), ScheduleTimeout(2, 0, Step.PROPOSE, 100)]
+
+
+# --- late votes: evidence for decided heights ----------------------------------------------------
+
+def decide_height_1(h):
+    """Round 0 of height 1 decided on A without validator 3; on to height 2."""
+    h.start()
+    h.propose(0, A)
+    h.validated(A)
+    voters = [i for i in range(4) if i != 3]
+    h.votes([i for i in voters if i != h.me], PV, 0, A)
+    assert of(h.votes([i for i in voters if i != h.me], PC, 0, A), Decide)
+
+
+def test_a_late_equivocation_at_a_decided_height_is_still_evidence():
+    """Validator 3 was not needed for height 1's quorum; its two prevotes arrive after the decision
+    (in COMMIT, then again after the next height started): each conflicting pair is evidence once,
+    and neither changes the decision nor the new height's votes."""
+    h = Harness(me=0)
+    decide_height_1(h)
+    assert h.vote(3, PV, 0, A) == []  # in COMMIT: held, no conflict yet
+    found, = of(h.vote(3, PV, 0, B), EvidenceFound)
+    assert verify_evidence(found.evidence, CHAIN_ID, h.vs) == address(3) and found.evidence.height == 1
+    h.m.start_height(2, h.vs.next_height())
+    assert h.vote(3, PC, 0, None) == []  # height 1, one height late: held
+    out = h.vote(3, PC, 0, B)
+    found, = of(out, EvidenceFound)
+    assert found.evidence.vote_a.vote == Vote(PC, 1, 0, None) and not of(out, Decide)
+    assert not of(h.vote(3, PC, 0, A), EvidenceFound)  # reported once per (validator, round, type)
+    assert (h.m.height, h.m.round, h.m.step) == (2, 0, Step.PROPOSE) and h.m.votes.rounds() == []
+    assert h.m.decision is None
+
+
+def test_late_votes_outside_the_window_are_dropped_unread():
+    """Hostile input: votes for heights older than `keep_decided`, for rounds far past where a
+    decided height ended, or by strangers, are dropped (strangers' rejected) and hold no memory."""
+    h = Harness(me=0)
+    h.m.keep_decided = 2
+    decide_height_1(h)
+    vs = h.vs
+    for height in (2, 3):  # heights 2 and 3 decided at once (their votes signed by 0, 1, 2)
+        vs = vs.next_height()
+        h.m.start_height(height, vs)
+        block = make_block(height, "A")
+        h.propose(0, block, height=height, by=h.proposer(0, vs))
+        h.m.handle(BlockValidated(height, block.hash, True))
+        for type_ in (PV, PC):
+            h.votes((1, 2), type_, 0, block, height=height)
+        assert h.m.step is Step.COMMIT
+    h.m.start_height(4, vs.next_height())
+    assert sorted(h.m._decided) == [2, 3]  # height 1 is forgotten
+    assert h.vote(3, PV, 0, A, height=1) == [] and h.vote(3, PV, 0, B, height=1) == []  # too old
+    assert h.vote(3, PV, 65, A, height=3) == []  # height 3 ended in round 0: round 65 is too far
+    assert h.m._decided[3].votes.rounds() == [0]
+    stranger = sign_vote(private_key(9), CHAIN_ID, Vote(PV, 3, 0, A.hash))
+    rejected, = h.m.handle(VoteReceived(stranger))
+    assert isinstance(rejected.error, UnknownValidator)
+    forged = SignedVote(Vote(PV, 3, 0, A.hash), sign_vote(private_key(3), CHAIN_ID, Vote(PV, 3, 0, B.hash)).signature)
+    assert of(h.m.handle(VoteReceived(forged)), Rejected)
+    assert h.m._decided[3].votes.prevotes(0).power_any == 3  # none of them held: only 0, 1 and 2
+    for round_ in range(65):  # a validator's flood within the window: one vote per (round, type)
+        h.vote(3, PV, round_, A, height=3)
+        h.vote(3, PV, round_, A, height=3)
+    assert len(h.m._decided[3].votes.prevotes(0).all_votes()) == 4  # height 3's own three and 3's
+    assert sum(len(h.m._decided[3].votes.prevotes(r).all_votes()) for r in range(1, 65)) == 64

@@ -8,8 +8,9 @@ publishes a second prevote for the same height and round and another value, sign
 same staking key behind its signer's back (whose double-sign guard would refuse). Everything
 else, the signer state file included, is the honest node's. It equivocates at every height, not
 once: three honest validators of four are a quorum without it, so on a loaded machine its votes
-can arrive after the others decided that height, when nobody looks at them any more; the first
-pair that arrives in time gets it jailed, and a jailed validator leaves the set and signs no more.
+can arrive after the others decided that height (the others still hold the votes of the last
+decided heights and find the equivocation then); the first pair found gets it jailed, and a
+jailed validator leaves the set and signs no more.
 """
 from __future__ import annotations
 

@@ -507,6 +507,53 @@ def test_an_equivocation_seen_by_a_validator_gets_the_offender_jailed(tmp_path):
         n.close()
 
 
+def test_an_equivocation_that_arrives_after_its_height_was_decided_gets_the_offender_jailed(tmp_path):
+    """The lagging byzantine validator (tests/network/byzantine.py): validators 0-2 are a quorum
+    and decide without 3, whose two conflicting prevotes for a height already decided reach them
+    only afterwards. The votes change nothing decided, but the validators still hold that height's
+    votes, find the equivocation, and the network jails the offender."""
+    import eth_abi
+
+    g, keys_ = network_genesis(4), validator_keys(4)
+    nodes = [Node.init(tmp_path / f"v{i}", g) for i in range(3)]
+    net = LocalNetwork()
+    jailed = {}
+
+    def jailed_at(node, address) -> int:
+        from vm.modules.system import STAKING
+
+        out = node.call({"to": STAKING, "data": keccak(text="jailedAt(address)")[:4]
+                         + eth_abi.encode(["address"], [address])}, node.head()).output
+        return eth_abi.decode(["uint256"], out)[0] if out else 0
+
+    async def main():
+        async with trio.open_nursery() as nursery:
+            for i, node in enumerate(nodes):
+                net.drivers[i] = ConsensusDriver(node, keys_[i], block_time=0.05, network=net.endpoint(i))
+            for driver in net.drivers.values():
+                await nursery.start(driver.run)
+            await wait_until(lambda: nodes[0].head().block_number >= 2, 60)
+            height = jailed["height"] = nodes[0].head().block_number  # decided by 0-2 already
+            hashes = [nodes[0].header_by_number(height).hash, b"\x0b" * 32]
+            for block_hash in hashes:  # the offender's two prevotes, as gossip delivers them late
+                vote = Signer(keys_[3], g.chain_id).sign_vote(Vote(VoteType.PREVOTE, height, 0, block_hash))
+                for driver in net.drivers.values():
+                    driver.deliver(VoteReceived(vote))
+            await wait_until(lambda: jailed_at(nodes[0], address_of(keys_[3])) > 0, 120)
+            jailed["evidence"] = [list(d.evidence) for d in net.drivers.values()]
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    evidence = jailed["evidence"][0]
+    assert len(evidence) == 1 and all(found == evidence for found in jailed["evidence"])
+    assert (evidence[0].height, evidence[0].vote_a.vote.type) == (jailed["height"], VoteType.PREVOTE)
+    heads = [n.head().block_number for n in nodes]
+    height = min(heads)
+    assert len({n.header_by_number(height).hash for n in nodes}) == 1  # no fork
+    for n in nodes:
+        n.close()
+
+
 def test_block_sync_imports_what_a_peer_serves_and_refuses_a_forged_commit(tmp_path):
     """Block sync's two ends (node/network.py): what a node serves for a height, and the
     importer, which verifies the commit against its own validator set before executing."""
