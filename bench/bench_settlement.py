@@ -168,6 +168,18 @@ def bench_withdrawal(tmp: pathlib.Path) -> dict:
         anvil.stop()
 
 
+def _deposit_latency(l1: L1, d: Deployment, node: NodeProcess, i: int) -> float:
+    """Seconds from deposit `i` locked on the L1 to its recipient's balance on the L2."""
+    to = Account.create().address
+    deposit(l1, d, to, 10**18)
+    t0 = time.perf_counter()
+    while int(node.rpc("eth_getBalance", to, "latest"), 16) == 0:
+        time.sleep(0.05)
+        if time.perf_counter() - t0 > 120:
+            raise RuntimeError(f"deposit {i} not relayed in 120 s: see {node.log}")
+    return time.perf_counter() - t0
+
+
 def bench_deposit_latency(tmp: pathlib.Path, count: int) -> list[float]:
     """Seconds from an L1 deposit's receipt to the L2 balance showing it: real processes, anvil with
     1 s blocks, devnet with 1 s blocks, F = 2 confirmations, a settlement step every 2 s."""
@@ -179,14 +191,7 @@ def bench_deposit_latency(tmp: pathlib.Path, count: int) -> list[float]:
         l1 = L1(anvil.url, DEPLOYER)
         out = []
         for i in range(count):
-            to = Account.create().address
-            deposit(l1, d, to, 10**18)
-            t0 = time.perf_counter()
-            while int(node.rpc("eth_getBalance", to, "latest"), 16) == 0:
-                time.sleep(0.05)
-                if time.perf_counter() - t0 > 120:
-                    raise RuntimeError(f"deposit {i} not relayed in 120 s: see {node.log}")
-            out.append(time.perf_counter() - t0)
+            out.append(_deposit_latency(l1, d, node, i))
         return out
     finally:
         node.stop()
@@ -227,14 +232,7 @@ def bench_forced(tmp: pathlib.Path, count: int) -> dict:
             block = l2.rpc("eth_getBlockByNumber", l2_receipt["blockNumber"], True)
             relay = node.rpc("eth_getTransactionReceipt", block["transactions"][index - 1]["hash"])
             relay_gas.append(int(relay["gasUsed"], 16))
-            to = Account.create().address
-            deposit(l1, d, to, 10**18)
-            t0 = time.perf_counter()
-            while int(node.rpc("eth_getBalance", to, "latest"), 16) == 0:
-                time.sleep(0.05)
-                if time.perf_counter() - t0 > 120:
-                    raise RuntimeError(f"deposit {i} not relayed in 120 s: see {node.log}")
-            deposits.append(time.perf_counter() - t0)
+            deposits.append(_deposit_latency(l1, d, node, i))
         largest = int(force(l1, d, b"\x02" + b"\xab" * 16_383)["gasUsed"], 16)
         oracle = Contract(l1, "OutputOracle", d.oracle)
         logs = oracle.events("OutputProposed", d.deploy_block)
