@@ -406,13 +406,10 @@ class Services:
             rec = attests[signer.address]
             if rec.get("done"):
                 continue
-            try:
-                receipt = self._settle(rec)
-            except Pending:
+            receipt = self._settled(rec)
+            if receipt is None:
                 waiting = True
                 continue
-            rec["done"] = True
-            self.state.save()
             log.info("job %d: %s attested %s in block %d (tx %s)", job_id, signer.address,
                      "valid" if entry["valid"] else "invalid", int(receipt["blockNumber"], 16), rec["tx"])
         if waiting:
@@ -545,13 +542,10 @@ class Services:
                 reason_hash = model.h(entry["dispute"]["reason"])
                 gas = attribution.dispute_gas(signer, job_id, reason_hash)
                 self._record(rec, self._build(signer, "Attribution", "disputeProof", job_id, reason_hash, gas=gas))
-            try:
-                receipt = self._settle(rec)
-            except Pending:
+            receipt = self._settled(rec)
+            if receipt is None:
                 waiting = True
                 continue
-            rec["done"] = True
-            self.state.save()
             rejected = [e for e in decode_events(receipt["logs"]) if e["event"] == "ProofRejected"]
             log.info("job %d: %s disputed the proof in block %d (tx %s)%s", job_id, signer.address,
                      int(receipt["blockNumber"], 16), rec["tx"],
@@ -678,6 +672,17 @@ class Services:
         if receipt["status"] != "0x1":
             self._forget(entry)
             raise SdkError(f"transaction {tx} reverted")
+        return receipt
+
+    def _settled(self, rec: dict) -> dict | None:
+        """One of a step's several transactions (each key's vote): its receipt, the record marked
+        done; None while it is not mined, so the others are looked at in the same pass."""
+        try:
+            receipt = self._settle(rec)
+        except Pending:
+            return None
+        rec["done"] = True
+        self.state.save()
         return receipt
 
     def _forget(self, entry: dict) -> None:
